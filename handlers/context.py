@@ -1,0 +1,55 @@
+"""What every handler receives (the caller's session, identity and clock) and what it returns."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from persistence.models import User
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Values handlers need from the settings, handed down by the caller (handlers never read settings)."""
+
+    max_page_size: int = 200
+    max_upload_bytes: int = 25 * 1024 * 1024
+    debug: bool = False
+
+
+@dataclass
+class Context:
+    """One unit of work for one caller. The caller opens and commits `db`; handlers only use it."""
+
+    db: AsyncSession
+    user: User
+    now: datetime
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def user_id(self) -> uuid.UUID:
+        return self.user.id
+
+
+@dataclass(frozen=True)
+class Message:
+    """A change to announce on a topic once the transaction has committed."""
+
+    topic: str
+    event: str
+    data: Any
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """A handler's result: the value for the caller, and the messages to publish after commit."""
+
+    value: T
+    publish: list[Message] = field(default_factory=list)
+    enqueue: list[tuple[str, dict[str, Any]]] = field(default_factory=list)

@@ -1,0 +1,39 @@
+"""The shared shape rule: camelCase out; camelCase or snake_case in; user JSON blobs kept as sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic.alias_generators import to_camel
+
+# Every timestamp leaves as ISO-8601 with an explicit UTC offset.
+UTC = Annotated[datetime, PlainSerializer(lambda d: d.isoformat().replace("+00:00", "Z"), return_type=str)]
+
+
+class In(BaseModel):
+    """Request bodies and queries: fields by snake_case name or camelCase alias; unknown keys ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="ignore",
+        str_strip_whitespace=True,
+    )
+
+    def given(self) -> dict[str, Any]:
+        """Only the fields the client sent, by snake_case name: partial updates never write NULL by omission."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, serialize_by_alias=True, validate_by_name=True, from_attributes=True,
+    )
+
+
+def metadata_field(entity: str) -> Any:
+    """`metadata`, `<entity>Metadata` and `<entity>_metadata` are one input field."""
+    return Field(
+        default=None,
+        validation_alias=AliasChoices("metadata", f"{entity}_metadata", to_camel(f"{entity}_metadata")),
+    )

@@ -1,0 +1,338 @@
+"""Thin REST routes: declare an endpoint's input and output models; this module parses, authenticates,
+owns the transaction (commit, then publish), serializes camelCase and maps errors once."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import orjson
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from handlers.accounts import Client, authenticate
+from handlers.context import Context, Outcome
+from handlers.security import AccessClaims
+from persistence.errors import (
+    BadRequest,
+    Conflict,
+    DomainError,
+    Forbidden,
+    PayloadTooLarge,
+    RateLimited,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from persistence.models import User
+from server import errors
+from server.clientip import client_ip
+from server.state import AppState
+
+log = logging.getLogger("conversme.api")
+
+MAX_JSON_BODY = 1024 * 1024
+_PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?}")
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(error: DomainError, request_id: str | None = None) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if isinstance(error, RateLimited):
+        headers["Retry-After"] = str(int(error.retry_after))
+    content = errors.body(error)
+    if request_id:
+        content["requestId"] = request_id
+    return ORJSONResponse(content, status_code=errors.status_for(error), headers=headers)
+
+
+@dataclass
+class Call:
+    """One request as the endpoint function sees it: parsed inputs, the caller, and the unit of work."""
+
+    request: Request
+    state: AppState
+    db: AsyncSession
+    path: dict[str, Any]
+    body: Any
+    query: Any
+    claims: AccessClaims | None
+    _ctx: Context | None
+
+    @property
+    def ctx(self) -> Context:
+        if self._ctx is None:
+            raise Unauthorized("Not authenticated")
+        return self._ctx
+
+    @property
+    def user(self) -> User:
+        return self.ctx.user
+
+    @property
+    def client(self) -> Client:
+        return Client(ip=client_ip(self.request, self.state.settings.trusted_proxies),
+                      user_agent=self.request.headers.get("user-agent"))
+
+    def id(self, name: str) -> uuid.UUID:
+        return cast(uuid.UUID, self.path[name])
+
+
+EndpointFunc = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    func: EndpointFunc
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None
+    status: int = 200
+    auth: bool = True
+    admin: bool = False
+    form: bool = False
+    summary: str = ""
+    tags: tuple[str, ...] = ()
+    raw_body: bool = False  # the function reads the request body itself (multipart uploads)
+    extra_methods: tuple[str, ...] = field(default=())
+
+    @property
+    def param_names(self) -> list[str]:
+        return _PARAM.findall(self.path)
+
+
+class ApiRouter:
+    def __init__(self, *tags: str) -> None:
+        self.tags = tags
+        self.endpoints: list[Endpoint] = []
+
+    def route(self, method: str, path: str, **options: Any) -> Callable[[EndpointFunc], EndpointFunc]:
+        def register(func: EndpointFunc) -> EndpointFunc:
+            summary = options.pop("summary", None) or (func.__doc__ or "").strip().split("\n")[0]
+            self.endpoints.append(
+                Endpoint(method=method, path=path, func=func, summary=summary, tags=self.tags, **options)
+            )
+            return func
+        return register
+
+    def get(self, path: str, **options: Any) -> Callable[[EndpointFunc], EndpointFunc]:
+        return self.route("GET", path, **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[EndpointFunc], EndpointFunc]:
+        return self.route("POST", path, **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[EndpointFunc], EndpointFunc]:
+        return self.route("PUT", path, **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[EndpointFunc], EndpointFunc]:
+        return self.route("PATCH", path, **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[EndpointFunc], EndpointFunc]:
+        options.setdefault("status", 204)
+        return self.route("DELETE", path, **options)
+
+
+def _parse_path(endpoint: Endpoint, request: Request) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for name, value in request.path_params.items():
+        if name == "id" or name.endswith("_id"):
+            try:
+                parsed[name] = uuid.UUID(str(value))
+            except ValueError:
+                raise errors.validation_errors(
+                    ValidationError.from_exception_data(
+                        "path", [{"type": "uuid_parsing", "loc": (name,), "input": value,
+                                  "ctx": {"error": "invalid UUID"}}]),
+                    "path") from None
+        else:
+            parsed[name] = value
+    return parsed
+
+
+def _query_dict(request: Request) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in request.query_params.multi_items():
+        key = key.removesuffix("[]")
+        if key in out:
+            current = out[key]
+            out[key] = [*current, value] if isinstance(current, list) else [current, value]
+        else:
+            out[key] = value
+    return out
+
+
+async def _read_body(endpoint: Endpoint, request: Request) -> Any:
+    if endpoint.form:
+        content_type = request.headers.get("content-type", "")
+        if "json" in content_type:
+            return await _read_json(request)
+        if "form" not in content_type:
+            raise UnsupportedMediaType("send the form as application/x-www-form-urlencoded")
+        async with request.form(max_files=0, max_fields=50) as form:
+            return {k: v for k, v in form.items() if isinstance(v, str)}
+    return await _read_json(request)
+
+
+async def _read_json(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_JSON_BODY:
+        raise PayloadTooLarge(f"request body is larger than {MAX_JSON_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BODY:
+            raise PayloadTooLarge(f"request body is larger than {MAX_JSON_BODY} bytes")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    content_type = request.headers.get("content-type", "application/json")
+    if "json" not in content_type and "text/plain" not in content_type:
+        raise UnsupportedMediaType("send the body as application/json")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+
+
+def _validate(model: type[BaseModel], data: Any, where: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise errors.validation_errors(exc, where) from None
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+
+
+def serialize(response_type: Any, value: Any) -> Any:
+    if response_type is None:
+        if isinstance(value, BaseModel):
+            return value.model_dump(mode="json", by_alias=True)
+        return TypeAdapter(type(value)).dump_python(value, mode="json", by_alias=True)
+    adapter = _adapters.get(response_type)
+    if adapter is None:
+        adapter = _adapters[response_type] = TypeAdapter(response_type)
+    return adapter.dump_python(value, mode="json", by_alias=True)
+
+
+def make_handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def handle(request: Request) -> Response:
+        state: AppState = request.app.state.conversme
+        request_id: str | None = request.scope.get("state", {}).get("request_id")
+        try:
+            return await _run(endpoint, request, state)
+        except DomainError as exc:
+            return error_response(exc, request_id)
+        except IntegrityError:
+            log.info("integrity error on %s %s", request.method, request.url.path, exc_info=True)
+            return error_response(Conflict("the change conflicts with existing data"), request_id)
+        except Exception:
+            log.exception("unhandled error on %s %s", request.method, request.url.path)
+            return ORJSONResponse(
+                {"detail": "internal server error", "code": "internal", "requestId": request_id},
+                status_code=500,
+            )
+    return handle
+
+
+async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Response:
+    path = _parse_path(endpoint, request)
+    query = _validate(endpoint.query, _query_dict(request), "query") if endpoint.query else None
+    body = None
+    if endpoint.body is not None:
+        body = _validate(endpoint.body, await _read_body(endpoint, request), "body")
+    now = state.clock()
+    token = _bearer(request)
+    claims = None
+    if token:
+        try:
+            claims = state.tokens.decode_access(token, now)
+        except Unauthorized:
+            # A public route (login, refresh by refresh token) ignores a stale token the client still sends.
+            if endpoint.auth:
+                raise
+    if endpoint.auth and claims is None:
+        raise Unauthorized("Not authenticated")
+    async with state.sessionmaker() as db:
+        async with db.begin():
+            ctx = None
+            user: User | None = None
+            if claims is not None:
+                try:
+                    user = await authenticate(db, claims, now)
+                except Unauthorized:
+                    if endpoint.auth:
+                        raise
+                    user = None
+            if user is not None:
+                if endpoint.admin and not user.is_admin:
+                    raise Forbidden("administrators only")
+                ctx = Context(db=db, user=user, now=now, limits=state.limits)
+            call = Call(request, state, db, path, body, query, claims, ctx)
+            refusal: DomainError | None = None
+            try:
+                result = await endpoint.func(call)
+            except DomainError as exc:
+                if not exc.keep_changes:
+                    raise
+                refusal = exc
+        if refusal is not None:
+            raise refusal
+        # Committed: only now may anyone hear about it.
+        if isinstance(result, Outcome):
+            await state.publish(result.publish)
+            result = result.value
+    if isinstance(result, Response):
+        return result
+    if endpoint.status == 204 and result is None:
+        return Response(status_code=204)
+    return ORJSONResponse(serialize(endpoint.response, result), status_code=endpoint.status)
+
+
+def _specificity(path: str) -> tuple[int, ...]:
+    # Literal segments win over parameters at the same depth (`/events/me` before `/events/{event_id}`).
+    return tuple(1 if seg.startswith("{") else 0 for seg in path.strip("/").split("/"))
+
+
+def build_routes(endpoints: Sequence[Endpoint]) -> list[Route]:
+    by_path: dict[str, list[Endpoint]] = {}
+    for ep in endpoints:
+        by_path.setdefault(ep.path, []).append(ep)
+    routes: list[Route] = []
+    for path in sorted(by_path, key=_specificity):
+        group = by_path[path]
+        handlers = {m: make_handler(ep) for ep in group for m in (ep.method, *ep.extra_methods)}
+
+        def dispatch(handlers: dict[str, Callable[[Request], Awaitable[Response]]]) -> Any:
+            async def endpoint(request: Request) -> Response:
+                return await (handlers.get(request.method) or handlers["GET"])(request)
+            return endpoint
+
+        methods = sorted(handlers)
+        routes.append(Route(path, dispatch(handlers), methods=methods))
+    return routes

@@ -1,0 +1,130 @@
+"""The `conversme` command: serve, migrate, init, create-admin."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+
+from server.settings import ConfigError, Settings, load_settings
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    workers = args.workers or settings.api_workers
+    if workers > 1 and settings.is_sqlite:
+        print("conversme: several workers need PostgreSQL (DATABASE_URL); SQLite serves one process.",
+              file=sys.stderr)
+        return 2
+    uvicorn.run(
+        "server.app:create_app_from_env", factory=True, host=args.host or settings.api_host,
+        port=args.port or settings.api_port, workers=workers, log_level=settings.log_level,
+        proxy_headers=False, server_header=False, ws_per_message_deflate=False,
+    )
+    return 0
+
+
+async def _migrate(settings: Settings, target: str, down: bool) -> None:
+    from persistence import migrate
+    from persistence.database import create_engine
+
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url)
+    try:
+        if down:
+            await migrate.downgrade(engine, target)
+        else:
+            await migrate.upgrade(engine, target)
+        print(f"database at {await migrate.current_revision(engine) or 'base'}")
+    finally:
+        await engine.dispose()
+
+
+async def _init(settings: Settings) -> None:
+    import handlers.seed as seed
+    from handlers.security import Passwords
+    from persistence import migrate
+    from persistence.database import create_engine, create_sessionmaker
+
+    if settings.is_sqlite:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate.upgrade(engine)
+        passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism)
+        async with create_sessionmaker(engine).begin() as db:
+            admin = seed.AdminSpec(email=settings.admin_email, password=settings.admin_password or None,
+                                   debug=settings.debug)
+            report = await seed.initialize(db, passwords, admin)
+        for line in report.lines():
+            print(line)
+    finally:
+        await engine.dispose()
+
+
+async def _create_admin(settings: Settings, email: str, name: str, handle: str, password: str) -> None:
+    import handlers.seed as seed
+    from handlers.security import Passwords
+    from persistence.database import create_engine, create_sessionmaker
+
+    engine = create_engine(settings.database_url)
+    try:
+        passwords = Passwords(settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism)
+        async with create_sessionmaker(engine).begin() as db:
+            created = await seed.ensure_admin(db, passwords, email=email, name=name, handle=handle,
+                                              password=password)
+        print(f"admin {email} {'created' if created else 'updated (password reset, is_admin set)'}")
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="conversme", description="Convers.me realtime server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server (uvicorn)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+    mig = sub.add_parser("migrate", help="upgrade the database to the newest revision")
+    mig.add_argument("target", nargs="?", default=None)
+    mig.add_argument("--down", action="store_true", help="downgrade to TARGET (default: base)")
+    sub.add_parser("init", help="migrate and seed the admin, topics and template library (idempotent)")
+    admin = sub.add_parser("create-admin", help="create an administrator, or reset one's password")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", default="Administrator")
+    admin.add_argument("--handle", default=None)
+    admin.add_argument("--password", default=None, help="prompted for when omitted")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"conversme: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        return _serve(settings, args)
+    if args.command == "migrate":
+        target = args.target or ("base" if args.down else "head")
+        asyncio.run(_migrate(settings, target, args.down))
+        return 0
+    if args.command == "init":
+        asyncio.run(_init(settings))
+        return 0
+    if args.command == "create-admin":
+        password = args.password or getpass.getpass("password: ")
+        if len(password) < 8:
+            print("conversme: the password needs at least 8 characters", file=sys.stderr)
+            return 2
+        handle = args.handle or args.email.split("@")[0]
+        asyncio.run(_create_admin(settings, args.email, args.name, handle, password))
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

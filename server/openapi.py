@@ -1,0 +1,117 @@
+"""The OpenAPI document, generated from the endpoints' declared request and response models, and the
+Swagger UI / ReDoc pages whose assets come from an installed package (no CDN)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from starlette.responses import HTMLResponse
+
+from server.api import Endpoint
+
+REF = "#/components/schemas/{model}"
+
+
+def _schema(tp: Any, mode: str, components: dict[str, Any]) -> dict[str, Any]:
+    schema = TypeAdapter(tp).json_schema(ref_template=REF, mode=mode, by_alias=True)  # type: ignore[arg-type]
+    for name, definition in schema.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    if isinstance(tp, type) and issubclass(tp, BaseModel) and "properties" in schema:
+        components.setdefault(tp.__name__, schema)
+        return {"$ref": REF.format(model=tp.__name__)}
+    return schema
+
+
+def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    params = []
+    for name, info in model.model_fields.items():
+        schema = TypeAdapter(info.annotation or Any).json_schema(mode="validation")
+        params.append({"name": info.alias or name, "in": "query", "required": info.is_required(),
+                       "schema": schema, "description": f"also accepted as `{name}`"})
+    return params
+
+
+def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    paths: dict[str, Any] = {}
+    for ep in endpoints:
+        op: dict[str, Any] = {"summary": ep.summary, "tags": list(ep.tags),
+                              "operationId": f"{ep.func.__module__.rsplit('.', 1)[-1]}_{ep.func.__name__}"}
+        params = [{"name": n, "in": "path", "required": True,
+                   "schema": {"type": "string", "format": "uuid" if n == "id" or n.endswith("_id") else ""}}
+                  for n in ep.param_names]
+        if ep.query is not None:
+            params.extend(_query_params(ep.query))
+        if params:
+            op["parameters"] = params
+        if ep.body is not None:
+            media = "application/x-www-form-urlencoded" if ep.form else "application/json"
+            op["requestBody"] = {"required": True,
+                                 "content": {media: {"schema": _schema(ep.body, "validation", components)}}}
+        elif ep.raw_body:
+            op["requestBody"] = {"content": {"multipart/form-data": {"schema": {
+                "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+        responses: dict[str, Any] = {}
+        if ep.status == 204:
+            responses["204"] = {"description": "done"}
+        else:
+            content = {"application/json": {"schema": _schema(ep.response, "serialization", components)}} \
+                if ep.response is not None else {"application/json": {}}
+            responses[str(ep.status)] = {"description": "success", "content": content}
+        if ep.auth:
+            op["security"] = [{"bearer": []}]
+            responses["401"] = {"description": "missing, invalid or expired token",
+                                "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
+        responses["422"] = {"description": "invalid input",
+                            "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
+        op["responses"] = responses
+        openapi_path = ep.path
+        paths.setdefault(openapi_path, {})[ep.method.lower()] = op
+    components["Error"] = {
+        "type": "object", "required": ["detail", "code"],
+        "properties": {"detail": {"type": "string"}, "code": {"type": "string"},
+                       "errors": {"type": "array", "items": {"type": "object"}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Convers.me API", "version": version,
+                 "description": "REST routes of the Convers.me server. Keys are camelCase in responses; "
+                                "requests accept camelCase or snake_case."},
+        "paths": paths,
+        "components": {"schemas": components,
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    }
+
+
+def assets_dir() -> Path:
+    spec = importlib.util.find_spec("drf_spectacular_sidecar")
+    if spec is None or spec.origin is None:
+        raise RuntimeError("drf-spectacular-sidecar is not installed")
+    return Path(spec.origin).parent / "static" / "drf_spectacular_sidecar"
+
+
+SWAGGER = """<!doctype html><html><head><meta charset="utf-8"><title>Convers.me API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui-dist/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-dist/swagger-ui-bundle.js"></script>
+<script src="/docs/assets/swagger-ui-dist/swagger-ui-standalone-preset.js"></script>
+<script src="/docs/swagger-init.js"></script></body></html>"""
+
+SWAGGER_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});"""
+
+REDOC = """<!doctype html><html><head><meta charset="utf-8"><title>Convers.me API</title></head>
+<body><redoc spec-url="/openapi.json"></redoc>
+<script src="/docs/assets/redoc/bundles/redoc.standalone.js"></script></body></html>"""
+
+
+def swagger_page() -> HTMLResponse:
+    return HTMLResponse(SWAGGER)
+
+
+def redoc_page() -> HTMLResponse:
+    return HTMLResponse(REDOC)

@@ -1,0 +1,32 @@
+"""Every REST route module; each exports `router`."""
+
+from __future__ import annotations
+
+from server.api import Endpoint
+from server.routes import (
+    admin,
+    auth,
+    directories,
+    events,
+    feed,
+    live,
+    market,
+    media,
+    notifications,
+    plan,
+    posts,
+    processes,
+    progress,
+    reports,
+    search,
+    settings,
+    topics,
+    users,
+)
+
+MODULES = (auth, users, settings, events, processes, directories, posts, media, notifications, live, plan,
+           market, admin, topics, reports, progress, search, feed)
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [ep for module in MODULES for ep in module.router.endpoints]

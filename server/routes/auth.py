@@ -1,0 +1,195 @@
+"""REST routes: sign-up, login, refresh, logout, sessions, password change, guest login."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import timedelta
+
+from pydantic import Field
+from sqlalchemy import select
+
+from handlers import accounts
+from handlers.accounts import ChangePassword, SignUp, TokenOut
+from handlers.schema import UTC, In, Out
+from handlers.users import UserOut, user_out
+from persistence.enums import GuestRole
+from persistence.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
+from persistence.models import AuthSession
+from server.api import ApiRouter, Call
+
+router = ApiRouter("auth")
+
+
+class LoginForm(In):
+    username: str = Field(min_length=1, max_length=320, description="the account's email")
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshIn(In):
+    refresh_token: str | None = Field(default=None, max_length=200)
+
+
+class RevokeIn(In):
+    session_id: uuid.UUID | None = None
+
+
+class MessageOut(Out):
+    message: str
+
+
+class SessionOut(Out):
+    id: uuid.UUID
+    created_at: UTC
+    last_used_at: UTC
+    expires_at: UTC
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class GuestIn(In):
+    role: GuestRole = GuestRole.DEV
+
+
+class GuestOut(Out):
+    access_token: str
+    token_type: str = "bearer"
+    refresh_token: str | None
+    expires_in: int
+    email: str
+    password: str
+    name: str
+    handle: str
+    profile_image: str | None
+
+
+async def _check_login_rate(call: Call, email: str) -> None:
+    s = call.state.settings
+    for key, limit in ((f"login:acct:{email}", s.login_rate_per_account),
+                       (f"login:ip:{call.client.ip}", s.login_rate_per_ip)):
+        retry = await call.state.limiter.hit(key, limit, s.login_rate_window_seconds)
+        if retry is not None:
+            raise RateLimited(f"too many login attempts; try again in {int(retry)} seconds", retry)
+
+
+async def _login(call: Call) -> TokenOut:
+    form: LoginForm = call.body
+    email = accounts.normalize_email(form.username)
+    await _check_login_rate(call, email)
+    user = await accounts.check_password(call.db, call.state.passwords, email, form.password)
+    await call.state.limiter.reset(f"login:acct:{email}")
+    lifetime = timedelta(days=call.state.settings.refresh_token_expire_days)
+    issued = await accounts.start_session(call.db, call.state.tokens, user, call.state.clock(), call.client,
+                                          lifetime)
+    return issued.out()
+
+
+@router.post("/auth/token", body=LoginForm, form=True, response=TokenOut, auth=False)
+async def login(call: Call) -> TokenOut:
+    """Sign in with email and password (form fields `username`, `password`)."""
+    return await _login(call)
+
+
+@router.post("/token", body=LoginForm, form=True, response=TokenOut, auth=False)
+async def login_alias(call: Call) -> TokenOut:
+    """Sign in (OAuth2 password-flow path)."""
+    return await _login(call)
+
+
+@router.post("/auth/refresh", body=RefreshIn, response=TokenOut, auth=False)
+async def refresh(call: Call) -> TokenOut:
+    """Rotate a refresh token, or re-issue from a still-valid access token (the original frontend)."""
+    body: RefreshIn = call.body
+    now = call.state.clock()
+    if body.refresh_token:
+        return (await accounts.refresh_with_token(call.db, call.state.tokens, body.refresh_token, now)).out()
+    if call.claims is None or call._ctx is None:
+        raise Unauthorized("send a refresh token, or a valid access token as Bearer")
+    return (await accounts.refresh_with_access(call.db, call.state.tokens, call.claims, now)).out()
+
+
+@router.post("/auth/logout", response=MessageOut)
+async def logout(call: Call) -> MessageOut:
+    """End this sign-in: its refresh token and access tokens stop working."""
+    assert call.claims is not None and call.claims.session_id is not None
+    await accounts.revoke_session(call.db, call.claims.session_id, call.ctx.now, "logout")
+    return MessageOut(message="signed out")
+
+
+async def _revoke(call: Call) -> MessageOut:
+    body: RevokeIn = call.body
+    ctx = call.ctx
+    current = call.claims.session_id if call.claims else None
+    if body.session_id is None:
+        count = await accounts.revoke_user_sessions(ctx.db, ctx.user_id, ctx.now, "revoked_by_user", keep=current)
+        return MessageOut(message=f"{count} other session(s) revoked")
+    session = await ctx.db.get(AuthSession, body.session_id)
+    if session is None or session.user_id != ctx.user_id:
+        raise NotFound("session", body.session_id)
+    await accounts.revoke_session(ctx.db, session.id, ctx.now, "revoked_by_user")
+    return MessageOut(message="session revoked")
+
+
+@router.post("/auth/revoke-sessions", body=RevokeIn, response=MessageOut)
+async def revoke_sessions(call: Call) -> MessageOut:
+    """Revoke one sign-in session (`sessionId`), or every other one when none is given."""
+    return await _revoke(call)
+
+
+@router.post("/settings/sessions/revoke", body=RevokeIn, response=MessageOut)
+async def revoke_sessions_settings(call: Call) -> MessageOut:
+    """Revoke a session from the settings page (same as /auth/revoke-sessions)."""
+    return await _revoke(call)
+
+
+@router.get("/auth/sessions", response=list[SessionOut])
+async def list_sessions(call: Call) -> list[SessionOut]:
+    """My active sign-in sessions."""
+    ctx = call.ctx
+    rows = (await ctx.db.scalars(
+        select(AuthSession).where(AuthSession.user_id == ctx.user_id, AuthSession.revoked_at.is_(None),
+                                  AuthSession.expires_at > ctx.now)
+        .order_by(AuthSession.last_used_at.desc()).limit(100)
+    )).all()
+    current = call.claims.session_id if call.claims else None
+    return [SessionOut(id=r.id, created_at=r.created_at, last_used_at=r.last_used_at, expires_at=r.expires_at,
+                       ip=r.ip, user_agent=r.user_agent, current=r.id == current) for r in rows]
+
+
+@router.post("/users", body=SignUp, response=UserOut, status=201, auth=False)
+async def sign_up(call: Call) -> UserOut:
+    """Create an account. Guest flags in the body are ignored: guests come from /auth/guest."""
+    user = await accounts.create_user(call.db, call.state.passwords, call.body)
+    return user_out(user, viewer=user)
+
+
+@router.post("/settings/change-password", body=ChangePassword, response=MessageOut)
+async def change_password(call: Call) -> MessageOut:
+    """Change my password; every other sign-in session is revoked."""
+    ctx = call.ctx
+    sid = call.claims.session_id if call.claims else None
+    count = await accounts.change_password(ctx.db, call.state.passwords, ctx.user, call.body, sid, ctx.now)
+    return MessageOut(message=f"password changed; {count} other session(s) signed out")
+
+
+@router.post("/auth/guest", body=GuestIn, response=GuestOut, auth=False)
+async def guest_login(call: Call) -> GuestOut:
+    """A throw-away guest account with a random password (DEBUG only; expires after a day)."""
+    if not call.state.settings.debug:
+        raise Forbidden("guest login is only available when DEBUG is on")
+    body: GuestIn = call.body
+    role = GuestRole.DEV if body.role == GuestRole.LEADERSHIP else body.role
+    tag = secrets.token_hex(4)
+    password = secrets.token_urlsafe(18)
+    now = call.state.clock()
+    data = SignUp(email=f"{role.value}.{tag}@guest.convers.me", password=password,
+                  name=f"Guest {role.value.upper()} {tag[:4]}", handle=f"guest_{role.value}_{tag}")
+    user = await accounts.create_user(call.db, call.state.passwords, data, is_guest=True, guest_role=role.value,
+                                      guest_expires_at=now + timedelta(days=1))
+    issued = await accounts.start_session(call.db, call.state.tokens, user, now, call.client, timedelta(days=1))
+    if issued.refresh_token is None:
+        raise BadRequest("could not start a session")
+    return GuestOut(access_token=issued.access_token, refresh_token=issued.refresh_token,
+                    expires_in=issued.expires_in, email=user.email, password=password, name=user.name,
+                    handle=user.handle, profile_image=user.profile_image)

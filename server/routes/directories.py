@@ -1,0 +1,7 @@
+"""REST routes: directories."""
+
+from __future__ import annotations
+
+from server.api import ApiRouter
+
+router = ApiRouter("directories")

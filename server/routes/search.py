@@ -1,0 +1,7 @@
+"""REST routes: search."""
+
+from __future__ import annotations
+
+from server.api import ApiRouter
+
+router = ApiRouter("search")

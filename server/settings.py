@@ -1,0 +1,200 @@
+"""Settings: one frozen object, loaded once from the environment and `.env`, passed down."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "change-me", "secret", "your-secret-key", "your_secret_key", "supersecret",
+     "CHANGE_ME", "please-change-me", "dev", "development"}
+)
+
+
+class ConfigError(Exception):
+    """A setting is missing or invalid; start-up stops with this message."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    debug: bool = False
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    api_workers: int = 1
+    database_url: str = ""
+    db_pool_size: int = 10
+    db_max_overflow: int = 20
+    db_pool_timeout: float = 30.0
+    redis_url: str = "memory://"
+    frontend_url: str = "http://localhost:3000"
+    redirect_url: str = ""
+    cors_origins: tuple[str, ...] = ()
+    secret_key: str = ""
+    algorithm: str = "HS256"
+    access_token_expire_minutes: int = 15
+    refresh_token_expire_days: int = 30
+    openai_api_key: str = ""
+    openai_base_url: str = ""
+    openai_model: str = "gpt-4o-mini"
+    data_dir: Path = Path("data")
+    upload_dir: Path = Path("data/uploads")
+    upload_url_prefix: str = "/uploads"
+    max_upload_bytes: int = 25 * 1024 * 1024
+    trusted_proxies: tuple[str, ...] = ()
+    login_rate_per_account: int = 10
+    login_rate_per_ip: int = 30
+    login_rate_window_seconds: int = 300
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 65536
+    argon2_parallelism: int = 4
+    admin_email: str = "admin@convers.me"
+    admin_password: str = ""
+    auto_migrate: bool = True
+    max_page_size: int = 200
+    log_level: str = "info"
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def allowed_origins(self) -> tuple[str, ...]:
+        origins = [o for o in (self.frontend_url, *self.cors_origins) if o]
+        return tuple(dict.fromkeys(o.rstrip("/") for o in origins))
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: KEY=VALUE lines, `#` comments, optional quotes."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept `postgresql://` and `sqlite:///` as written; pick the async drivers."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://"):]
+    return url
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {value!r}")
+
+
+def _int(name: str, value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
+
+
+def _float(name: str, value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+
+
+def _list(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _debug_secret(data_dir: Path) -> str:
+    """In DEBUG: one random key per data directory, generated once and kept (never a constant)."""
+    path = data_dir / "secret_key"
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key)
+    return key
+
+
+_INTS = {
+    "API_PORT": "api_port", "API_WORKERS": "api_workers", "DB_POOL_SIZE": "db_pool_size",
+    "DB_MAX_OVERFLOW": "db_max_overflow", "ACCESS_TOKEN_EXPIRE_MINUTES": "access_token_expire_minutes",
+    "REFRESH_TOKEN_EXPIRE_DAYS": "refresh_token_expire_days", "MAX_UPLOAD_BYTES": "max_upload_bytes",
+    "LOGIN_RATE_PER_ACCOUNT": "login_rate_per_account", "LOGIN_RATE_PER_IP": "login_rate_per_ip",
+    "LOGIN_RATE_WINDOW_SECONDS": "login_rate_window_seconds", "ARGON2_TIME_COST": "argon2_time_cost",
+    "ARGON2_MEMORY_COST": "argon2_memory_cost", "ARGON2_PARALLELISM": "argon2_parallelism",
+    "MAX_PAGE_SIZE": "max_page_size",
+}
+_STRS = {
+    "API_HOST": "api_host", "REDIS_URL": "redis_url", "FRONTEND_URL": "frontend_url",
+    "REDIRECT_URL": "redirect_url", "ALGORITHM": "algorithm", "OPENAI_API_KEY": "openai_api_key",
+    "OPENAI_BASE_URL": "openai_base_url", "OPENAI_MODEL": "openai_model", "ADMIN_EMAIL": "admin_email",
+    "ADMIN_PASSWORD": "admin_password", "UPLOAD_URL_PREFIX": "upload_url_prefix", "LOG_LEVEL": "log_level",
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Read settings from `environ` (default: os.environ) over `.env`; fail loudly on bad values."""
+    env: dict[str, str] = read_env_file(env_file) if env_file else {}
+    env.update(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    for key, attr in _INTS.items():
+        if env.get(key):
+            values[attr] = _int(key, env[key])
+    for key, attr in _STRS.items():
+        if key in env:
+            values[attr] = env[key]
+    if env.get("DB_POOL_TIMEOUT"):
+        values["db_pool_timeout"] = _float("DB_POOL_TIMEOUT", env["DB_POOL_TIMEOUT"])
+    debug = _bool("DEBUG", env.get("DEBUG", "false"))
+    values["debug"] = debug
+    values["auto_migrate"] = _bool("AUTO_MIGRATE", env.get("AUTO_MIGRATE", "true"))
+    values["cors_origins"] = _list(env.get("CORS_ORIGINS", ""))
+    values["trusted_proxies"] = _list(env.get("TRUSTED_PROXIES", ""))
+    data_dir = Path(env.get("DATA_DIR", "data"))
+    values["data_dir"] = data_dir
+    values["upload_dir"] = Path(env.get("UPLOAD_DIR", str(data_dir / "uploads")))
+    database_url = env.get("DATABASE_URL", "").strip()
+    if not database_url:
+        database_url = f"sqlite:///{(data_dir / 'conversme.db').as_posix()}"
+    values["database_url"] = normalize_database_url(database_url)
+    if not values.get("redis_url"):
+        values["redis_url"] = "memory://"
+    secret = env.get("SECRET_KEY", "").strip()
+    if secret in PLACEHOLDER_SECRETS or len(secret) < 32:
+        if not debug:
+            raise ConfigError(
+                "SECRET_KEY is missing, a placeholder, or shorter than 32 characters. Set it to a long "
+                "random value (python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+                "or set DEBUG=true for local development."
+            )
+        secret = _debug_secret(data_dir)
+    values["secret_key"] = secret
+    if values.get("algorithm", "HS256") not in {"HS256", "HS384", "HS512"}:
+        raise ConfigError("ALGORITHM must be one of HS256, HS384, HS512")
+    if values.get("access_token_expire_minutes", 15) <= 0:
+        raise ConfigError("ACCESS_TOKEN_EXPIRE_MINUTES must be positive")
+    return Settings(**values)
