@@ -37,3 +37,13 @@ def metadata_field(entity: str) -> Any:
         default=None,
         validation_alias=AliasChoices("metadata", f"{entity}_metadata", to_camel(f"{entity}_metadata")),
     )
+
+
+class PageQuery(In):
+    """`skip`/`limit` (or `offset`/`limit`); `limit` is capped at the server's MAX_PAGE_SIZE."""
+
+    skip: int = Field(default=0, ge=0, validation_alias=AliasChoices("skip", "offset"))
+    limit: int = Field(default=50, ge=1)
+
+    def window(self, max_page_size: int) -> tuple[int, int]:
+        return self.skip, min(self.limit, max_page_size)

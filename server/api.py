@@ -261,11 +261,6 @@ def make_handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]
 
 
 async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Response:
-    path = _parse_path(endpoint, request)
-    query = _validate(endpoint.query, _query_dict(request), "query") if endpoint.query else None
-    body = None
-    if endpoint.body is not None:
-        body = _validate(endpoint.body, await _read_body(endpoint, request), "body")
     now = state.clock()
     token = _bearer(request)
     claims = None
@@ -278,6 +273,11 @@ async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Respons
                 raise
     if endpoint.auth and claims is None:
         raise Unauthorized("Not authenticated")
+    path = _parse_path(endpoint, request)
+    query = _validate(endpoint.query, _query_dict(request), "query") if endpoint.query else None
+    body = None
+    if endpoint.body is not None:
+        body = _validate(endpoint.body, await _read_body(endpoint, request), "body")
     async with state.sessionmaker() as db:
         async with db.begin():
             ctx = None

@@ -1,0 +1,107 @@
+"""Who may see and change what. Every query that loads a resource for a caller goes through here.
+
+Rules (decided for the rebuild; the original had almost no checks):
+- an event is visible to its creator and to participants who have not declined;
+- members (creator and non-declined participants) may work through the event: change its status, its
+  process's steps and substeps, post and chat in it;
+- organizers (the creator, or a participant with role organizer/host) may edit the event itself, manage
+  its participants and delete it;
+- a process is visible to its creator and to members of any event it is linked to; members may change
+  its steps, only the creator may edit or delete the process itself.
+Things that exist but may not be seen answer 404, so ids do not leak.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ColumnElement, Select, exists, or_, select
+
+from handlers.context import Context
+from persistence.enums import ParticipantStatus
+from persistence.errors import Forbidden, NotFound
+from persistence.models import Event, EventParticipant, Process
+
+ORGANIZER_ROLES = frozenset({"organizer", "host", "owner"})
+
+
+def member_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
+    """SQL condition: the user is the event's creator or a participant who has not declined."""
+    return or_(
+        Event.created_by_id == user_id,
+        exists().where(
+            EventParticipant.event_id == Event.id,
+            EventParticipant.user_id == user_id,
+            EventParticipant.status != ParticipantStatus.DECLINED,
+        ),
+    )
+
+
+def visible_events(user_id: uuid.UUID) -> Select[Event]:
+    return select(Event).where(member_clause(user_id))
+
+
+async def participation(ctx: Context, event_id: uuid.UUID) -> EventParticipant | None:
+    return await ctx.db.get(EventParticipant, (event_id, ctx.user_id))
+
+
+async def is_member(ctx: Context, event: Event) -> bool:
+    if event.created_by_id == ctx.user_id:
+        return True
+    p = await participation(ctx, event.id)
+    return p is not None and p.status != ParticipantStatus.DECLINED
+
+
+async def is_organizer(ctx: Context, event: Event) -> bool:
+    if event.created_by_id == ctx.user_id:
+        return True
+    p = await participation(ctx, event.id)
+    return p is not None and p.status != ParticipantStatus.DECLINED and (p.role or "").lower() in ORGANIZER_ROLES
+
+
+async def event_for_member(ctx: Context, event_id: uuid.UUID, *, for_update: bool = False) -> Event:
+    event = await ctx.db.get(Event, event_id, with_for_update=for_update)
+    if event is None or not await is_member(ctx, event):
+        raise NotFound("event", event_id)
+    return event
+
+
+async def event_for_organizer(ctx: Context, event_id: uuid.UUID, *, for_update: bool = False) -> Event:
+    event = await event_for_member(ctx, event_id, for_update=for_update)
+    if not await is_organizer(ctx, event):
+        raise Forbidden("only the event's organizers may do this")
+    return event
+
+
+def process_visible_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
+    linked = exists().where(Event.process_id == Process.id, member_clause(user_id))
+    return or_(Process.created_by_id == user_id, linked)
+
+
+async def can_work_on_process(ctx: Context, process: Process) -> bool:
+    if process.created_by_id == ctx.user_id:
+        return True
+    found = await ctx.db.scalar(
+        select(Event.id).where(Event.process_id == process.id, member_clause(ctx.user_id)).limit(1)
+    )
+    return found is not None
+
+
+async def process_for_member(ctx: Context, process_id: uuid.UUID, *, for_update: bool = False) -> Process:
+    """A process the caller may see and whose steps they may change."""
+    process = await ctx.db.get(Process, process_id, with_for_update=for_update)
+    if process is None or not await can_work_on_process(ctx, process):
+        raise NotFound("process", process_id)
+    return process
+
+
+async def process_for_owner(ctx: Context, process_id: uuid.UUID, *, for_update: bool = False) -> Process:
+    process = await process_for_member(ctx, process_id, for_update=for_update)
+    if process.created_by_id != ctx.user_id:
+        raise Forbidden("only the process's creator may do this")
+    return process
+
+
+async def events_linked_to_process(ctx: Context, process_id: uuid.UUID) -> list[uuid.UUID]:
+    rows = await ctx.db.scalars(select(Event.id).where(Event.process_id == process_id))
+    return list(rows.all())

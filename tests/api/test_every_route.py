@@ -1,0 +1,44 @@
+"""Properties every REST route holds: no token → 401 `{detail, code}`; garbage JSON → 4xx, never 500."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from server.api import Endpoint
+from server.routes import all_endpoints
+from tests.conftest import MakeUser
+
+PROTECTED = [ep for ep in all_endpoints() if ep.auth]
+SAMPLE_ID = "00000000-0000-4000-8000-000000000000"
+
+
+def concrete(ep: Endpoint) -> str:
+    return re.sub(r"{[^}]+}", SAMPLE_ID, ep.path)
+
+
+def ident(ep: Endpoint) -> str:
+    return f"{ep.method} {ep.path}"
+
+
+@pytest.mark.parametrize("ep", PROTECTED, ids=ident)
+async def test_route_without_token_is_401(client: httpx.AsyncClient, ep: Endpoint) -> None:
+    r = await client.request(ep.method, concrete(ep), json={})
+    assert r.status_code == 401, r.text
+    assert r.json()["code"] == "unauthorized" and isinstance(r.json()["detail"], str)
+
+
+@pytest.mark.parametrize("ep", [ep for ep in PROTECTED if ep.body is not None], ids=ident)
+async def test_route_with_garbage_body_is_4xx(client: httpx.AsyncClient, make_user: MakeUser, ep: Endpoint) -> None:
+    a = await make_user()
+    for content in (b"{not json", b"[1, 2", b'"just a string"', b"\xff\xfe"):
+        r = await client.request(ep.method, concrete(ep), content=content,
+                                 headers={**a.headers, "content-type": "application/json"})
+        assert 400 <= r.status_code < 500, (content, r.status_code, r.text)
+        assert isinstance(r.json()["detail"], str)
+
+
+async def test_unknown_route_is_404(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/no/such/route")).status_code == 404
