@@ -1,0 +1,60 @@
+"""Settings: names of the original kept, embedded default, loud failures on bad or placeholder secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.settings import ConfigError, load_settings, normalize_database_url
+
+GOOD = "k" * 40
+
+
+def test_embedded_default_is_a_sqlite_file(tmp_path: Path) -> None:
+    s = load_settings({"SECRET_KEY": GOOD, "DATA_DIR": str(tmp_path)}, env_file=None)
+    assert s.database_url == f"sqlite+aiosqlite:///{tmp_path}/conversme.db"
+    assert s.redis_url == "memory://" and s.is_sqlite and not s.debug
+
+
+def test_postgresql_urls_work_as_written() -> None:
+    assert normalize_database_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert normalize_database_url("postgres://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert normalize_database_url("postgresql+asyncpg://u@h/db") == "postgresql+asyncpg://u@h/db"
+
+
+@pytest.mark.parametrize("secret", ["", "changeme", "your-secret-key", "short"])
+def test_missing_or_placeholder_secret_stops_startup_outside_debug(secret: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        load_settings({"SECRET_KEY": secret, "DATA_DIR": str(tmp_path)}, env_file=None)
+
+
+def test_debug_generates_a_random_key_once_and_keeps_it(tmp_path: Path) -> None:
+    env = {"DEBUG": "true", "DATA_DIR": str(tmp_path)}
+    first = load_settings(env, env_file=None).secret_key
+    second = load_settings(env, env_file=None).secret_key
+    other = load_settings({"DEBUG": "true", "DATA_DIR": str(tmp_path / "other")}, env_file=None).secret_key
+    assert first == second and len(first) >= 32 and first != other
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"# comment\nSECRET_KEY='{GOOD}'\nAPI_PORT=9000\nexport API_HOST=0.0.0.0\n")
+    s = load_settings({"API_PORT": "9100", "DATA_DIR": str(tmp_path)}, env_file=env_file)
+    assert s.secret_key == GOOD and s.api_port == 9100 and s.api_host == "0.0.0.0"
+
+
+def test_bad_values_fail_loudly(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="API_PORT"):
+        load_settings({"SECRET_KEY": GOOD, "API_PORT": "eighty"}, env_file=None)
+    with pytest.raises(ConfigError, match="DEBUG"):
+        load_settings({"SECRET_KEY": GOOD, "DEBUG": "maybe"}, env_file=None)
+    with pytest.raises(ConfigError, match="ALGORITHM"):
+        load_settings({"SECRET_KEY": GOOD, "ALGORITHM": "none"}, env_file=None)
+
+
+def test_allowed_origins_include_frontend_and_extra(tmp_path: Path) -> None:
+    s = load_settings({"SECRET_KEY": GOOD, "FRONTEND_URL": "https://app.example.com/",
+                       "CORS_ORIGINS": "https://a.example.com, https://b.example.com"}, env_file=None)
+    assert s.allowed_origins == ("https://app.example.com", "https://a.example.com", "https://b.example.com")
