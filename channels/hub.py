@@ -1,0 +1,86 @@
+"""The hub: one ordered, bounded log per topic, fanned out to this process's connections; presence and
+removals. Picked by URL: `memory://` (one process, the embedded default) or `redis://` (many instances).
+
+Contract for both backends:
+- `publish` appends to the topic's log and returns the new offset; offsets are 1, 2, 3 … per epoch, and
+  every subscriber on every instance sees one topic's entries in the same order.
+- A listener subscribed to a topic receives every entry published after `subscribe` returned, in order,
+  with no gap (a backend that loses entries calls `on_resync` instead — never a silent gap).
+- `history(topic, after)` returns every entry with offset > after, or None when some are gone.
+- Presence is per topic and user; entries of an instance that dies expire on their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+HISTORY_SIZE = 1000
+HISTORY_SECONDS = 600
+PRESENCE_TTL = 30.0
+
+
+class Listener(Protocol):
+    """One local connection's view of the topics it joined. Calls are synchronous and must not block."""
+
+    user_id: str
+
+    def on_msg(self, topic: str, offset: int, frame: str) -> None: ...
+
+    def on_presence(self, topic: str, frame: str) -> None: ...
+
+    def on_removed(self, topic: str, user_id: str, reason: str) -> None: ...
+
+    def on_resync(self, topic: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Entry:
+    offset: int
+    frame: str
+
+
+@dataclass(frozen=True)
+class Position:
+    epoch: str
+    offset: int
+
+
+class Hub(Protocol):
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, topic: str, event: str, data: Any) -> int:
+        """Append `data` (encoded once here) to the topic's log; return its offset."""
+
+    async def subscribe(self, topic: str, listener: Listener) -> None: ...
+
+    async def unsubscribe(self, topic: str, listener: Listener) -> None: ...
+
+    async def position(self, topic: str) -> Position: ...
+
+    async def history(self, topic: str, epoch: str, after: int) -> list[Entry] | None: ...
+
+    async def remove_user(self, topic: str, user_id: str, reason: str) -> None:
+        """Take `user_id`'s connections off `topic` on every instance (they get `left`)."""
+
+    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None: ...
+
+    async def untrack(self, topic: str, connection_id: str, user_id: str) -> None: ...
+
+    async def presence(self, topic: str) -> dict[str, Any]: ...
+
+    def local_stats(self) -> dict[str, int]: ...
+
+
+def create_hub(url: str, instance_id: str) -> Hub:
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from channels.redis_hub import RedisHub
+
+        return RedisHub(url, instance_id)
+    if url in ("", "memory://") or url.startswith("memory://"):
+        from channels.memory_hub import MemoryHub
+
+        return MemoryHub()
+    raise ValueError(f"unsupported hub URL {url!r}: use memory:// or redis://")

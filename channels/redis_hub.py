@@ -1,0 +1,371 @@
+"""The Redis hub (redis://): one ordered log per topic shared by every instance.
+
+Per topic: a counter (offsets), an epoch (a new one whenever Redis lost the counter), a stream holding the
+last HISTORY_SIZE frames (expiring after HISTORY_SECONDS idle), and a pub/sub channel. One Lua script
+increments the counter, builds the frame, appends it to the stream and publishes it, so every instance
+sees one order. Each process holds one subscription per topic it has local listeners for and fans out
+locally. A missing offset is fetched from the stream; if it is gone (or the epoch changed because Redis
+restarted), listeners are told to resync — never a silent gap.
+
+Channel payloads: `m<offset>|<epoch>|<frame>`, `p<frame>` (presence), `k<userId>|<reason>` (removal)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from channels import messages as m
+from channels.hub import HISTORY_SECONDS, HISTORY_SIZE, PRESENCE_TTL, Entry, Listener, Position
+from channels.memory_hub import now_iso
+
+log = logging.getLogger("conversme.hub")
+
+PUBLISH = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then epoch = ARGV[4]; redis.call('SET', KEYS[2], epoch) end
+local off = redis.call('INCR', KEYS[1])
+local frame = ARGV[2] .. off .. ',"epoch":"' .. epoch .. '"' .. ARGV[3]
+redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[5], '0-' .. off, 'f', frame, 't', ARGV[7])
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+redis.call('PUBLISH', ARGV[1], 'm' .. off .. '|' .. epoch .. '|' .. frame)
+return off
+"""
+
+POSITION = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then epoch = ARGV[1]; redis.call('SET', KEYS[2], epoch) end
+return {epoch, tonumber(redis.call('GET', KEYS[1]) or '0')}
+"""
+
+HISTORY = """
+local epoch = redis.call('GET', KEYS[2])
+local off = tonumber(redis.call('GET', KEYS[1]) or '0')
+local entries = {}
+if epoch == ARGV[1] and off > tonumber(ARGV[2]) then
+  entries = redis.call('XRANGE', KEYS[3], '0-' .. (tonumber(ARGV[2]) + 1), '+')
+end
+return {epoch or '', off, entries}
+"""
+
+# KEYS: zset of members by expiry, hash of metas. ARGV: member, meta, expiry, now, user prefix, channel, frame
+TRACK = """
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+local n = 0
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], '+inf')) do
+  if string.sub(member, 1, string.len(ARGV[5])) == ARGV[5] then n = n + 1 end
+end
+if n == 1 then redis.call('PUBLISH', ARGV[6], 'p' .. ARGV[7]) end
+return n
+"""
+
+UNTRACK = """
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if removed == 0 then return 0 end
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf')) do
+  if string.sub(member, 1, string.len(ARGV[3])) == ARGV[3] then return 1 end
+end
+redis.call('PUBLISH', ARGV[4], 'p' .. ARGV[5])
+return 1
+"""
+
+
+@dataclass
+class _Local:
+    listeners: set[Listener] = field(default_factory=set)
+    epoch: str | None = None
+    last: int | None = None
+    ready: asyncio.Future[None] | None = None
+
+
+class RedisHub:
+    def __init__(self, url: str, instance_id: str, prefix: str = "cm:", history_size: int = HISTORY_SIZE,
+                 history_seconds: float = HISTORY_SECONDS) -> None:
+        self._url = url
+        self.instance_id = instance_id
+        self._p = prefix
+        self._history_size = history_size
+        self._history_ms = int(history_seconds * 1000)
+        self._redis: Redis | None = None
+        self._pubsub: PubSub | None = None
+        self._topics: dict[str, _Local] = {}
+        self._mine: dict[tuple[str, str], str] = {}  # (topic, connection id) → user id, refreshed while alive
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self.published = 0
+        self.reconnects = 0
+
+    # ---- keys ---------------------------------------------------------------------------------------
+
+    def _keys(self, topic: str) -> list[str]:
+        return [f"{self._p}o:{topic}", f"{self._p}e:{topic}", f"{self._p}s:{topic}"]
+
+    def _channel(self, topic: str) -> str:
+        return f"{self._p}c:{topic}"
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            raise RuntimeError("hub not started")
+        return self._redis
+
+    # ---- lifecycle ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._redis = Redis.from_url(self._url, decode_responses=True, health_check_interval=10)
+        self._publish = self._redis.register_script(PUBLISH)
+        self._position = self._redis.register_script(POSITION)
+        self._history = self._redis.register_script(HISTORY)
+        self._track = self._redis.register_script(TRACK)
+        self._untrack = self._redis.register_script(UNTRACK)
+        await self._open_pubsub()
+        self._tasks = [asyncio.create_task(self._read_loop(), name="hub-reader"),
+                       asyncio.create_task(self._presence_loop(), name="hub-presence")]
+
+    async def _open_pubsub(self) -> None:
+        self._pubsub = self.redis.pubsub()
+        # A subscription of our own keeps the connection valid while no topic is subscribed.
+        await self._pubsub.subscribe(f"{self._p}ctl:{self.instance_id}", *[self._channel(t) for t in self._topics])
+
+    async def close(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for (topic, conn), user in list(self._mine.items()):
+            with contextlib.suppress(Exception):
+                await self.untrack(topic, conn, user)
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    # ---- log ----------------------------------------------------------------------------------------
+
+    async def publish(self, topic: str, event: str, data: Any) -> int:
+        head = m.msg(topic, event, 0, "", "", "null")
+        prefix = head[: head.index('"offset":') + len('"offset":')]
+        suffix = ',"ts":"' + now_iso() + '","data":' + m.encode_data(data) + "}"
+        offset = await self._publish(
+            keys=self._keys(topic),
+            args=[self._channel(topic), prefix, suffix, secrets.token_hex(8), self._history_size,
+                  self._history_ms, int(time.time() * 1000)],
+        )
+        self.published += 1
+        return int(offset)
+
+    async def position(self, topic: str) -> Position:
+        epoch, offset = await self._position(keys=self._keys(topic), args=[secrets.token_hex(8)])
+        return Position(str(epoch), int(offset))
+
+    async def history(self, topic: str, epoch: str, after: int) -> list[Entry] | None:
+        current_epoch, offset, raw = await self._history(keys=self._keys(topic), args=[epoch, after])
+        if current_epoch != epoch or after > int(offset):
+            return None
+        return self._contiguous(raw, after, int(offset))
+
+    def _contiguous(self, raw: list[Any], after: int, until: int) -> list[Entry] | None:
+        cutoff = int(time.time() * 1000) - self._history_ms
+        entries: list[Entry] = []
+        expected = after + 1
+        for entry_id, fields in raw:
+            offset = int(str(entry_id).split("-")[1])
+            values = dict(zip(fields[::2], fields[1::2], strict=True)) if isinstance(fields, list) else fields
+            if offset != expected or int(values["t"]) < cutoff:
+                return None
+            entries.append(Entry(offset, values["f"]))
+            expected += 1
+            if offset == until:
+                break
+        return entries if expected == until + 1 else None
+
+    # ---- subscriptions ------------------------------------------------------------------------------
+
+    async def subscribe(self, topic: str, listener: Listener) -> None:
+        local = self._topics.get(topic)
+        if local is None:
+            local = self._topics[topic] = _Local(ready=asyncio.get_running_loop().create_future())
+            assert self._pubsub is not None
+            await self._pubsub.subscribe(self._channel(topic))
+        local.listeners.add(listener)
+        if local.ready is not None and not local.ready.done():
+            # The reader confirms the SUBSCRIBE; after that every publish reaches us.
+            await asyncio.wait_for(asyncio.shield(local.ready), timeout=10)
+
+    async def unsubscribe(self, topic: str, listener: Listener) -> None:
+        local = self._topics.get(topic)
+        if local is None:
+            return
+        local.listeners.discard(listener)
+        if not local.listeners:
+            del self._topics[topic]
+            if self._pubsub is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await self._pubsub.unsubscribe(self._channel(topic))
+
+    async def remove_user(self, topic: str, user_id: str, reason: str) -> None:
+        await self.redis.publish(self._channel(topic), f"k{user_id}|{reason}")
+
+    # ---- the reader ---------------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        backoff = 0.1
+        while not self._closing:
+            try:
+                assert self._pubsub is not None
+                message = await self._pubsub.get_message(timeout=1.0)
+                backoff = 0.1
+                if message is not None:
+                    await self._handle(message)
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                log.warning("hub lost Redis (%s); reconnecting", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                with contextlib.suppress(Exception):
+                    await self._reconnect()
+            except Exception:
+                log.exception("hub reader failed on a message")
+
+    async def _reconnect(self) -> None:
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._open_pubsub()
+        self.reconnects += 1
+        # Anything published while we were away is fetched from the stream; if it is gone, resync.
+        for topic, local in list(self._topics.items()):
+            if local.last is None or local.epoch is None:
+                continue
+            entries = await self.history(topic, local.epoch, local.last)
+            if entries is None:
+                self._resync(topic, local)
+            else:
+                for entry in entries:
+                    self._deliver(topic, local, entry.offset, entry.frame)
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        channel = str(message["channel"])
+        topic = channel[len(self._p) + 2:]
+        kind = message["type"]
+        if kind == "subscribe":
+            local = self._topics.get(topic)
+            if local is not None and local.ready is not None and not local.ready.done():
+                local.ready.set_result(None)
+            return
+        if kind != "message":
+            return
+        local = self._topics.get(topic)
+        if local is None:
+            return
+        data = str(message["data"])
+        tag, body = data[0], data[1:]
+        if tag == "m":
+            off_s, epoch, frame = body.split("|", 2)
+            offset = int(off_s)
+            if local.epoch is not None and epoch != local.epoch:
+                self._resync(topic, local)
+                return
+            if local.last is not None and offset > local.last + 1:
+                missing = await self.history(topic, epoch, local.last)
+                if missing is None:
+                    self._resync(topic, local)
+                    return
+                for entry in missing:
+                    self._deliver(topic, local, entry.offset, entry.frame)
+                return
+            local.epoch = epoch
+            self._deliver(topic, local, offset, frame)
+        elif tag == "p":
+            for listener in list(local.listeners):
+                listener.on_presence(topic, body)
+        elif tag == "k":
+            user_id, reason = body.split("|", 1)
+            for listener in list(local.listeners):
+                listener.on_removed(topic, user_id, reason)
+
+    def _deliver(self, topic: str, local: _Local, offset: int, frame: str) -> None:
+        if local.last is not None and offset <= local.last:
+            return
+        local.last = offset
+        for listener in list(local.listeners):
+            listener.on_msg(topic, offset, frame)
+
+    def _resync(self, topic: str, local: _Local) -> None:
+        log.warning("hub cannot recover %s (epoch changed or history gone); listeners resync", topic)
+        local.epoch = None
+        local.last = None
+        for listener in list(local.listeners):
+            listener.on_resync(topic)
+
+    # ---- presence -----------------------------------------------------------------------------------
+
+    def _pkeys(self, topic: str) -> list[str]:
+        return [f"{self._p}pz:{topic}", f"{self._p}ph:{topic}"]
+
+    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None:
+        now = time.time()
+        frame = m.presence(topic, {user_id: meta}, {})
+        member = f"{user_id}\t{connection_id}"
+        self._mine[(topic, connection_id)] = user_id
+        await self._track(keys=self._pkeys(topic), args=[
+            member, orjson.dumps(meta).decode(), (now + PRESENCE_TTL) * 1000, now * 1000, f"{user_id}\t",
+            self._channel(topic), frame])
+
+    async def untrack(self, topic: str, connection_id: str, user_id: str) -> None:
+        self._mine.pop((topic, connection_id), None)
+        await self._untrack_member(topic, f"{user_id}\t{connection_id}", user_id)
+
+    async def _untrack_member(self, topic: str, member: str, user_id: str) -> None:
+        frame = m.presence(topic, {}, {user_id: {}})
+        await self._untrack(keys=self._pkeys(topic), args=[
+            member, time.time() * 1000, f"{user_id}\t", self._channel(topic), frame])
+
+    async def presence(self, topic: str) -> dict[str, Any]:
+        zkey, hkey = self._pkeys(topic)
+        members = cast(list[str], await self.redis.zrangebyscore(zkey, time.time() * 1000, "+inf"))
+        if not members:
+            return {}
+        metas = await self.redis.hmget(hkey, members)
+        out: dict[str, Any] = {}
+        for member, meta in zip(members, metas, strict=True):
+            out[member.split("\t", 1)[0]] = orjson.loads(meta) if meta else {}
+        return out
+
+    async def _presence_loop(self) -> None:
+        """Keep our entries alive; expire the entries of instances that died (their TTL ran out)."""
+        while not self._closing:
+            await asyncio.sleep(PRESENCE_TTL / 3)
+            try:
+                now_ms = time.time() * 1000
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for (topic, conn), user in list(self._mine.items()):
+                        pipe.zadd(self._pkeys(topic)[0], {f"{user}\t{conn}": now_ms + PRESENCE_TTL * 1000}, xx=True)
+                    await pipe.execute()
+                for topic in list(self._topics):
+                    expired = cast(list[str], await self.redis.zrangebyscore(self._pkeys(topic)[0], "-inf", now_ms))
+                    for member in expired:
+                        await self._untrack_member(topic, member, member.split("\t", 1)[0])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("presence upkeep failed: %s", exc)
+
+    def local_stats(self) -> dict[str, int]:
+        return {"topics": len(self._topics), "subscriptions": sum(len(t.listeners) for t in self._topics.values()),
+                "published": self.published, "reconnects": self.reconnects}
