@@ -46,10 +46,20 @@ class Message:
     data: Any
 
 
+@dataclass(frozen=True)
+class Removal:
+    """After commit, take `user_id`'s connections (None: everyone's) off `topic`; they receive `left`."""
+
+    topic: str
+    user_id: uuid.UUID | None
+    reason: str  # "revoked" | "deleted"
+
+
 @dataclass
 class Outcome(Generic[T]):
-    """A handler's result: the value for the caller, and the messages to publish after commit."""
+    """A handler's result: the value for the caller, and what to announce after commit."""
 
     value: T
     publish: list[Message] = field(default_factory=list)
+    remove: list[Removal] = field(default_factory=list)
     enqueue: list[tuple[str, dict[str, Any]]] = field(default_factory=list)

@@ -28,16 +28,23 @@ def default_substeps(content: str) -> list[str]:
     return []
 
 
+def is_library(process: Process) -> bool:
+    """A public library template: seeded without an owner. (The metadata marker alone is not enough — users
+    can write any metadata on their own processes.)"""
+    return process.created_by_id is None and process.is_template and \
+        (process.process_metadata or {}).get("source") == "library"
+
+
 async def template_for_cloning(ctx: Context, template_id: uuid.UUID) -> Process:
-    """A template the caller may instantiate: their own, or a library template (seeded, is_template and
-    in a library directory/collection the caller can see). Loaded with steps and substeps."""
+    """A template the caller may instantiate: their own, or a library template. Loaded with steps and
+    substeps."""
     template = await ctx.db.scalar(
         select(Process).where(Process.id == template_id, Process.is_template.is_(True))
         .options(selectinload(Process.steps).selectinload(Step.sub_steps))
     )
     if template is None:
         raise NotFound("template", template_id)
-    if template.created_by_id != ctx.user_id and (template.process_metadata or {}).get("source") != "library":
+    if template.created_by_id != ctx.user_id and not is_library(template):
         raise NotFound("template", template_id)
     return template
 

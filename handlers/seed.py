@@ -1,15 +1,20 @@
-"""Seed data: the administrator, default topics and the library of template processes. Idempotent."""
+"""Seed data: the administrator, default topics and the market library of template processes. Idempotent."""
 
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handlers.library_content import COLLECTIONS, LIBRARY_AUTHOR, LibTemplate
 from handlers.security import Passwords
-from persistence.models import Directory, Process, Step, SubStep, Topic, User, UserPreferences
+from persistence.models import Collection, Directory, Process, Step, SubStep, Topic, User, UserPreferences
+
+T = TypeVar("T")
 
 DEBUG_ADMIN_PASSWORD = "admin1234"
 
@@ -20,41 +25,6 @@ TOPICS: list[tuple[str, str, str]] = [
     ("Research", "Work", "#0ea5e9"), ("Planning", "Work", "#a855f7"), ("Review", "Work", "#f97316"),
     ("Incident", "Operations", "#dc2626"), ("Release", "Engineering", "#2563eb"), ("Support", "Operations", "#0891b2"),
 ]
-
-# title, category, color, description, [(step, [substeps])]
-LIBRARY: list[tuple[str, str, str, str, list[tuple[str, list[str]]]]] = [
-    ("Sprint Planning", "Engineering", "#3b82f6", "Plan the next sprint with the team.", [
-        ("Review the backlog", ["Close stale tickets", "Re-estimate the top 20 items"]),
-        ("Agree the sprint goal", ["Draft the goal", "Confirm with the product owner"]),
-        ("Commit to the sprint scope", ["Check capacity", "Assign owners"]),
-    ]),
-    ("Incident Response", "Operations", "#dc2626", "Restore service and learn from an incident.", [
-        ("Declare the incident", ["Open an incident channel", "Name an incident commander"]),
-        ("Mitigate", ["Identify the blast radius", "Apply a mitigation", "Confirm recovery"]),
-        ("Write the post-mortem", ["Build the timeline", "List action items", "Share with the team"]),
-    ]),
-    ("Employee Onboarding", "People", "#84cc16", "Welcome a new teammate in their first week.", [
-        ("Before day one", ["Order equipment", "Create accounts"]),
-        ("First day", ["Team introductions", "Walk through the handbook"]),
-        ("First week", ["Pair on a first task", "Schedule a check-in"]),
-    ]),
-    ("Release Checklist", "Engineering", "#2563eb", "Ship a release safely.", [
-        ("Freeze and branch", ["Cut the release branch", "Update the changelog"]),
-        ("Verify", ["Run the full test suite", "Smoke-test staging"]),
-        ("Ship", ["Deploy to production", "Watch the dashboards", "Announce the release"]),
-    ]),
-    ("Design Review", "Design", "#ec4899", "Review a design with stakeholders.", [
-        ("Prepare", ["Share the prototype", "List open questions"]),
-        ("Run the review", ["Walk through the flows", "Capture feedback"]),
-        ("Follow up", ["Prioritise the feedback", "Update the design"]),
-    ]),
-    ("Customer Discovery Interview", "Product", "#8b5cf6", "Learn from a customer conversation.", [
-        ("Prepare the interview", ["Write the interview guide", "Recruit the participant"]),
-        ("Interview", ["Record with consent", "Take notes"]),
-        ("Synthesize", ["Tag the insights", "Share a summary"]),
-    ]),
-]
-
 
 @dataclass(frozen=True)
 class AdminSpec:
@@ -112,38 +82,66 @@ async def initialize(db: AsyncSession, passwords: Passwords, admin: AdminSpec) -
     elif not existing.is_admin:
         existing.is_admin = True
         report.actions.append(f"made {admin.email} an admin")
-    owner = await db.scalar(select(User).where(func.lower(User.email) == admin.email.lower()))
-    assert owner is not None
-
-    names = set((await db.scalars(select(Topic.name))).all())
-    added = [Topic(name=n, category=c, color=col) for n, c, col in TOPICS if n not in names]
+    names = {n.lower() for n in (await db.scalars(select(Topic.name))).all()}
+    added = [Topic(name=n, category=c, color=col) for n, c, col in TOPICS if n.lower() not in names]
     db.add_all(added)
     if added:
         report.actions.append(f"created {len(added)} topics")
-
-    library = await db.scalar(select(Directory).where(Directory.name == "Template Library",
-                                                      Directory.created_by_id == owner.id))
-    if library is None:
-        library = Directory(name="Template Library", description="Ready-made processes to start from",
-                            color="#6366f1", icon="library", created_by_id=owner.id, directory_metadata={})
-        db.add(library)
-        await db.flush()
-        report.actions.append("created the template library directory")
-    titles = set((await db.scalars(select(Process.title).where(Process.is_template.is_(True),
-                                                              Process.created_by_id == owner.id))).all())
-    created = 0
-    for title, category, color, description, steps in LIBRARY:
-        if title in titles:
-            continue
-        process = Process(title=title, category=category, color=color, description=description, is_template=True,
-                          created_by_id=owner.id, directory_id=library.id, process_metadata={"source": "library"})
-        for i, (content, subs) in enumerate(steps, start=1):
-            step = Step(content=content, order=i)
-            step.sub_steps = [SubStep(content=s, order=j) for j, s in enumerate(subs, start=1)]
-            process.steps.append(step)
-        db.add(process)
-        created += 1
-    if created:
-        report.actions.append(f"created {created} template processes")
+    report.actions.extend(await initialize_library(db))
     await db.flush()
     return report
+
+
+async def _one(db: AsyncSession, stmt: Select[T]) -> T | None:
+    return (await db.scalars(stmt.limit(1))).first()
+
+
+async def initialize_library(db: AsyncSession) -> list[str]:
+    """The public market library; creates only what is missing, so a second run adds nothing.
+
+    Library rows belong to nobody (`created_by_id` NULL): they are system content that no user lists among
+    their own templates; `is_library` on the collection and `source: library` in the metadata mark them.
+    """
+    counts = {"collections": 0, "directories": 0, "template processes": 0}
+    for spec in COLLECTIONS:
+        collection = await _one(db, select(Collection).where(Collection.is_library.is_(True),
+                                                             Collection.title == spec.title))
+        if collection is None:
+            collection = Collection(title=spec.title, description=spec.description, is_library=True, saves=0,
+                                    collection_metadata={"author": dict(LIBRARY_AUTHOR),
+                                                         "categories": list(spec.categories)})
+            db.add(collection)
+            await db.flush()
+            counts["collections"] += 1
+        for folder in spec.folders:
+            directory = await _one(db, select(Directory).where(Directory.collection_id == collection.id,
+                                                               Directory.name == folder.name))
+            if directory is None:
+                directory = Directory(name=folder.name, description=folder.description, color=folder.color,
+                                      icon=folder.icon, is_template=True, collection_id=collection.id,
+                                      directory_metadata={"source": "library"})
+                db.add(directory)
+                await db.flush()
+                counts["directories"] += 1
+            titles = set((await db.scalars(select(Process.title).where(
+                Process.directory_id == directory.id, Process.is_template.is_(True)))).all())
+            for template in folder.templates:
+                if template.title not in titles:
+                    db.add(_template(template, directory.id))
+                    counts["template processes"] += 1
+    await db.flush()
+    return [f"created {n} library {what}" for what, n in counts.items() if n]
+
+
+def _template(spec: LibTemplate, directory_id: uuid.UUID) -> Process:
+    process = Process(
+        title=spec.title, description=spec.description, color=spec.color, category=spec.category,
+        is_template=True, directory_id=directory_id,
+        process_metadata={"source": "library", "icon": spec.icon, "benefits": list(spec.benefits), "saves": 0,
+                          "created_by": LIBRARY_AUTHOR["name"]},
+    )
+    for i, step in enumerate(spec.steps, start=1):
+        new = Step(content=step.title, order=i)
+        new.sub_steps = [SubStep(content=s, order=j) for j, s in enumerate(step.substeps, start=1)]
+        process.steps.append(new)
+    return process

@@ -71,6 +71,7 @@ class Call:
     query: Any
     claims: AccessClaims | None
     _ctx: Context | None
+    prepared: Any = None
 
     @property
     def ctx(self) -> Context:
@@ -108,7 +109,9 @@ class Endpoint:
     form: bool = False
     summary: str = ""
     tags: tuple[str, ...] = ()
-    raw_body: bool = False  # the function reads the request body itself (multipart uploads)
+    raw_body: bool = False  # the body is not JSON: the endpoint (or its `prepare`) reads it (multipart uploads)
+    # Runs before the database session opens, so a slow upload never holds a pooled connection.
+    prepare: Callable[[Request, AppState], Awaitable[Any]] | None = None
     extra_methods: tuple[str, ...] = field(default=())
 
     @property
@@ -274,10 +277,8 @@ async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Respons
     if endpoint.auth and claims is None:
         raise Unauthorized("Not authenticated")
     path = _parse_path(endpoint, request)
-    query = _validate(endpoint.query, _query_dict(request), "query") if endpoint.query else None
-    body = None
-    if endpoint.body is not None:
-        body = _validate(endpoint.body, await _read_body(endpoint, request), "body")
+    raw_body = await _read_body(endpoint, request) if endpoint.body is not None else None
+    prepared = await endpoint.prepare(request, state) if endpoint.prepare is not None else None
     async with state.sessionmaker() as db:
         async with db.begin():
             ctx = None
@@ -293,7 +294,10 @@ async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Respons
                 if endpoint.admin and not user.is_admin:
                     raise Forbidden("administrators only")
                 ctx = Context(db=db, user=user, now=now, limits=state.limits)
-            call = Call(request, state, db, path, body, query, claims, ctx)
+            # Inputs are validated only once the caller may use the route, so a refusal reveals no schema.
+            query = _validate(endpoint.query, _query_dict(request), "query") if endpoint.query else None
+            body = _validate(endpoint.body, raw_body, "body") if endpoint.body is not None else None
+            call = Call(request, state, db, path, body, query, claims, ctx, prepared)
             refusal: DomainError | None = None
             try:
                 result = await endpoint.func(call)
@@ -305,7 +309,7 @@ async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Respons
             raise refusal
         # Committed: only now may anyone hear about it.
         if isinstance(result, Outcome):
-            await state.publish(result.publish)
+            await state.announce(result)
             result = result.value
     if isinstance(result, Response):
         return result

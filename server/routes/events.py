@@ -1,7 +1,120 @@
-"""REST routes: events."""
+"""REST routes: events, their participants and status history, and the calendar."""
 
 from __future__ import annotations
 
-from server.api import ApiRouter
+from starlette.responses import Response
+
+from handlers import calendar, events, participants
+from handlers.calendar import CalendarDebug, CalendarPage, CalendarRange, MonthQuery, UpcomingQuery
+from handlers.context import Outcome
+from handlers.event_views import EventDetail, EventListItem, EventOut, ParticipantOut, StatusLogOut
+from handlers.events import EventCreate, EventQuery, EventUpdate, MyEventsQuery
+from handlers.participants import ParticipantCreate, ParticipantUpdate
+from handlers.schema import PageQuery
+from server.api import ApiRouter, Call
+from server.uploads import respond_then_remove
 
 router = ApiRouter("events")
+
+
+@router.get("/events", query=EventQuery, response=list[EventListItem])
+async def list_events(call: Call) -> list[EventListItem]:
+    """Events the caller takes part in, filtered by template, process, status, dates or topic."""
+    return await events.list_events(call.ctx, call.query)
+
+
+@router.post("/events", body=EventCreate, response=EventDetail, status=201)
+async def create_event(call: Call) -> Outcome[EventDetail]:
+    """Create an event; the caller becomes its organizer (a template is cloned into the event's own process)."""
+    return await events.create_event(call.ctx, call.body)
+
+
+@router.get("/events/me", query=MyEventsQuery, response=list[EventListItem])
+async def my_events(call: Call) -> list[EventListItem]:
+    """The caller's events (created, or taking part and not declined)."""
+    return await events.my_events(call.ctx, call.query)
+
+
+@router.get("/events/{event_id}", response=EventDetail)
+async def get_event(call: Call) -> EventDetail:
+    """One event with its topics, participants, related events and status history."""
+    return await events.get_event(call.ctx, call.id("event_id"))
+
+
+@router.put("/events/{event_id}", body=EventUpdate, response=EventDetail)
+async def update_event(call: Call) -> Outcome[EventDetail]:
+    """Change the given fields only; members may change only the status."""
+    return await events.update_event(call.ctx, call.id("event_id"), call.body)
+
+
+@router.delete("/events/{event_id}")
+async def delete_event(call: Call) -> Outcome[Response]:
+    """Delete an event (organizers), and its own process instance if nothing else uses it."""
+    outcome = await events.delete_event(call.ctx, call.id("event_id"))
+    return respond_then_remove(call.state.storage, outcome, status=204)
+
+
+@router.get("/events/{event_id}/participants", query=PageQuery, response=list[ParticipantOut])
+async def list_participants(call: Call) -> list[ParticipantOut]:
+    """The event's participants, creator first."""
+    return await participants.list_participants(call.ctx, call.id("event_id"), call.query)
+
+
+@router.post("/events/{event_id}/participants", body=ParticipantCreate, response=ParticipantOut, status=201)
+async def add_participant(call: Call) -> Outcome[ParticipantOut]:
+    """Invite a user (organizers)."""
+    return await participants.add_participant(call.ctx, call.id("event_id"), call.body)
+
+
+@router.put("/events/{event_id}/participants/{user_id}", body=ParticipantUpdate, response=ParticipantOut)
+async def update_participant(call: Call) -> Outcome[ParticipantOut]:
+    """Change a participant's role or status (organizers), or one's own status."""
+    return await participants.update_participant(call.ctx, call.id("event_id"), call.id("user_id"), call.body)
+
+
+@router.delete("/events/{event_id}/participants/{user_id}")
+async def remove_participant(call: Call) -> Outcome[None]:
+    """Remove a participant (organizers), or leave the event."""
+    return await participants.remove_participant(call.ctx, call.id("event_id"), call.id("user_id"))
+
+
+@router.get("/events/{event_id}/status-logs", query=PageQuery, response=list[StatusLogOut])
+async def status_logs(call: Call) -> list[StatusLogOut]:
+    """The event's status changes, newest first."""
+    return await events.list_status_logs(call.ctx, call.id("event_id"), call.query)
+
+
+@router.get("/calendar/events", query=CalendarRange, response=list[EventOut])
+async def calendar_events(call: Call) -> list[EventOut]:
+    """The caller's events overlapping start_date..end_date (inclusive UTC days, at most 62)."""
+    return await calendar.range_events(call.ctx, call.query)
+
+
+@router.get("/events/calendar", query=CalendarRange, response=list[EventOut])
+async def legacy_calendar_events(call: Call) -> list[EventOut]:
+    """Same as GET /calendar/events (the original's path)."""
+    return await calendar.range_events(call.ctx, call.query)
+
+
+@router.get("/calendar/events/debug", query=CalendarRange, response=CalendarDebug)
+async def calendar_debug(call: Call) -> CalendarDebug:
+    """Counts behind the calendar query for the caller: per status, created vs. participating, sample ids."""
+    return await calendar.debug(call.ctx, call.query)
+
+
+@router.get("/calendar/today", query=CalendarPage, response=list[EventOut])
+async def calendar_today(call: Call) -> list[EventOut]:
+    """The caller's events overlapping today (UTC)."""
+    return await calendar.today(call.ctx, call.query)
+
+
+@router.get("/calendar/upcoming", query=UpcomingQuery, response=list[EventOut])
+async def calendar_upcoming(call: Call) -> list[EventOut]:
+    """The caller's events running now or starting in the next `days` days (1-62, default 7)."""
+    return await calendar.upcoming(call.ctx, call.query)
+
+
+@router.get("/calendar/month", query=MonthQuery, response=list[EventOut])
+async def calendar_month(call: Call) -> list[EventOut]:
+    """The caller's events in one month (`year`, `month`; default the current UTC month)."""
+    return await calendar.month(call.ctx, call.query)

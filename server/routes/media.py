@@ -1,7 +1,54 @@
-"""REST routes: media."""
+"""REST routes: media items, file uploads and profile images."""
 
 from __future__ import annotations
 
-from server.api import ApiRouter
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from handlers import media, uploads
+from handlers.context import Outcome
+from handlers.media import MediaOut
+from handlers.uploads import MessageOut, ProfileImageOut, UploadFields, UploadOut
+from server import errors
+from server.api import ApiRouter, Call
+from server.state import AppState
+from server.uploads import ReceivedFile, read_file, respond_then_remove
 
 router = ApiRouter("media")
+
+
+@router.get("/media/{media_id}", response=MediaOut)
+async def get_media(call: Call) -> MediaOut:
+    """One media item whose post or event the caller may see (or that they created)."""
+    return await media.get_media(call.ctx, call.id("media_id"))
+
+
+@router.delete("/media/{media_id}", response=MessageOut, status=200)
+async def delete_media(call: Call) -> Outcome[Response]:
+    """Delete a media item (creator only); its stored file is removed after the commit."""
+    outcome = await uploads.delete_media(call.ctx, call.id("media_id"))
+    return respond_then_remove(call.state.storage, outcome, status=200, response=MessageOut)
+
+
+async def receive_file(request: Request, state: AppState) -> ReceivedFile:
+    return await read_file(request, state.limits.max_upload_bytes)
+
+
+@router.post("/media/upload", raw_body=True, prepare=receive_file, response=UploadOut, status=201)
+async def upload_media(call: Call) -> Outcome[UploadOut]:
+    """Upload one file (multipart `file`, plus optional title, description, eventId, postId); typed by content."""
+    received: ReceivedFile = call.prepared
+    try:
+        fields = UploadFields.model_validate(received.fields)
+    except ValidationError as exc:
+        raise errors.validation_errors(exc, "form") from None
+    return await uploads.upload_media(call.ctx, call.state.storage, received.data, received.filename, fields)
+
+
+@router.post("/media/upload/profile", raw_body=True, prepare=receive_file, response=ProfileImageOut, status=200)
+async def upload_profile_image(call: Call) -> Outcome[Response]:
+    """Upload an image (multipart `file`) and make it the caller's profile image."""
+    received: ReceivedFile = call.prepared
+    outcome = await uploads.upload_profile_image(call.ctx, call.state.storage, received.data)
+    return respond_then_remove(call.state.storage, outcome, status=200, response=ProfileImageOut)

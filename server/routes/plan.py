@@ -1,7 +1,27 @@
-"""REST routes: plan."""
+"""REST routes: weekly planning from the caller's templates (heuristic generator) and saving a plan."""
 
 from __future__ import annotations
 
-from server.api import ApiRouter
+from handlers import plan
+from handlers.plan import PlanDirectory, PlanGenerateIn, PlanOut, PlanSaveIn, PlanSaveOut
+from server.api import ApiRouter, Call
 
 router = ApiRouter("plan")
+
+
+@router.get("/plan/directories", response=list[PlanDirectory])
+async def directories(call: Call) -> list[PlanDirectory]:
+    """The caller's directories that hold templates, with those templates."""
+    return await plan.directories(call.ctx)
+
+
+@router.post("/plan/generate", body=PlanGenerateIn, response=PlanOut)
+async def generate(call: Call) -> PlanOut:
+    """Schedule the chosen templates (or goal sessions) next week within the hours allocated (heuristic)."""
+    return await plan.generate(call.ctx, call.body)
+
+
+@router.post("/plan/save", body=PlanSaveIn, response=PlanSaveOut)
+async def save(call: Call) -> PlanSaveOut:
+    """Create one event per planned item; template items get a fresh instance of the template."""
+    return await plan.save(call.ctx, call.body)

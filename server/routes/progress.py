@@ -1,7 +1,22 @@
-"""REST routes: progress."""
+"""REST routes: the progress dashboard and the profile timeline, both computed from the caller's data."""
 
 from __future__ import annotations
 
-from server.api import ApiRouter
+from handlers import progress, timeline
+from handlers.progress import ProgressIn, ProgressOut
+from handlers.timeline import TimelineOut
+from server.api import ApiRouter, Call
 
 router = ApiRouter("progress")
+
+
+@router.post("/progress", body=ProgressIn, response=ProgressOut)
+async def get_progress(call: Call) -> ProgressOut:
+    """Progress figures for the current week, month or quarter (`timeFrame`), optionally for one topic (`tag`)."""
+    return await progress.progress(call.ctx, call.body)
+
+
+@router.get("/progress/timeline", response=TimelineOut)
+async def get_timeline(call: Call) -> TimelineOut:
+    """The caller's events and processes, with per-year, quarter and month counts (`years`)."""
+    return await timeline.timeline(call.ctx)

@@ -1,7 +1,39 @@
-"""REST routes: topics."""
+"""REST routes: topics (everyone reads; administrators change)."""
 
 from __future__ import annotations
 
-from server.api import ApiRouter
+from handlers import topics
+from handlers.topics import TopicCreate, TopicOut, TopicQuery, TopicUpdate
+from server.api import ApiRouter, Call
 
 router = ApiRouter("topics")
+
+
+@router.get("/topics", query=TopicQuery, response=list[TopicOut])
+async def list_topics(call: Call) -> list[TopicOut]:
+    """Topics, optionally of one `category` (`skip`, `limit`)."""
+    return await topics.list_topics(call.ctx, call.query)
+
+
+@router.get("/topics/{topic_id}", response=TopicOut)
+async def get_topic(call: Call) -> TopicOut:
+    """One topic."""
+    return await topics.get_topic(call.ctx, call.id("topic_id"))
+
+
+@router.post("/topics", body=TopicCreate, response=TopicOut, status=201, admin=True)
+async def create_topic(call: Call) -> TopicOut:
+    """Create a topic (administrators; names are unique, ignoring case)."""
+    return await topics.create_topic(call.ctx, call.body)
+
+
+@router.put("/topics/{topic_id}", body=TopicUpdate, response=TopicOut, admin=True, extra_methods=("PATCH",))
+async def update_topic(call: Call) -> TopicOut:
+    """Change a topic (administrators)."""
+    return await topics.update_topic(call.ctx, call.id("topic_id"), call.body)
+
+
+@router.delete("/topics/{topic_id}", admin=True)
+async def delete_topic(call: Call) -> None:
+    """Delete a topic; it is removed from every event (administrators)."""
+    await topics.delete_topic(call.ctx, call.id("topic_id"))

@@ -1,0 +1,134 @@
+"""Wire shapes of processes, steps and substeps, and the input types they share with directories."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import AfterValidator, BeforeValidator, model_validator
+
+from handlers.schema import UTC, In, Out
+from persistence.models import Step, SubStep
+
+CONTENT_MAX = 5000
+NESTED_MAX = 200  # inline steps per process, substeps per step
+ORDER_MAX = 1_000_000  # keeps client orders inside a 32-bit column
+
+
+def _blank_id_is_none(value: Any) -> Any:
+    # The original frontend turns missing ids into these strings (and forms send "").
+    if isinstance(value, str) and value.strip() in ("", "null", "undefined", "None"):
+        return None
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+OptionalId = Annotated[uuid.UUID | None, BeforeValidator(_blank_id_is_none)]
+# Client timestamps (`toISOString()`, Z) stored tz-aware; naive input is taken as UTC.
+AwareDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+class Partial(In):
+    """A partial update: fields listed in `not_null` may be omitted but never sent as null."""
+
+    not_null: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _reject_nulls(self) -> Partial:
+        for name in self.not_null:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} may not be null")
+        return self
+
+
+class SubStepOut(Out):
+    id: uuid.UUID
+    content: str
+    completed: bool
+    completed_at: UTC | None
+    order: int
+    step_id: uuid.UUID
+    created_at: UTC
+    updated_at: UTC | None
+
+
+class StepOut(Out):
+    id: uuid.UUID
+    content: str
+    completed: bool
+    completed_at: UTC | None
+    order: int
+    due_date: str | None
+    process_id: uuid.UUID
+    created_at: UTC
+    updated_at: UTC | None
+    sub_steps: list[SubStepOut]
+
+
+class TemplateBrief(Out):
+    id: uuid.UUID
+    title: str
+
+
+class ProcessOut(Out):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    color: str | None
+    category: str | None
+    favorite: bool
+    process_metadata: dict[str, Any]
+    created_by_id: uuid.UUID | None
+    directory_id: uuid.UUID | None
+    last_updated: UTC | None
+    is_template: bool
+    template_id: uuid.UUID | None
+    template: TemplateBrief | None
+    instance_ids: list[uuid.UUID]
+    created_at: UTC
+    updated_at: UTC | None
+
+
+class ConnectedEvent(Out):
+    id: uuid.UUID
+    name: str
+    start_time: UTC
+    date: str
+    image_url: str | None
+    participants: int
+    progress: float  # percent of the linked process's steps done
+
+
+class ProcessDetail(ProcessOut):
+    steps: list[StepOut]
+    connected_events: list[ConnectedEvent]
+
+
+def _by_order(rows: Iterable[Any]) -> list[Any]:
+    return sorted(rows, key=lambda r: (r.order, r.created_at))
+
+
+def substep_out(row: SubStep) -> SubStepOut:
+    return SubStepOut(
+        id=row.id, content=row.content, completed=row.completed, completed_at=row.completed_at, order=row.order,
+        step_id=row.step_id, created_at=row.created_at, updated_at=row.updated_at,
+    )
+
+
+def step_out(step: Step, subs: Iterable[SubStep]) -> StepOut:
+    """`subs` are passed in (never lazy-loaded) so async code cannot trip over an unloaded relationship."""
+    return StepOut(
+        id=step.id, content=step.content, completed=step.completed, completed_at=step.completed_at,
+        order=step.order, due_date=step.due_date, process_id=step.process_id, created_at=step.created_at,
+        updated_at=step.updated_at, sub_steps=[substep_out(s) for s in _by_order(subs)],
+    )
+
+
+def sort_steps(steps: Iterable[Step]) -> list[Step]:
+    return _by_order(steps)

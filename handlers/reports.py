@@ -1,0 +1,133 @@
+"""Listing the caller's reports, filtered on the real period columns (year, quarter, ISO week).
+
+Nothing here makes reports up: generating report files is a background job; with no rows, lists are empty.
+
+The profile page sends the selected *month* in `week`. Rule: `week` between 1 and 12 given together with
+`year` is read as a month, and matches the weekly reports of the ISO weeks whose Thursday falls in that month
+(ISO 8601 assigns each week to the month of its Thursday, so every week belongs to exactly one month).
+A `week` above 12 (or without `year`), or `isoWeek`, is an ISO week number; `month` (with `year`) is a month.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from pydantic import Field
+from sqlalchemy import ColumnElement, select
+
+from handlers.context import Context
+from handlers.schema import UTC, In, Out, PageQuery
+from persistence.enums import ReportType
+from persistence.errors import Invalid, NotFound
+from persistence.models import Report
+
+
+class ReportQuery(PageQuery):
+    year: int | None = Field(default=None, ge=1970, le=9999)
+    quarter: int | None = Field(default=None, ge=1, le=4)
+    week: int | None = Field(default=None, ge=1, le=53)
+    iso_week: int | None = Field(default=None, ge=1, le=53)
+    month: int | None = Field(default=None, ge=1, le=12)
+    report_type: ReportType | None = None
+
+
+class ReportsQuery(In):
+    limit: int = Field(default=50, ge=1)
+
+
+class ReportOut(Out):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    file_url: str
+    report_type: str
+    date_range: str | None
+    size: int | None
+    metadata: dict[str, Any]
+    user_id: uuid.UUID
+    created_at: UTC
+    updated_at: UTC | None
+    year: int | None
+    quarter: int | None
+    week: int | None
+
+
+class ReportsOverview(Out):
+    current_quarter_report: ReportOut | None
+    weekly_reports: list[ReportOut]
+
+
+def report_out(r: Report) -> ReportOut:
+    return ReportOut(
+        id=r.id, title=r.title, description=r.description, file_url=r.file_url, report_type=r.report_type,
+        date_range=r.date_range, size=r.size, metadata=dict(r.report_metadata or {}), user_id=r.user_id,
+        created_at=r.created_at, updated_at=r.updated_at, year=r.year, quarter=r.quarter, week=r.week,
+    )
+
+
+def iso_weeks_of_month(year: int, month: int) -> list[int]:
+    """The ISO week numbers of every week whose Thursday lies in the month."""
+    day = date(year, month, 1)
+    day += timedelta(days=(3 - day.weekday()) % 7)  # the month's first Thursday
+    weeks = []
+    while day.month == month:
+        weeks.append(day.isocalendar().week)
+        day += timedelta(days=7)
+    return weeks
+
+
+def _period(query: ReportQuery) -> list[ColumnElement[bool]]:
+    month = query.month
+    week = query.iso_week
+    if query.week is not None:
+        if month is None and query.year is not None and query.week <= 12:
+            month = query.week
+        elif week is None:
+            week = query.week
+    conditions: list[ColumnElement[bool]] = []
+    if month is not None and query.year is not None:
+        # A week's ISO year is the calendar year of its Thursday, so it is `year` for every week listed.
+        conditions += [Report.year == query.year, Report.week.in_(iso_weeks_of_month(query.year, month))]
+    elif month is not None:
+        raise Invalid("a month filter needs a year")
+    elif query.year is not None:
+        conditions.append(Report.year == query.year)
+    if query.quarter is not None:
+        conditions.append(Report.quarter == query.quarter)
+    if week is not None:
+        conditions.append(Report.week == week)
+    return conditions
+
+
+async def my_reports(ctx: Context, query: ReportQuery) -> list[ReportOut]:
+    offset, limit = query.window(ctx.limits.max_page_size)
+    stmt = select(Report).where(Report.user_id == ctx.user_id, *_period(query))
+    if query.report_type is not None:
+        stmt = stmt.where(Report.report_type == query.report_type.value)
+    stmt = stmt.order_by(Report.created_at.desc(), Report.id.desc()).offset(offset).limit(limit)
+    return [report_out(r) for r in (await ctx.db.scalars(stmt)).all()]
+
+
+async def overview(ctx: Context, query: ReportsQuery) -> ReportsOverview:
+    """The caller's quarterly report for the current quarter (null when none exists) and weekly reports."""
+    year, quarter = ctx.now.year, (ctx.now.month - 1) // 3 + 1
+    current = await ctx.db.scalar(
+        select(Report).where(Report.user_id == ctx.user_id, Report.report_type == ReportType.QUARTERLY.value,
+                             Report.year == year, Report.quarter == quarter)
+        .order_by(Report.created_at.desc(), Report.id.desc()).limit(1)
+    )
+    weekly = (await ctx.db.scalars(
+        select(Report).where(Report.user_id == ctx.user_id, Report.report_type == ReportType.WEEKLY.value)
+        .order_by(Report.created_at.desc(), Report.id.desc()).limit(min(query.limit, ctx.limits.max_page_size))
+    )).all()
+    return ReportsOverview(current_quarter_report=report_out(current) if current else None,
+                           weekly_reports=[report_out(r) for r in weekly])
+
+
+async def get_report(ctx: Context, report_id: uuid.UUID) -> ReportOut:
+    row = await ctx.db.get(Report, report_id)
+    if row is None or row.user_id != ctx.user_id:
+        raise NotFound("report", report_id)
+    return report_out(row)

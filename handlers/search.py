@@ -1,0 +1,194 @@
+"""Search: case-insensitive substring match over what the caller may see (never other users' emails)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, BeforeValidator, Field
+from sqlalchemy import ColumnElement, or_, select
+
+from handlers import access
+from handlers.context import Context
+from handlers.post_access import post_visible_clause
+from handlers.schema import UTC, In, Out, PageQuery
+from handlers.users import UserBrief, brief
+from persistence.enums import EventStatus
+from persistence.errors import Invalid
+from persistence.models import Event, Post, Process, Topic, User
+
+Kind = Literal["users", "events", "processes", "posts", "topics"]
+KINDS: tuple[Kind, ...] = ("users", "events", "processes", "posts", "topics")
+_SINGULAR = {"user": "users", "event": "events", "process": "processes", "post": "posts", "topic": "topics"}
+
+
+def _kinds(value: Any) -> Any:
+    """`types=users,events`, repeated `types=…`, singular names, or `all`."""
+    if value is None:
+        return None
+    parts = value if isinstance(value, list) else [value]
+    names = [n.strip().lower() for p in parts for n in str(p).split(",") if n.strip()]
+    if "all" in names:
+        return list(KINDS)
+    return [_SINGULAR.get(n, n) for n in names]
+
+
+class _Text(In):
+    q: str | None = Field(default=None, max_length=200)
+    query: str | None = Field(default=None, max_length=200)
+
+    def text(self) -> str:
+        text = (self.q or self.query or "").strip()
+        if not text:
+            raise Invalid("a search text is required (q or query)")
+        return text
+
+
+class SearchQuery(_Text):
+    types: Annotated[list[Kind] | None, BeforeValidator(_kinds)] = Field(
+        default=None, validation_alias=AliasChoices("types", "type", "entity_type", "entityType"))
+    limit: int = Field(default=10, ge=1)
+
+
+class SearchPageQuery(_Text, PageQuery):
+    limit: int = Field(default=20, ge=1)
+
+
+class UserHit(Out):
+    id: uuid.UUID
+    name: str
+    handle: str
+    profile_image: str | None
+    bio: str | None
+
+
+class EventHit(Out):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    start_time: UTC
+    end_time: UTC
+    status: EventStatus
+    color: str | None
+    process_id: uuid.UUID | None
+    created_by_id: uuid.UUID | None
+
+
+class ProcessHit(Out):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    category: str | None
+    color: str | None
+    is_template: bool
+    template_id: uuid.UUID | None
+    directory_id: uuid.UUID | None
+    created_by_id: uuid.UUID | None
+    created_at: UTC
+    updated_at: UTC | None
+
+
+class PostHit(Out):
+    id: uuid.UUID
+    content: str
+    visibility: str
+    author_id: uuid.UUID
+    event_id: uuid.UUID | None
+    created_at: UTC
+    updated_at: UTC | None
+    author: UserBrief | None
+
+
+class TopicHit(Out):
+    id: uuid.UUID
+    name: str
+    category: str | None
+    color: str | None
+    created_at: UTC
+    updated_at: UTC | None
+
+
+class SearchResults(Out):
+    users: list[UserHit] = Field(default_factory=list)
+    events: list[EventHit] = Field(default_factory=list)
+    processes: list[ProcessHit] = Field(default_factory=list)
+    posts: list[PostHit] = Field(default_factory=list)
+    topics: list[TopicHit] = Field(default_factory=list)
+
+
+def _contains(column: Any, text: str) -> ColumnElement[bool]:
+    # The text is data, not a pattern: % and _ match themselves.
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    matched: ColumnElement[bool] = column.ilike(f"%{escaped}%", escape="\\")
+    return matched
+
+
+async def search_users(ctx: Context, text: str, offset: int, limit: int) -> list[UserHit]:
+    # Name and handle only: matching on email would let anyone probe who has which address.
+    rows = (await ctx.db.scalars(
+        select(User).where(or_(_contains(User.name, text), _contains(User.handle, text)))
+        .order_by(User.name, User.id).offset(offset).limit(limit))).all()
+    return [UserHit(id=u.id, name=u.name, handle=u.handle, profile_image=u.profile_image, bio=u.bio) for u in rows]
+
+
+async def search_events(ctx: Context, text: str, offset: int, limit: int) -> list[EventHit]:
+    rows = (await ctx.db.scalars(
+        access.visible_events(ctx.user_id)
+        .where(or_(_contains(Event.title, text), _contains(Event.description, text)))
+        .order_by(Event.start_time.desc(), Event.id.desc()).offset(offset).limit(limit))).all()
+    return [EventHit(id=e.id, title=e.title, description=e.description, start_time=e.start_time,
+                     end_time=e.end_time, status=e.status, color=e.color, process_id=e.process_id,
+                     created_by_id=e.created_by_id) for e in rows]
+
+
+async def search_processes(ctx: Context, text: str, offset: int, limit: int) -> list[ProcessHit]:
+    rows = (await ctx.db.scalars(
+        select(Process).where(access.process_visible_clause(ctx.user_id),
+                              or_(_contains(Process.title, text), _contains(Process.description, text)))
+        .order_by(Process.title, Process.id).offset(offset).limit(limit))).all()
+    return [ProcessHit(id=p.id, title=p.title, description=p.description, category=p.category, color=p.color,
+                       is_template=p.is_template, template_id=p.template_id, directory_id=p.directory_id,
+                       created_by_id=p.created_by_id, created_at=p.created_at, updated_at=p.updated_at)
+            for p in rows]
+
+
+async def search_posts(ctx: Context, text: str, offset: int, limit: int) -> list[PostHit]:
+    rows = (await ctx.db.scalars(
+        select(Post).where(post_visible_clause(ctx.user_id), _contains(Post.content, text))
+        .order_by(Post.created_at.desc(), Post.id.desc()).offset(offset).limit(limit))).all()
+    author_ids = {p.author_id for p in rows}
+    authors = ({u.id: u for u in (await ctx.db.scalars(select(User).where(User.id.in_(author_ids)))).all()}
+               if author_ids else {})
+    return [PostHit(id=p.id, content=p.content, visibility=p.visibility, author_id=p.author_id,
+                    event_id=p.event_id, created_at=p.created_at, updated_at=p.updated_at,
+                    author=brief(authors[p.author_id]) if p.author_id in authors else None) for p in rows]
+
+
+async def search_topics(ctx: Context, text: str, offset: int, limit: int) -> list[TopicHit]:
+    rows = (await ctx.db.scalars(
+        select(Topic).where(or_(_contains(Topic.name, text), _contains(Topic.category, text)))
+        .order_by(Topic.name, Topic.id).offset(offset).limit(limit))).all()
+    return [TopicHit(id=t.id, name=t.name, category=t.category, color=t.color, created_at=t.created_at,
+                     updated_at=t.updated_at) for t in rows]
+
+
+Search = Callable[[Context, str, int, int], Awaitable[list[Any]]]
+SEARCHES: dict[str, Search] = {"users": search_users, "events": search_events, "processes": search_processes,
+                               "posts": search_posts, "topics": search_topics}
+
+
+async def search_all(ctx: Context, query: SearchQuery) -> SearchResults:
+    """Up to `limit` hits of each requested kind (every kind by default)."""
+    text = query.text()
+    limit = min(query.limit, ctx.limits.max_page_size)
+    found: dict[str, Any] = {}
+    for kind in dict.fromkeys(query.types or KINDS):
+        found[kind] = await SEARCHES[kind](ctx, text, 0, limit)
+    return SearchResults(**found)
+
+
+async def search_one(ctx: Context, kind: Kind, query: SearchPageQuery) -> list[Any]:
+    offset, limit = query.window(ctx.limits.max_page_size)
+    hits: list[Any] = await SEARCHES[kind](ctx, query.text(), offset, limit)
+    return hits

@@ -1,0 +1,160 @@
+"""The profile timeline: the caller's events and processes, and per-year/quarter/month counts.
+
+The original keys (`userId`, `events`, `processes`) stay; `years` is the list of timeline years the profile
+page reads (`year`, `quarters[{quarter, label, months[…]}]`, `eventCount`, `activityCount`), oldest first,
+each also holding that year's events and processes. Periods are calendar periods in UTC, like the derived
+`date`/`time` strings. `activityCount` counts the caller's posts (the profile's activity feed).
+"""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from collections import Counter
+from datetime import date, datetime
+
+from sqlalchemy import case, func, select
+
+from handlers import access
+from handlers.context import Context
+from handlers.schema import UTC, Out
+from persistence.enums import EventStatus
+from persistence.models import Event, EventTopic, Post, Process, Step, Topic
+
+MAX_ITEMS = 1000  # events and processes listed (the most recent); the counts always cover everything
+
+
+class TimelineEvent(Out):
+    id: uuid.UUID
+    title: str
+    date: str
+    time: str
+    start_time: UTC
+    end_time: UTC
+    status: EventStatus
+    color: str | None
+    tags: list[str]
+    is_creator: bool
+
+
+class TimelineProcess(Out):
+    id: uuid.UUID
+    title: str
+    created_at: UTC
+    updated_at: UTC | None
+    color: str | None
+    category: str | None
+    is_template: bool
+    progress: int
+    step_count: int
+    completed_steps: int
+
+
+class TimelineMonth(Out):
+    month_number: int
+    year: int
+    start_date: str
+    end_date: str
+    label: str
+    event_count: int
+    activity_count: int
+
+
+class TimelineQuarter(Out):
+    quarter: int
+    year: int
+    label: str
+    event_count: int
+    activity_count: int
+    months: list[TimelineMonth]
+
+
+class TimelineYear(Out):
+    year: int
+    event_count: int
+    activity_count: int
+    quarters: list[TimelineQuarter]
+    events: list[TimelineEvent]
+    processes: list[TimelineProcess]
+
+
+class TimelineOut(Out):
+    user_id: uuid.UUID
+    events: list[TimelineEvent]
+    processes: list[TimelineProcess]
+    years: list[TimelineYear]
+
+
+async def _event_items(ctx: Context) -> list[TimelineEvent]:
+    rows = list((await ctx.db.scalars(access.visible_events(ctx.user_id)
+                                      .order_by(Event.start_time.desc(), Event.id.desc()).limit(MAX_ITEMS))).all())
+    rows.reverse()
+    tags: dict[uuid.UUID, list[str]] = {e.id: [] for e in rows}
+    if rows:
+        for event_id, name in (await ctx.db.execute(
+                select(EventTopic.event_id, Topic.name).join(Topic, Topic.id == EventTopic.topic_id)
+                .where(EventTopic.event_id.in_(tags)).order_by(Topic.name))).all():
+            tags[event_id].append(name)
+    return [TimelineEvent(id=e.id, title=e.title, date=e.start_time.date().isoformat(),
+                          time=e.start_time.strftime("%H:%M"), start_time=e.start_time, end_time=e.end_time,
+                          status=e.status, color=e.color, tags=tags[e.id], is_creator=e.created_by_id == ctx.user_id)
+            for e in rows]
+
+
+async def _process_items(ctx: Context) -> list[TimelineProcess]:
+    rows = list((await ctx.db.scalars(select(Process).where(Process.created_by_id == ctx.user_id)
+                                      .order_by(Process.created_at.desc(), Process.id.desc())
+                                      .limit(MAX_ITEMS))).all())
+    rows.reverse()
+    counts: dict[uuid.UUID, tuple[int, int]] = {}
+    if rows:
+        done = func.sum(case((Step.completed.is_(True), 1), else_=0))
+        for pid, total, completed in (await ctx.db.execute(
+                select(Step.process_id, func.count(), done).where(Step.process_id.in_([p.id for p in rows]))
+                .group_by(Step.process_id))).all():
+            counts[pid] = (int(total), int(completed or 0))
+    out = []
+    for p in rows:
+        total, completed = counts.get(p.id, (0, 0))
+        out.append(TimelineProcess(
+            id=p.id, title=p.title, created_at=p.created_at, updated_at=p.updated_at, color=p.color,
+            category=p.category, is_template=p.is_template, step_count=total, completed_steps=completed,
+            progress=round(completed / total * 100) if total else 0))
+    return out
+
+
+def _months(stamps: list[datetime]) -> Counter[tuple[int, int]]:
+    return Counter((s.year, s.month) for s in stamps)
+
+
+def _year(year: int, events: Counter[tuple[int, int]], posts: Counter[tuple[int, int]],
+          event_items: list[TimelineEvent], process_items: list[TimelineProcess]) -> TimelineYear:
+    quarters = []
+    for q in range(1, 5):
+        months = []
+        for m in range(3 * q - 2, 3 * q + 1):
+            last = calendar.monthrange(year, m)[1]
+            months.append(TimelineMonth(
+                month_number=m, year=year, start_date=date(year, m, 1).isoformat(),
+                end_date=date(year, m, last).isoformat(), label=calendar.month_name[m],
+                event_count=events[(year, m)], activity_count=posts[(year, m)]))
+        quarters.append(TimelineQuarter(quarter=q, year=year, label=f"Q{q} {year}", months=months,
+                                        event_count=sum(x.event_count for x in months),
+                                        activity_count=sum(x.activity_count for x in months)))
+    return TimelineYear(year=year, quarters=quarters, event_count=sum(q.event_count for q in quarters),
+                        activity_count=sum(q.activity_count for q in quarters),
+                        events=[e for e in event_items if e.start_time.year == year],
+                        processes=[p for p in process_items if p.created_at.year == year])
+
+
+async def timeline(ctx: Context) -> TimelineOut:
+    events = await _event_items(ctx)
+    processes = await _process_items(ctx)
+    event_months = _months(list((await ctx.db.scalars(
+        access.visible_events(ctx.user_id).with_only_columns(Event.start_time))).all()))
+    post_months = _months(list((await ctx.db.scalars(
+        select(Post.created_at).where(Post.author_id == ctx.user_id))).all()))
+    years = {ctx.now.year} | {y for y, _ in event_months} | {y for y, _ in post_months}
+    years |= {p.created_at.year for p in processes}
+    return TimelineOut(user_id=ctx.user_id, events=events, processes=processes,
+                       years=[_year(y, event_months, post_months, events, processes) for y in sorted(years)])

@@ -1,0 +1,107 @@
+"""The HTTP side of uploads: one file read from a multipart body, never more than the upload limit;
+and removing stored files only after the transaction that deleted their rows has committed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.background import BackgroundTask
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Message, Receive
+
+from handlers.context import Outcome
+from handlers.media import FileCleanup
+from handlers.storage import Storage
+from persistence.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
+from server.api import ORJSONResponse, serialize
+
+log = logging.getLogger("conversme.uploads")
+
+# Room in the body beside the file: boundaries, part headers and the small text fields.
+FORM_OVERHEAD = 256 * 1024
+MAX_FIELD_BYTES = 8 * 1024
+MAX_FIELDS = 20
+
+
+@dataclass(frozen=True)
+class ReceivedFile:
+    data: bytes
+    filename: str | None
+    fields: dict[str, str]
+
+
+def _too_large(max_bytes: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the upload is larger than the limit of {max_bytes} bytes")
+
+
+def _capped(receive: Receive, limit: int, max_bytes: int) -> Receive:
+    """Count the body as it streams in, so a body without (or lying about) Content-Length stops at the limit
+    instead of being spooled to disk whole."""
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(max_bytes)
+        return message
+
+    return capped
+
+
+async def read_file(request: Request, max_bytes: int) -> ReceivedFile:
+    """The multipart `file` field (at most `max_bytes`) and the text fields beside it."""
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > max_bytes + FORM_OVERHEAD:
+        raise _too_large(max_bytes)
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise UnsupportedMediaType("send the file as multipart/form-data in a field named `file`")
+    capped = Request(request.scope, _capped(request.receive, max_bytes + FORM_OVERHEAD, max_bytes))
+    try:
+        async with capped.form(max_files=1, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES) as form:
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise Invalid("a file is required in the multipart field `file`")
+            data = await upload.read(max_bytes + 1)
+            if len(data) > max_bytes:
+                raise _too_large(max_bytes)
+            fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            return ReceivedFile(data, upload.filename, fields)
+    except HTTPException as exc:  # Starlette's own answer to a malformed multipart body
+        raise BadRequest(f"malformed multipart body: {exc.detail}") from None
+    except MultiPartException as exc:
+        raise BadRequest(f"malformed multipart body: {exc.message}") from None
+    except ClientDisconnect:
+        raise BadRequest("the client went away before the upload finished") from None
+
+
+async def remove_files(storage: Storage, keys: Sequence[str]) -> None:
+    for key in keys:
+        try:
+            await storage.delete(key)
+        except Exception:
+            # The row is gone and committed; an orphaned file is harmless and can be swept later.
+            log.warning("could not remove stored file %s", key, exc_info=True)
+
+
+def respond_then_remove(storage: Storage, outcome: Outcome[FileCleanup[Any]], *, status: int = 200,
+                        response: Any = None) -> Outcome[Response]:
+    """Turn a handler's removal into the HTTP response, with the files removed as a background task.
+    The route machinery commits before it sends a response, so the files go only after the commit;
+    if the commit fails no response is sent and the files stay."""
+    removal = outcome.value
+    task = BackgroundTask(remove_files, storage, list(removal.files)) if removal.files else None
+    if status == 204:
+        reply: Response = Response(status_code=204, background=task)
+    else:
+        reply = ORJSONResponse(serialize(response, removal.value), status_code=status, background=task)
+    return Outcome(reply, publish=outcome.publish, remove=outcome.remove, enqueue=outcome.enqueue)

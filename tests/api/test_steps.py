@@ -1,0 +1,448 @@
+"""Steps and substeps over REST and /live/operation: placement, completion cascade, access, batch, messages."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event, select
+
+from channels import topics
+from persistence.enums import ParticipantStatus
+from persistence.models import Step, SubStep
+from tests.api.checklist_support import detail, link_event, make_instance, make_template, recording, step_rows
+from tests.conftest import Account, Backend, MakeUser
+
+
+async def _first_step(client: httpx.AsyncClient, who: Account, process_id: str) -> dict[str, Any]:
+    step: dict[str, Any] = (await detail(client, who, process_id))["steps"][0]
+    return step
+
+
+async def _substep_row(backend: Backend, substep_id: str) -> SubStep:
+    async with backend.state.sessionmaker() as db:
+        row = await db.get(SubStep, uuid.UUID(substep_id))
+        assert row is not None
+        return row
+
+
+# --- steps ------------------------------------------------------------------------------------------
+
+
+async def test_create_step_appends_when_order_is_zero(client: httpx.AsyncClient, make_user: MakeUser,
+                                                      backend: Backend) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    r = await client.post(f"/processes/{p['id']}/steps", headers=a.headers, json={
+        "content": "Three", "completed": False, "order": 0, "due_date": "2030-02-01", "process_id": p["id"],
+        "sub_steps": [{"content": "3.1", "completed": False, "order": 0}, {"content": "3.2", "order": 0}],
+    })
+    assert r.status_code == 201, r.text
+    step = r.json()
+    assert step["order"] == 3 and step["dueDate"] == "2030-02-01" and step["processId"] == p["id"]
+    assert [(s["content"], s["order"], s["stepId"]) for s in step["subSteps"]] == [
+        ("3.1", 1, step["id"]), ("3.2", 2, step["id"])]
+    # Absent order appends too; an explicit order > 0 is kept; camelCase keys work.
+    r = await client.post(f"/processes/{p['id']}/steps", headers=a.headers,
+                          json={"content": "Four", "dueDate": "2030-03-01", "subSteps": [{"content": "4.1"}]})
+    assert r.json()["order"] == 4 and r.json()["dueDate"] == "2030-03-01" and len(r.json()["subSteps"]) == 1
+    r = await client.post(f"/processes/{p['id']}/steps", headers=a.headers, json={"content": "Ten", "order": 10})
+    assert r.json()["order"] == 10
+    listed = (await client.get(f"/processes/{p['id']}/steps", headers=a.headers)).json()
+    assert [s["content"] for s in listed] == ["One", "Two", "Three", "Four", "Ten"]
+    assert [s["order"] for s in listed] == [1, 2, 3, 4, 10]
+
+
+async def test_create_step_rejects_malformed_input(client: httpx.AsyncClient, make_user: MakeUser,
+                                                   backend: Backend) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    before = await step_rows(backend, p["id"])
+    for bad in ({}, {"content": ""}, {"content": "x", "order": -1}, {"content": "x", "completed": "perhaps"},
+                {"content": "x", "sub_steps": [{"content": ""}]}, {"content": "x", "due_date": "x" * 41},
+                {"content": "x", "completed_at": "yesterday-ish"}):
+        r = await client.post(f"/processes/{p['id']}/steps", json=bad, headers=a.headers)
+        assert r.status_code == 422, (bad, r.text)
+    assert await step_rows(backend, p["id"]) == before
+    assert (await client.post(f"/processes/{uuid.uuid4()}/steps", json={"content": "x"},
+                              headers=a.headers)).status_code == 404
+
+
+async def test_concurrent_appends_get_distinct_orders(client: httpx.AsyncClient, make_user: MakeUser,
+                                                      backend: Backend) -> None:
+    if backend.name != "postgres":
+        pytest.skip("row locks are a PostgreSQL matter; SQLite serialises writers anyway")
+    a = await make_user()
+    p = await make_instance(client, a, steps=[])
+    responses = await asyncio.gather(*(
+        client.post(f"/processes/{p['id']}/steps", json={"content": f"s{i}", "order": 0}, headers=a.headers)
+        for i in range(8)))
+    assert all(r.status_code == 201 for r in responses), [r.text for r in responses]
+    assert sorted(r.json()["order"] for r in responses) == list(range(1, 9))
+
+
+async def test_update_step_fields_persist(client: httpx.AsyncClient, make_user: MakeUser, backend: Backend) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    step = await _first_step(client, a, p["id"])
+    r = await client.put(f"/processes/steps/{step['id']}", headers=a.headers,
+                         json={"content": "Renamed", "order": 7, "due_date": "2030-05-05"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["content"], body["order"], body["dueDate"]) == ("Renamed", 7, "2030-05-05")
+    assert body["updatedAt"] is not None and len(body["subSteps"]) == 2
+    r = await client.put(f"/processes/steps/{step['id']}", headers=a.headers, json={"dueDate": None})
+    assert r.json()["dueDate"] is None and r.json()["content"] == "Renamed"
+    async with backend.state.sessionmaker() as db:
+        row = await db.get(Step, uuid.UUID(step["id"]))
+        assert row is not None and (row.content, row.order, row.due_date) == ("Renamed", 7, None)
+
+
+async def test_completing_a_step_cascades_and_uncompleting_does_not(
+        client: httpx.AsyncClient, make_user: MakeUser, backend: Backend) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    step = await _first_step(client, a, p["id"])
+    r = await client.put(f"/processes/steps/{step['id']}", json={"completed": True}, headers=a.headers)
+    assert r.status_code == 200
+    body = r.json()
+    assert body["completed"] is True and body["completedAt"].endswith("Z")
+    assert all(s["completed"] and s["completedAt"] == body["completedAt"] for s in body["subSteps"])
+    # Re-sending completed keeps the original timestamp.
+    again = (await client.put(f"/processes/steps/{step['id']}", json={"completed": True}, headers=a.headers)).json()
+    assert again["completedAt"] == body["completedAt"]
+    r = await client.put(f"/processes/steps/{step['id']}", json={"completed": False}, headers=a.headers)
+    body = r.json()
+    assert body["completed"] is False and body["completedAt"] is None
+    assert all(s["completed"] for s in body["subSteps"])
+    assert (await step_rows(backend, p["id"]))[0][3] == [("1.1", True), ("1.2", True)]
+
+
+async def test_client_completed_at_is_stored_tz_aware(client: httpx.AsyncClient, make_user: MakeUser,
+                                                      backend: Backend) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    step = await _first_step(client, a, p["id"])
+    r = await client.put(f"/processes/steps/{step['id']}", headers=a.headers,
+                         json={"completed": True, "completed_at": "2030-01-02T03:04:05.000Z"})
+    assert r.json()["completedAt"] == "2030-01-02T03:04:05Z"
+    assert [s["completedAt"] for s in r.json()["subSteps"]] == ["2030-01-02T03:04:05Z"] * 2
+    async with backend.state.sessionmaker() as db:
+        row = await db.get(Step, uuid.UUID(step["id"]))
+        assert row is not None and row.completed_at is not None and row.completed_at.utcoffset() is not None
+        assert row.completed_at == datetime.fromisoformat("2030-01-02T03:04:05+00:00")
+    # A naive timestamp is taken as UTC; an offset is converted.
+    sub = step["subSteps"][0]
+    r = await client.put(f"/processes/substeps/{sub['id']}", headers=a.headers,
+                         json={"completed": True, "completedAt": "2030-01-02T05:04:05+02:00"})
+    assert r.json()["completedAt"] == "2030-01-02T03:04:05Z"
+
+
+async def test_update_step_rejects_malformed_and_foreign(client: httpx.AsyncClient, make_user: MakeUser,
+                                                         backend: Backend) -> None:
+    a, b = await make_user("alice"), await make_user("bob")
+    p = await make_instance(client, a)
+    step = await _first_step(client, a, p["id"])
+    before = await step_rows(backend, p["id"])
+    for bad in ({"content": None}, {"completed": None}, {"order": -3}, {"order": "first"}, {"completed": "yes!"},
+                {"order": 2**40},
+                {"content": ""}, {"completed_at": "not a date", "completed": True}):
+        r = await client.put(f"/processes/steps/{step['id']}", json=bad, headers=a.headers)
+        assert r.status_code == 422, (bad, r.text)
+    r = await client.put(f"/processes/steps/{step['id']}", json={"completed": True, "content": "x"}, headers=b.headers)
+    assert r.status_code == 404
+    assert (await client.delete(f"/processes/steps/{step['id']}", headers=b.headers)).status_code == 404
+    assert (await client.get(f"/processes/steps/{step['id']}/substeps", headers=b.headers)).status_code == 404
+    assert (await client.post(f"/processes/steps/{step['id']}/substeps", json={"content": "x"},
+                              headers=b.headers)).status_code == 404
+    assert (await client.get(f"/processes/{p['id']}/steps", headers=b.headers)).status_code == 404
+    assert (await client.post(f"/processes/{p['id']}/steps", json={"content": "x"},
+                              headers=b.headers)).status_code == 404
+    assert await step_rows(backend, p["id"]) == before
+    assert (await client.put(f"/processes/steps/{uuid.uuid4()}", json={"completed": True},
+                             headers=a.headers)).status_code == 404
+
+
+async def test_delete_step_removes_its_substeps(client: httpx.AsyncClient, make_user: MakeUser,
+                                                backend: Backend) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    step = await _first_step(client, a, p["id"])
+    assert (await client.delete(f"/processes/steps/{step['id']}", headers=a.headers)).status_code == 204
+    assert [s[0] for s in await step_rows(backend, p["id"])] == ["Two"]
+    async with backend.state.sessionmaker() as db:
+        assert (await db.scalars(select(SubStep).where(SubStep.step_id == uuid.UUID(step["id"])))).all() == []
+    assert (await client.delete(f"/processes/steps/{step['id']}", headers=a.headers)).status_code == 404
+
+
+# --- substeps ---------------------------------------------------------------------------------------
+
+
+async def test_substep_crud(client: httpx.AsyncClient, make_user: MakeUser, backend: Backend) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    step = await _first_step(client, a, p["id"])
+    r = await client.post(f"/processes/steps/{step['id']}/substeps", headers=a.headers,
+                          json={"content": "1.3", "completed": False, "order": 0})
+    assert r.status_code == 201, r.text
+    sub = r.json()
+    assert set(sub) == {"id", "content", "completed", "completedAt", "order", "stepId", "createdAt", "updatedAt"}
+    assert (sub["order"], sub["stepId"], sub["completedAt"]) == (3, step["id"], None)
+    r = await client.post(f"/processes/steps/{step['id']}/substeps", headers=a.headers,
+                          json={"content": "first", "order": 1, "completed": True})
+    assert r.json()["order"] == 1 and r.json()["completedAt"] is not None
+    listed = (await client.get(f"/processes/steps/{step['id']}/substeps", headers=a.headers)).json()
+    assert [s["order"] for s in listed] == sorted(s["order"] for s in listed)
+
+    r = await client.put(f"/processes/substeps/{sub['id']}", json={"completed": True, "content": "1.3!"},
+                         headers=a.headers)
+    assert r.status_code == 200 and r.json()["completed"] is True and r.json()["completedAt"] is not None
+    assert r.json()["content"] == "1.3!"
+    r = await client.put(f"/processes/substeps/{sub['id']}", json={"completed": False}, headers=a.headers)
+    assert r.json()["completedAt"] is None and r.json()["content"] == "1.3!"
+    for bad in ({"content": None}, {"order": -1}, {"completed": "nah"}):
+        assert (await client.put(f"/processes/substeps/{sub['id']}", json=bad,
+                                 headers=a.headers)).status_code == 422
+    row = await _substep_row(backend, sub["id"])
+    assert (row.content, row.completed) == ("1.3!", False)
+    assert (await client.delete(f"/processes/substeps/{sub['id']}", headers=a.headers)).status_code == 204
+    assert (await client.put(f"/processes/substeps/{sub['id']}", json={"completed": True},
+                             headers=a.headers)).status_code == 404
+
+
+async def test_foreign_substep_is_404_and_untouched(client: httpx.AsyncClient, make_user: MakeUser,
+                                                    backend: Backend) -> None:
+    a, b = await make_user("alice"), await make_user("bob")
+    p = await make_instance(client, a)
+    sub = (await _first_step(client, a, p["id"]))["subSteps"][0]
+    assert (await client.put(f"/processes/substeps/{sub['id']}", json={"completed": True, "content": "x"},
+                             headers=b.headers)).status_code == 404
+    assert (await client.delete(f"/processes/substeps/{sub['id']}", headers=b.headers)).status_code == 404
+    row = await _substep_row(backend, sub["id"])
+    assert (row.content, row.completed) == ("1.1", False)
+
+
+# --- batch ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT"])
+async def test_batch_update_substeps(client: httpx.AsyncClient, make_user: MakeUser, backend: Backend,
+                                     method: str) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    steps = (await detail(client, a, p["id"]))["steps"]
+    s1, s2 = steps[0]["subSteps"]
+    other_step = steps[1]["id"]
+    r = await client.request(method, "/processes/batch/substeps/update", headers=a.headers, json=[
+        {"id": s1["id"], "step_id": other_step, "completed": True, "completed_at": "2030-01-01T00:00:00Z"},
+        {"id": s2["id"], "stepId": other_step, "completed": True, "content": "renamed", "order": 9},
+    ])
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert [(x["id"], x["completed"], x["stepId"]) for x in out] == [
+        (s1["id"], True, steps[0]["id"]), (s2["id"], True, steps[0]["id"])]
+    assert out[0]["completedAt"] == "2030-01-01T00:00:00Z" and out[1]["completedAt"] is not None
+    assert (out[1]["content"], out[1]["order"]) == ("renamed", 9)
+    # step_id never moves a substep
+    assert (await _substep_row(backend, s1["id"])).step_id == uuid.UUID(steps[0]["id"])
+    assert (await client.request(method, "/processes/batch/substeps/update", json=[],
+                                 headers=a.headers)).json() == []
+
+
+async def test_batch_with_a_foreign_or_unknown_substep_changes_nothing(
+        client: httpx.AsyncClient, make_user: MakeUser, backend: Backend) -> None:
+    a, b = await make_user("alice"), await make_user("bob")
+    mine = (await _first_step(client, a, (await make_instance(client, a))["id"]))["subSteps"][0]
+    theirs = (await _first_step(client, b, (await make_instance(client, b))["id"]))["subSteps"][0]
+    for batch in ([{"id": mine["id"], "completed": True}, {"id": theirs["id"], "completed": True}],
+                  [{"id": mine["id"], "completed": True}, {"id": str(uuid.uuid4()), "completed": True}]):
+        r = await client.post("/processes/batch/substeps/update", json=batch, headers=a.headers)
+        assert r.status_code == 404, r.text
+    for bad in ([{"completed": True}], [{"id": mine["id"], "completed": "x"}], {"id": mine["id"]},
+                [{"id": "nope", "completed": True}]):
+        r = await client.post("/processes/batch/substeps/update", json=bad, headers=a.headers)
+        assert r.status_code == 422, (bad, r.text)
+    assert not (await _substep_row(backend, mine["id"])).completed
+    assert not (await _substep_row(backend, theirs["id"])).completed
+
+
+# --- event members and published messages ----------------------------------------------------------
+
+
+async def test_event_member_may_tick_someone_elses_process(client: httpx.AsyncClient, make_user: MakeUser,
+                                                           backend: Backend) -> None:
+    owner, member, declined = await make_user("owner"), await make_user("member"), await make_user("declined")
+    p = await make_instance(client, owner)
+    event_id = await link_event(backend, p["id"], owner, [(member, ParticipantStatus.CONFIRMED),
+                                                           (declined, ParticipantStatus.DECLINED)])
+    step = await _first_step(client, owner, p["id"])
+    with recording(backend) as pub:
+        r = await client.put(f"/processes/steps/{step['id']}", json={"completed": True}, headers=member.headers)
+        assert r.status_code == 200, r.text
+        sub = await client.post(f"/processes/steps/{step['id']}/substeps", json={"content": "extra"},
+                                headers=member.headers)
+        assert sub.status_code == 201
+        r = await client.post("/processes/batch/substeps/update", headers=member.headers,
+                              json=[{"id": sub.json()["id"], "completed": True}])
+        assert r.status_code == 200
+        new = await client.post(f"/processes/{p['id']}/steps", json={"content": "Three"}, headers=member.headers)
+        assert new.status_code == 201
+        assert (await client.delete(f"/processes/steps/{new.json()['id']}", headers=member.headers)).status_code == 204
+        assert (await client.delete(f"/processes/substeps/{sub.json()['id']}",
+                                    headers=member.headers)).status_code == 204
+    topic = topics.for_event(uuid.UUID(event_id))
+    assert [(m.topic, m.event) for m in pub.messages] == [
+        (topic, "step.updated"), (topic, "substep.created"), (topic, "substep.updated"), (topic, "step.created"),
+        (topic, "step.deleted"), (topic, "substep.deleted")]
+    data = pub.named("step.updated")[0].data
+    assert data["id"] == step["id"] and data["completed"] is True and "subSteps" in data and "completedAt" in data
+    assert pub.named("substep.created")[0].data["stepId"] == step["id"]
+    # A declined participant is not a member.
+    r = await client.put(f"/processes/steps/{step['id']}", json={"completed": False}, headers=declined.headers)
+    assert r.status_code == 404
+
+
+async def test_steps_of_a_process_without_events_publish_nothing(client: httpx.AsyncClient, make_user: MakeUser,
+                                                                 backend: Backend) -> None:
+    a = await make_user()
+    t = await make_template(client, a)
+    step = await _first_step(client, a, t["id"])
+    with recording(backend) as pub:
+        r = await client.put(f"/processes/steps/{step['id']}", json={"completed": True}, headers=a.headers)
+        assert r.status_code == 200
+    assert pub.messages == []
+
+
+# --- /live/operation --------------------------------------------------------------------------------
+
+
+async def _op(client: httpx.AsyncClient, who: Account, **body: Any) -> httpx.Response:
+    return await client.post("/live/operation", json=body, headers=who.headers)
+
+
+async def test_live_complete_step_cascades(client: httpx.AsyncClient, make_user: MakeUser, backend: Backend) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    event_id = await link_event(backend, p["id"], a)
+    step = await _first_step(client, a, p["id"])
+    with recording(backend) as pub:
+        r = await _op(client, a, operation="complete_step", processId=p["id"], stepId=step["id"],
+                      description="done", priority="high", rationale="operator said so")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["success"] is True
+    details = body["details"]
+    assert details["stepId"] == step["id"] and details["completed"] is True and details["completedAt"].endswith("Z")
+    assert [(s["id"], s["completed"]) for s in details["updatedSubsteps"]] == [
+        (s["id"], True) for s in step["subSteps"]]
+    assert [(m.topic, m.event) for m in pub.messages] == [(topics.for_event(uuid.UUID(event_id)), "step.updated")]
+    assert (await step_rows(backend, p["id"]))[0][1:] == (True, 1, [("1.1", True), ("1.2", True)])
+
+
+async def test_live_add_step_and_substep(client: httpx.AsyncClient, make_user: MakeUser, backend: Backend) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    r = await _op(client, a, operation="add_step", process_id=p["id"], content="Three")
+    assert r.status_code == 200, r.text
+    new = r.json()["details"]
+    assert (new["content"], new["order"], new["processId"], new["subSteps"]) == ("Three", 3, p["id"], [])
+    r = await _op(client, a, operation="add_substep", processId=p["id"], stepId=new["id"], content="3.1",
+                  subStepId=None)
+    assert r.status_code == 200, r.text
+    assert (r.json()["details"]["content"], r.json()["details"]["order"]) == ("3.1", 1)
+    assert r.json()["details"]["stepId"] == new["id"]
+    assert (await step_rows(backend, p["id"]))[2] == ("Three", False, 3, [("3.1", False)])
+
+
+async def test_live_update_step_cascades_completion(client: httpx.AsyncClient, make_user: MakeUser,
+                                                    backend: Backend) -> None:
+    a = await make_user()
+    p = await make_instance(client, a)
+    step = await _first_step(client, a, p["id"])
+    r = await _op(client, a, operation="update_step", processId=p["id"], step_id=step["id"], content="Renamed",
+                  completed=True, order=5)
+    assert r.status_code == 200, r.text
+    d = r.json()["details"]
+    assert (d["content"], d["completed"], d["order"]) == ("Renamed", True, 5)
+    assert all(s["completed"] and s["completedAt"] for s in d["subSteps"])
+    r = await _op(client, a, operation="update_step", processId=p["id"], stepId=step["id"], completed=False)
+    assert r.json()["details"]["completedAt"] is None
+
+
+async def test_live_operation_errors(client: httpx.AsyncClient, make_user: MakeUser, backend: Backend) -> None:
+    a, b = await make_user("alice"), await make_user("bob")
+    p = await make_instance(client, a)
+    other = await make_instance(client, a, title="Other")
+    step = await _first_step(client, a, p["id"])
+    foreign_step = await _first_step(client, a, other["id"])
+    before = await step_rows(backend, p["id"])
+    cases: list[tuple[dict[str, Any], int]] = [
+        ({"operation": "explode", "processId": p["id"]}, 400),
+        ({"processId": p["id"], "stepId": step["id"]}, 400),
+        ({"operation": "complete_step", "stepId": step["id"]}, 400),
+        ({"operation": "complete_step", "processId": "not-a-uuid", "stepId": step["id"]}, 400),
+        ({"operation": "complete_step", "processId": p["id"]}, 400),
+        ({"operation": "complete_step", "processId": p["id"], "stepId": 12}, 400),
+        ({"operation": "add_step", "processId": p["id"]}, 400),
+        ({"operation": "add_step", "processId": p["id"], "content": "   "}, 400),
+        ({"operation": "add_substep", "processId": p["id"], "stepId": step["id"]}, 400),
+        ({"operation": "update_step", "processId": p["id"], "stepId": step["id"]}, 400),
+        ({"operation": "update_step", "processId": p["id"], "stepId": step["id"], "completed": "yes"}, 400),
+        ({"operation": "update_step", "processId": p["id"], "stepId": step["id"], "order": -1}, 400),
+        ({"operation": "update_step", "processId": p["id"], "stepId": step["id"], "order": 2**40}, 400),
+        ({"operation": "complete_step", "processId": str(uuid.uuid4()), "stepId": step["id"]}, 404),
+        ({"operation": "complete_step", "processId": p["id"], "stepId": str(uuid.uuid4())}, 404),
+        ({"operation": "complete_step", "processId": p["id"], "stepId": foreign_step["id"]}, 404),
+        ({"operation": "add_substep", "processId": p["id"], "stepId": foreign_step["id"], "content": "x"}, 404),
+    ]
+    for body, status in cases:
+        r = await client.post("/live/operation", json=body, headers=a.headers)
+        assert r.status_code == status, (body, r.text)
+        assert isinstance(r.json()["detail"], str)
+    for body in ({"operation": "complete_step", "processId": p["id"], "stepId": step["id"]},
+                 {"operation": "add_step", "processId": p["id"], "content": "sneaky"},
+                 {"operation": "update_step", "processId": p["id"], "stepId": step["id"], "content": "x"}):
+        r = await client.post("/live/operation", json=body, headers=b.headers)
+        assert r.status_code == 403, (body, r.text)
+    assert await step_rows(backend, p["id"]) == before
+    assert (await step_rows(backend, other["id"]))[0][3] == [("1.1", False), ("1.2", False)]
+
+
+async def test_live_operation_by_event_member(client: httpx.AsyncClient, make_user: MakeUser,
+                                              backend: Backend) -> None:
+    owner, member = await make_user("owner"), await make_user("member")
+    p = await make_instance(client, owner)
+    await link_event(backend, p["id"], owner, [(member, ParticipantStatus.INVITED)])
+    step = await _first_step(client, owner, p["id"])
+    r = await _op(client, member, operation="complete_step", processId=p["id"], stepId=step["id"])
+    assert r.status_code == 200, r.text
+
+
+async def test_update_step_takes_a_handful_of_queries(client: httpx.AsyncClient, make_user: MakeUser,
+                                                      backend: Backend) -> None:
+    """PUT /processes/steps/{id} is hot (every tick on the checklist): step+process, linked events with the
+    membership check, substeps, then the UPDATEs. Authentication's own queries are not counted."""
+    owner, member = await make_user("owner"), await make_user("member")
+    p = await make_instance(client, owner)
+    await link_event(backend, p["id"], owner, [(member, ParticipantStatus.CONFIRMED)])
+    step = await _first_step(client, owner, p["id"])
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "auth_sessions" not in statement and "FROM users" not in statement:
+            statements.append(statement)
+
+    engine = backend.state.engine.sync_engine
+    for who, completed in ((member, True), (owner, False)):
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            r = await client.put(f"/processes/steps/{step['id']}", json={"completed": completed}, headers=who.headers)
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        assert r.status_code == 200, r.text
+        assert len(statements) <= 5, statements
