@@ -22,6 +22,8 @@ from typing import Any, cast
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from channels import messages as m
@@ -123,7 +125,10 @@ class RedisHub:
     # ---- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._redis = Redis.from_url(self._url, decode_responses=True, health_check_interval=10)
+        # Fail fast while Redis is away: publishes go to the outbox and retry, requests are not held up.
+        self._redis = Redis.from_url(self._url, decode_responses=True, health_check_interval=10,
+                                     socket_connect_timeout=2, socket_timeout=5,
+                                     retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2))
         self._publish = self._redis.register_script(PUBLISH)
         self._position = self._redis.register_script(POSITION)
         self._history = self._redis.register_script(HISTORY)
@@ -233,14 +238,18 @@ class RedisHub:
                     await self._handle(message)
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError) as exc:
-                log.warning("hub lost Redis (%s); reconnecting", exc)
+            except (RedisError, OSError, RuntimeError) as exc:
+                # RuntimeError: redis-py dropped the pub/sub connection after an error ("connection not set").
+                log.warning("hub lost Redis (%s); reconnecting in %.1f s", exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 2.0)
-                with contextlib.suppress(Exception):
+                try:
                     await self._reconnect()
+                except Exception as again:
+                    log.info("Redis still unreachable: %s", again)
             except Exception:
                 log.exception("hub reader failed on a message")
+                await asyncio.sleep(0.01)  # never spin without yielding
 
     async def _reconnect(self) -> None:
         if self._pubsub is not None:

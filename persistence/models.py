@@ -317,3 +317,15 @@ class LiveMessage(Base):
     author_id: Mapped[uuid.UUID | None] = fk("users.id", "SET NULL")
     message_metadata: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChatMessage(Base):
+    """A chat line in an event room; stored so a reconnecting member can read what they missed."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (Index("ix_chat_messages_event_created", "event_id", "created_at"),)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    event_id: Mapped[uuid.UUID] = fk("events.id", "CASCADE", nullable=False, index=False)
+    author_id: Mapped[uuid.UUID | None] = fk("users.id", "SET NULL")
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from server.settings import ConfigError, Settings, load_settings
 
@@ -15,16 +16,42 @@ from server.settings import ConfigError, Settings, load_settings
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from server.app import drain_all
+
     workers = args.workers or settings.api_workers
     if workers > 1 and settings.is_sqlite:
         print("conversme: several workers need PostgreSQL (DATABASE_URL); SQLite serves one process.",
               file=sys.stderr)
         return 2
-    uvicorn.run(
+    if workers > 1 and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+        print("conversme: several workers need REDIS_URL so that they share one realtime hub.", file=sys.stderr)
+        return 2
+    config = uvicorn.Config(
         "server.app:create_app_from_env", factory=True, host=args.host or settings.api_host,
         port=args.port or settings.api_port, workers=workers, log_level=settings.log_level,
-        proxy_headers=False, server_header=False, ws_per_message_deflate=False,
+        proxy_headers=False, server_header=False, ws="websockets-sansio", ws_per_message_deflate=False,
+        ws_ping_interval=settings.ws_heartbeat, ws_ping_timeout=settings.ws_heartbeat_timeout,
+        ws_max_size=64 * 1024, timeout_graceful_shutdown=settings.shutdown_timeout,
     )
+
+    class DrainingServer(uvicorn.Server):
+        """On SIGTERM: stop accepting, let every socket drain what is queued for it and close with 1012,
+        then let uvicorn finish in-flight requests."""
+
+        async def shutdown(self, sockets: list[Any] | None = None) -> None:
+            for server in self.servers:
+                server.close()
+            await drain_all()
+            await super().shutdown(sockets)
+
+    if workers > 1:
+        uvicorn.run(config.app, factory=True, host=config.host, port=config.port, workers=workers,
+                    log_level=settings.log_level, proxy_headers=False, server_header=False, ws="websockets-sansio",
+                    ws_per_message_deflate=False, ws_ping_interval=settings.ws_heartbeat,
+                    ws_ping_timeout=settings.ws_heartbeat_timeout, ws_max_size=64 * 1024,
+                    timeout_graceful_shutdown=settings.shutdown_timeout)
+    else:
+        DrainingServer(config).run()
     return 0
 
 

@@ -54,3 +54,25 @@ def body(error: e.DomainError) -> dict[str, Any]:
     if error.errors:
         out["errors"] = error.errors
     return out
+
+
+# WebSocket reply codes of the protocol contract, most specific first.
+WS_CODE: list[tuple[type[e.DomainError], str]] = [
+    (e.NotFound, "not_found"),
+    (e.Forbidden, "forbidden"),
+    (e.Unauthorized, "unauthorized"),
+    (e.Conflict, "conflict"),
+    (e.RateLimited, "rate_limited"),
+    (e.AIUnavailable, "ai_unavailable"),
+    (e.Invalid, "invalid"),
+    (e.BadRequest, "invalid"),
+    (e.PayloadTooLarge, "invalid"),
+    (e.UnsupportedMediaType, "invalid"),
+]
+
+
+def ws_code(error: e.DomainError) -> str:
+    for cls, code in WS_CODE:
+        if isinstance(error, cls):
+            return code
+    return "internal"

@@ -42,7 +42,7 @@ class MemoryRateLimiter:
 
 class RedisRateLimiter:
     def __init__(self, url: str, prefix: str = "conversme:rl:") -> None:
-        self._redis: Redis = Redis.from_url(url)
+        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         self._prefix = prefix
 
     async def hit(self, key: str, limit: int, window: int) -> float | None:

@@ -56,6 +56,12 @@ class Settings:
     auto_migrate: bool = True
     max_page_size: int = 200
     log_level: str = "info"
+    ws_auth_timeout: float = 10.0
+    ws_heartbeat: int = 25
+    ws_heartbeat_timeout: int = 10
+    ws_max_queue_bytes: int = 1024 * 1024
+    instance_id: str = ""
+    shutdown_timeout: int = 20
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -167,6 +173,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     for key, attr in _STRS.items():
         if key in env:
             values[attr] = env[key]
+    for key, attr in (("WS_AUTH_TIMEOUT", "ws_auth_timeout"),):
+        if env.get(key):
+            values[attr] = _float(key, env[key])
+    for key, attr in (("WS_HEARTBEAT", "ws_heartbeat"), ("WS_HEARTBEAT_TIMEOUT", "ws_heartbeat_timeout"),
+                      ("WS_MAX_QUEUE_BYTES", "ws_max_queue_bytes"), ("SHUTDOWN_TIMEOUT", "shutdown_timeout")):
+        if env.get(key):
+            values[attr] = _int(key, env[key])
+    values["instance_id"] = env.get("INSTANCE_ID", "")
     if env.get("DB_POOL_TIMEOUT"):
         values["db_pool_timeout"] = _float("DB_POOL_TIMEOUT", env["DB_POOL_TIMEOUT"])
     debug = _bool("DEBUG", env.get("DEBUG", "false"))

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from handlers.context import Limits, Message
+from channels.hub import Hub
+from channels.outbox import Outbox
+from handlers.context import Limits, Outcome
 from handlers.security import Passwords, Tokens
 from handlers.storage import Storage
 from server.ratelimit import RateLimiter
 from server.settings import Settings
 
-Publisher = Callable[[Sequence[Message]], Awaitable[None]]
+Announcer = Callable[[Outcome[Any]], Awaitable[None]]
 
 
 @dataclass
@@ -28,4 +32,9 @@ class AppState:
     storage: Storage
     limits: Limits
     clock: Callable[[], datetime]
-    publish: Publisher
+    hub: Hub
+    announce: Announcer
+    outbox: Outbox
+    instance_id: str
+    connections: set[Any] = field(default_factory=set)  # server.websocket.Connection
+    background: set[asyncio.Task[Any]] = field(default_factory=set)

@@ -77,9 +77,7 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=300), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("saves", sa.Integer(), nullable=False),
-        sa.Column(
-            "collection_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
-        ),
+        sa.Column("collection_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("is_library", sa.Boolean(), nullable=False),
         sa.Column("source_id", sa.Uuid(), nullable=True),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
@@ -134,9 +132,7 @@ def upgrade() -> None:
         sa.Column("read", sa.Boolean(), nullable=False),
         sa.Column("reference_id", sa.Uuid(), nullable=True),
         sa.Column("reference_type", sa.String(length=40), nullable=True),
-        sa.Column(
-            "notification_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
-        ),
+        sa.Column("notification_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("sender_id", sa.Uuid(), nullable=True),
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -167,16 +163,12 @@ def upgrade() -> None:
         sa.Column("quarter", sa.Integer(), nullable=True),
         sa.Column("week", sa.Integer(), nullable=True),
         sa.Column("size", sa.Integer(), nullable=True),
-        sa.Column(
-            "report_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
-        ),
+        sa.Column("report_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["user_id"], ["users.id"], name=op.f("fk_reports_user_id_users"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_reports_user_id_users"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reports")),
     )
     with op.batch_alter_table("reports", schema=None) as batch_op:
@@ -193,9 +185,7 @@ def upgrade() -> None:
         sa.Column("time_zone", sa.String(length=64), nullable=False),
         sa.Column("language", sa.String(length=16), nullable=False),
         sa.Column("reminder_minutes", sa.Integer(), nullable=False),
-        sa.Column(
-            "additional_settings", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
-        ),
+        sa.Column("additional_settings", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
@@ -211,9 +201,7 @@ def upgrade() -> None:
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("color", sa.String(length=32), nullable=True),
         sa.Column("icon", sa.String(length=64), nullable=True),
-        sa.Column(
-            "directory_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
-        ),
+        sa.Column("directory_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("is_template", sa.Boolean(), nullable=False),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
         sa.Column("parent_id", sa.Uuid(), nullable=True),
@@ -273,9 +261,7 @@ def upgrade() -> None:
         sa.Column("color", sa.String(length=32), nullable=True),
         sa.Column("favorite", sa.Boolean(), nullable=False),
         sa.Column("category", sa.String(length=100), nullable=True),
-        sa.Column(
-            "process_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
-        ),
+        sa.Column("process_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("is_template", sa.Boolean(), nullable=False),
         sa.Column("last_updated", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by_id", sa.Uuid(), nullable=True),
@@ -429,9 +415,7 @@ def upgrade() -> None:
 
     op.create_table(
         "live_contexts",
-        sa.Column(
-            "live_context_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
-        ),
+        sa.Column("live_context_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("user_id", sa.Uuid(), nullable=False),
         sa.Column("process_id", sa.Uuid(), nullable=True),
         sa.Column("event_id", sa.Uuid(), nullable=True),
@@ -474,12 +458,8 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["author_id"], ["users.id"], name=op.f("fk_posts_author_id_users"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["event_id"], ["events.id"], name=op.f("fk_posts_event_id_events"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["author_id"], ["users.id"], name=op.f("fk_posts_author_id_users"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"], name=op.f("fk_posts_event_id_events"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_posts")),
     )
     with op.batch_alter_table("posts", schema=None) as batch_op:
@@ -549,9 +529,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["step_id"], ["steps.id"], name=op.f("fk_sub_steps_step_id_steps"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["step_id"], ["steps.id"], name=op.f("fk_sub_steps_step_id_steps"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sub_steps")),
     )
     with op.batch_alter_table("sub_steps", schema=None) as batch_op:
@@ -578,9 +556,7 @@ def upgrade() -> None:
         ),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("author_id", sa.Uuid(), nullable=True),
-        sa.Column(
-            "message_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
-        ),
+        sa.Column("message_metadata", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["author_id"], ["users.id"], name=op.f("fk_live_messages_author_id_users"), ondelete="SET NULL"
@@ -646,12 +622,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["created_by_id"], ["users.id"], name=op.f("fk_media_created_by_id_users"), ondelete="SET NULL"
         ),
-        sa.ForeignKeyConstraint(
-            ["event_id"], ["events.id"], name=op.f("fk_media_event_id_events"), ondelete="CASCADE"
-        ),
-        sa.ForeignKeyConstraint(
-            ["post_id"], ["posts.id"], name=op.f("fk_media_post_id_posts"), ondelete="CASCADE"
-        ),
+        sa.ForeignKeyConstraint(["event_id"], ["events.id"], name=op.f("fk_media_event_id_events"), ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["post_id"], ["posts.id"], name=op.f("fk_media_post_id_posts"), ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_media")),
     )
     with op.batch_alter_table("media", schema=None) as batch_op:

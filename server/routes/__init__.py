@@ -6,6 +6,7 @@ from server.api import Endpoint
 from server.routes import (
     admin,
     auth,
+    chat,
     directories,
     events,
     feed,
@@ -24,7 +25,7 @@ from server.routes import (
     users,
 )
 
-MODULES = (auth, users, settings, events, processes, directories, posts, media, notifications, live, plan,
+MODULES = (auth, users, settings, events, chat, processes, directories, posts, media, notifications, live, plan,
            market, admin, topics, reports, progress, search, feed)
 
 

@@ -1,0 +1,137 @@
+"""What the realtime layer asks of the domain: may this user join this topic, and what does a `push` do.
+
+A push runs the same handler as the REST route for that change, so every writer feeds one topic log."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import AliasChoices, BaseModel, Field, ValidationError
+from sqlalchemy import select
+
+from handlers import access, chat, events, live_contexts, steps
+from handlers.checklist import StepChange, SubStepChange
+from handlers.context import Context, Outcome
+from handlers.events import EventUpdate
+from persistence.enums import EventStatus
+from persistence.errors import Forbidden, Invalid, NotFound
+from persistence.models import Step, SubStep
+
+_KINDS = ("event", "live", "user")
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_topic(topic: str) -> tuple[str, uuid.UUID]:
+    kind, _, raw = topic.partition(":")
+    if kind not in _KINDS:
+        raise Invalid(f"unknown topic kind {kind!r}")
+    try:
+        return kind, uuid.UUID(raw)
+    except ValueError:
+        raise Invalid("topic id must be a UUID") from None
+
+
+async def authorize_join(ctx: Context, topic: str) -> None:
+    """Event rooms: the creator and non-declined participants. Live sessions: the owner and members of the
+    linked event. User topics: that user only."""
+    kind, ident = parse_topic(topic)
+    if kind == "event":
+        await access.event_for_member(ctx, ident)
+    elif kind == "live":
+        await live_contexts.context_for_member(ctx, ident)
+    elif ident != ctx.user_id:
+        raise Forbidden("a user topic is for its user only")
+
+
+class StepPush(StepChange):
+    step_id: uuid.UUID = Field(validation_alias=AliasChoices("stepId", "step_id", "id"))
+
+
+class SubStepPush(SubStepChange):
+    sub_step_id: uuid.UUID = Field(validation_alias=AliasChoices("subStepId", "substepId", "sub_step_id",
+                                                                 "substep_id", "id"))
+
+
+class StatusPush(BaseModel):
+    status: EventStatus
+
+
+async def _event_process(ctx: Context, event_id: uuid.UUID) -> uuid.UUID | None:
+    event = await access.event_for_member(ctx, event_id)
+    return event.process_id
+
+
+async def _step_update(ctx: Context, event_id: uuid.UUID, data: dict[str, Any]) -> Outcome[Any]:
+    push = _validate(StepPush, data)
+    process_id = await _event_process(ctx, event_id)
+    owner = await ctx.db.scalar(select(Step.process_id).where(Step.id == push.step_id))
+    if owner is None or owner != process_id:
+        raise NotFound("step", push.step_id)  # only this room's checklist can be changed through this room
+    change = StepChange.model_validate({k: v for k, v in push.given().items() if k != "step_id"})
+    return await steps.update_step(ctx, push.step_id, change)
+
+
+async def _substep_update(ctx: Context, event_id: uuid.UUID, data: dict[str, Any]) -> Outcome[Any]:
+    push = _validate(SubStepPush, data)
+    process_id = await _event_process(ctx, event_id)
+    owner = await ctx.db.scalar(
+        select(Step.process_id).join(SubStep, SubStep.step_id == Step.id).where(SubStep.id == push.sub_step_id))
+    if owner is None or owner != process_id:
+        raise NotFound("substep", push.sub_step_id)
+    change = SubStepChange.model_validate({k: v for k, v in push.given().items() if k != "sub_step_id"})
+    return await steps.update_substep(ctx, push.sub_step_id, change)
+
+
+async def _event_status(ctx: Context, event_id: uuid.UUID, data: dict[str, Any]) -> Outcome[Any]:
+    push = _validate(StatusPush, data)
+    return await events.update_event(ctx, event_id, EventUpdate(status=push.status))
+
+
+async def _chat_send(ctx: Context, event_id: uuid.UUID, data: dict[str, Any]) -> Outcome[Any]:
+    return await chat.send(ctx, event_id, _validate(chat.ChatIn, data))
+
+
+PushHandler = Callable[[Context, uuid.UUID, dict[str, Any]], Awaitable[Outcome[Any]]]
+
+
+@dataclass(frozen=True)
+class PushRoute:
+    handler: PushHandler
+    summary: str
+
+
+PUSHES: dict[tuple[str, str], PushRoute] = {
+    ("event", "step.update"): PushRoute(_step_update, "update a step of the room's checklist "
+                                                      "(PUT /processes/steps/{id})"),
+    ("event", "substep.update"): PushRoute(_substep_update, "update a substep (PUT /processes/substeps/{id})"),
+    ("event", "event.status"): PushRoute(_event_status, "change the event's status (PUT /events/{id})"),
+    ("event", "chat.send"): PushRoute(_chat_send, "send a chat line (POST /events/{id}/chat)"),
+}
+
+
+def _validate(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "data"
+        raise Invalid(f"{where}: {first['msg']}") from None
+
+
+async def run_push(ctx: Context, topic: str, event: str, data: dict[str, Any]) -> Outcome[Any]:
+    kind, ident = parse_topic(topic)
+    route = PUSHES.get((kind, event))
+    if route is None:
+        known = ", ".join(sorted(e for k, e in PUSHES if k == kind)) or "none"
+        raise Invalid(f"unknown push event {event!r} on {kind} topics (known: {known})")
+    return await route.handler(ctx, ident, data)
+
+
+def reply_data(value: Any) -> dict[str, Any]:
+    if isinstance(value, BaseModel):
+        dumped = value.model_dump(mode="json", by_alias=True)
+        return dumped if isinstance(dumped, dict) else {"value": dumped}
+    return {} if value is None else {"value": value}

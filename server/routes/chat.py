@@ -1,0 +1,22 @@
+"""REST routes: event room chat (the same handler as the `chat.send` push)."""
+
+from __future__ import annotations
+
+from handlers import chat
+from handlers.chat import ChatIn, ChatMessageOut, ChatQuery
+from handlers.context import Outcome
+from server.api import ApiRouter, Call
+
+router = ApiRouter("chat")
+
+
+@router.get("/events/{event_id}/chat", query=ChatQuery, response=list[ChatMessageOut])
+async def chat_history(call: Call) -> list[ChatMessageOut]:
+    """The room's chat, oldest first; `before` pages back."""
+    return await chat.history(call.ctx, call.id("event_id"), call.query)
+
+
+@router.post("/events/{event_id}/chat", body=ChatIn, response=ChatMessageOut, status=201)
+async def send_chat(call: Call) -> Outcome[ChatMessageOut]:
+    """Send a chat line to the room (announced as `chat.message`)."""
+    return await chat.send(call.ctx, call.id("event_id"), call.body)

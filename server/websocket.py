@@ -1,0 +1,374 @@
+"""The WebSocket pump: the only code that knows there is a socket.
+
+One reader loop feeds frames to the sans-I/O protocol and carries out its commands, one short database
+transaction per command; one writer task owns `send`, draining a bounded outbound queue, so two tasks
+never write at once. Hub deliveries land in that queue already encoded (once per broadcast)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from channels import messages as m
+from channels.hub import Hub
+from channels.protocol import Close, ConnectionProtocol, Limits, State
+from handlers import realtime
+from handlers.accounts import authenticate
+from handlers.context import Context
+from handlers.users import brief
+from persistence.errors import DomainError, Unauthorized
+from persistence.models import User
+from server.errors import ws_code
+from server.state import AppState
+
+log = logging.getLogger("conversme.ws")
+
+
+class _TopicView:
+    __slots__ = ("buffer", "last", "ready")
+
+    def __init__(self) -> None:
+        self.ready = False
+        self.last = 0
+        self.buffer: list[tuple[int, str]] = []
+
+
+class Connection:
+    """One client socket: its protocol state, its topics and its outbound queue. A hub `Listener`."""
+
+    def __init__(self, ws: WebSocket, state: AppState, proto: ConnectionProtocol, max_queue_bytes: int,
+                 coalesce: Callable[[deque[str]], int] | None = None) -> None:
+        self.ws = ws
+        self.state = state
+        self.hub: Hub = state.hub
+        self.proto = proto
+        self.id = uuid.uuid4().hex
+        self.user_id = proto.user_id or ""
+        self.user: User | None = None
+        self.views: dict[str, _TopicView] = {}
+        self.queue: deque[str] = deque()
+        self.queued_bytes = 0
+        self.max_queue_bytes = max_queue_bytes
+        self.wakeup = asyncio.Event()
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.sent = 0
+        self.received = 0
+        self._coalesce = coalesce
+
+    # ---- outbound ------------------------------------------------------------------------------------
+
+    def enqueue(self, text: str) -> None:
+        if self.close_code is not None:
+            return
+        size = len(text)
+        if self.queued_bytes + size > self.max_queue_bytes:
+            if self._coalesce is not None:
+                self.queued_bytes -= self._coalesce(self.queue)
+            if self.queued_bytes + size > self.max_queue_bytes:
+                # A slow consumer is cut off so that everyone else keeps receiving.
+                self.queue.clear()
+                self.queued_bytes = 0
+                self.request_close(Close.SLOW_CONSUMER, "slow consumer")
+                return
+        self.queue.append(text)
+        self.queued_bytes += size
+        self.wakeup.set()
+
+    def flush_protocol(self) -> None:
+        for text in self.proto.data_to_send():
+            self.enqueue(text)
+        if self.proto.close_code is not None and self.close_code is None:
+            self.request_close(self.proto.close_code, self.proto.close_reason)
+
+    def request_close(self, code: int, reason: str = "") -> None:
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+            self.wakeup.set()
+
+    async def writer(self) -> None:
+        try:
+            while True:
+                await self.wakeup.wait()
+                self.wakeup.clear()
+                while self.queue:
+                    text = self.queue.popleft()
+                    self.queued_bytes -= len(text)
+                    await self.ws.send_text(text)
+                    self.sent += 1
+                if self.close_code is not None:
+                    break
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.close_code = self.close_code or Close.NORMAL
+        finally:
+            with contextlib.suppress(Exception):
+                if self.ws.application_state == WebSocketState.CONNECTED:
+                    await self.ws.close(self.close_code or Close.NORMAL, self.close_reason[:120])
+
+    # ---- hub listener --------------------------------------------------------------------------------
+
+    def on_msg(self, topic: str, offset: int, frame: str) -> None:
+        view = self.views.get(topic)
+        if view is None:
+            return
+        if not view.ready:
+            view.buffer.append((offset, frame))
+        elif offset > view.last:
+            view.last = offset
+            self.enqueue(frame)
+
+    def on_presence(self, topic: str, frame: str) -> None:
+        view = self.views.get(topic)
+        if view is not None and view.ready:
+            self.enqueue(frame)
+
+    def on_removed(self, topic: str, user_id: str, reason: str) -> None:
+        if user_id in (self.user_id, "*") and topic in self.views:
+            self.proto.removed(topic, reason)
+            self.flush_protocol()
+            del self.views[topic]
+            self._spawn(self._drop(topic))
+
+    def on_resync(self, topic: str) -> None:
+        # The hub could not prove this topic's log has no gap: the client reconnects and resumes.
+        self.request_close(Close.RESTART, "resync")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.state.background.add(task)
+        task.add_done_callback(self.state.background.discard)
+
+    async def _drop(self, topic: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.hub.unsubscribe(topic, self)
+            await self.hub.untrack(topic, self.id, self.user_id)
+
+
+def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None:
+        return True  # not a browser: CSWSH needs a browser
+    origin = origin.rstrip("/")
+    if origin in allowed:
+        return True
+    host = ws.headers.get("host", "")
+    return urlsplit(origin).netloc == host and bool(host)  # same-origin pages (the console)
+
+
+async def _verify(state: AppState, token: str) -> tuple[User, float]:
+    now = state.clock()
+    claims = state.tokens.decode_access(token, now)
+    async with state.sessionmaker() as db, db.begin():
+        user = await authenticate(db, claims, now)
+    return user, claims.expires_at.timestamp()
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    state: AppState = ws.app.state.conversme
+    settings = state.settings
+    if not origin_allowed(ws, settings.allowed_origins):
+        await ws.close(code=1008)
+        return
+    offered = ws.scope.get("subprotocols") or []
+    limits = Limits(auth_timeout=settings.ws_auth_timeout, heartbeat=settings.ws_heartbeat)
+    header = ws.headers.get("authorization", "")
+    user: User | None = None
+    expires_at: float | None = None
+    header_error: str | None = None
+    if header.lower().startswith("bearer "):
+        try:
+            user, expires_at = await _verify(state, header[7:].strip())
+        except Unauthorized as exc:
+            header_error = exc.message
+    await ws.accept(subprotocol=m.SUBPROTOCOL if m.SUBPROTOCOL in offered else None)
+    if header_error is not None:
+        await ws.close(Close.UNAUTHENTICATED, header_error)
+        return
+    proto = ConnectionProtocol(limits, time.monotonic(), user_id=str(user.id) if user else None,
+                               expires_at=_mono(expires_at) if expires_at else None)
+    conn = Connection(ws, state, proto, settings.ws_max_queue_bytes)
+    conn.user = user
+    if user is not None:
+        proto.connection_id = conn.id
+    state.connections.add(conn)
+    writer = asyncio.create_task(conn.writer())
+    try:
+        await _read_loop(conn)
+    finally:
+        state.connections.discard(conn)
+        for topic in list(conn.views):
+            with contextlib.suppress(Exception):
+                await state.hub.unsubscribe(topic, conn)
+                await state.hub.untrack(topic, conn.id, conn.user_id)
+        conn.request_close(conn.close_code or Close.NORMAL, conn.close_reason)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(writer, timeout=5)
+        writer.cancel()
+
+
+def _mono(wall: float) -> float:
+    """A wall-clock expiry in the protocol's monotonic time."""
+    return time.monotonic() + (wall - time.time())
+
+
+async def _read_loop(conn: Connection) -> None:
+    proto = conn.proto
+    while conn.close_code is None:
+        deadline = proto.next_deadline()
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            message = await asyncio.wait_for(conn.ws.receive(), timeout=timeout)
+        except TimeoutError:
+            proto.tick(time.monotonic())
+            conn.flush_protocol()
+            continue
+        if message["type"] == "websocket.disconnect":
+            conn.close_code = conn.close_code or int(message.get("code") or Close.NORMAL)
+            return
+        conn.received += 1
+        now = time.monotonic()
+        if message.get("text") is not None:
+            proto.receive_text(message["text"], now)
+        else:
+            proto.receive_bytes(message.get("bytes") or b"", now)
+        for command in proto.commands():
+            try:
+                await _carry_out(conn, command)
+            except Exception:
+                log.exception("websocket command failed")
+                if command.ref is not None:
+                    proto.push_failed(command.ref, "internal", "internal error")
+        proto.tick(time.monotonic())
+        conn.flush_protocol()
+
+
+async def _carry_out(conn: Connection, command: m.Command) -> None:
+    proto, state = conn.proto, conn.state
+    if isinstance(command, m.Auth | m.Refresh):
+        try:
+            user, expires_at = await _verify(state, command.token)
+        except Unauthorized as exc:
+            if isinstance(command, m.Auth):
+                proto.auth_failed(command.ref, exc.message)
+            else:
+                proto.refresh_failed(command.ref, exc.message)
+            return
+        if isinstance(command, m.Auth):
+            proto.auth_ok(command.ref, str(user.id), conn.id, _mono(expires_at))
+            conn.user_id, conn.user = str(user.id), user
+        elif str(user.id) != conn.user_id:
+            proto.refresh_failed(command.ref, "token is for another user")
+        else:
+            conn.user = user
+            await _recheck_topics(conn)
+            proto.refresh_ok(command.ref, _mono(expires_at))
+    elif isinstance(command, m.Join):
+        await _join(conn, command)
+    elif isinstance(command, m.Leave):
+        conn.views.pop(command.topic, None)
+        await state.hub.unsubscribe(command.topic, conn)
+        await state.hub.untrack(command.topic, conn.id, conn.user_id)
+    elif isinstance(command, m.Push):
+        await _push(conn, command)
+
+
+async def _in_transaction(conn: Connection, work: Callable[[Context], Any]) -> Any:
+    state = conn.state
+    assert conn.user is not None
+    async with state.sessionmaker() as db, db.begin():
+        user = await db.get(User, conn.user.id)
+        if user is None:
+            raise Unauthorized("account no longer exists")
+        ctx = Context(db=db, user=user, now=state.clock(), limits=state.limits)
+        return await work(ctx)
+
+
+async def _join(conn: Connection, command: m.Join) -> None:
+    proto, hub, topic = conn.proto, conn.state.hub, command.topic
+    try:
+        await _in_transaction(conn, lambda ctx: realtime.authorize_join(ctx, topic))
+    except DomainError as exc:
+        proto.join_failed(command.ref, topic, ws_code(exc), exc.message)
+        return
+    view = conn.views[topic] = _TopicView()
+    try:
+        await hub.subscribe(topic, conn)
+        recovered = False
+        backlog: list[tuple[int, str]] = []
+        if command.since is not None:
+            entries = await hub.history(topic, command.since.epoch, command.since.offset)
+            if entries is not None:
+                recovered = True
+                backlog = [(e.offset, e.frame) for e in entries]
+        position = await hub.position(topic)
+        last = max([position.offset, *(o for o, _ in backlog)]) if recovered else position.offset
+        assert conn.user is not None
+        await hub.track(topic, conn.id, conn.user_id, brief(conn.user).model_dump(mode="json", by_alias=True))
+        present = await hub.presence(topic)
+    except Exception:
+        conn.views.pop(topic, None)
+        with contextlib.suppress(Exception):
+            await hub.unsubscribe(topic, conn)
+        raise
+    proto.join_ok(command.ref, topic, {"epoch": position.epoch, "offset": last, "recovered": recovered,
+                                       "presence": present})
+    conn.flush_protocol()
+    # Missed entries first, then whatever arrived while we were joining: in order, no gap, no duplicate.
+    sent = command.since.offset if recovered and command.since is not None else last
+    for offset, frame in sorted(backlog + view.buffer):
+        if offset > sent:
+            conn.enqueue(frame)
+            sent = offset
+    view.buffer.clear()
+    view.last = sent
+    view.ready = True
+
+
+async def _recheck_topics(conn: Connection) -> None:
+    for topic in list(conn.views):
+        async def check(ctx: Context, topic: str = topic) -> None:
+            await realtime.authorize_join(ctx, topic)
+        try:
+            await _in_transaction(conn, check)
+        except DomainError:
+            conn.on_removed(topic, conn.user_id, "revoked")
+
+
+async def _push(conn: Connection, command: m.Push) -> None:
+    proto, state = conn.proto, conn.state
+    try:
+        outcome = await _in_transaction(
+            conn, lambda ctx: realtime.run_push(ctx, command.topic, command.event, command.data))
+    except DomainError as exc:
+        proto.push_failed(command.ref, ws_code(exc), exc.message)
+        return
+    # Committed: publish, then answer the pusher.
+    await state.announce(outcome)
+    proto.push_ok(command.ref, realtime.reply_data(outcome.value))
+
+
+def stats(state: AppState) -> dict[str, Any]:
+    conns = list(state.connections)
+    return {"connections": len(conns), "authenticated": sum(1 for c in conns if c.proto.state is State.OPEN),
+            "queuedBytes": sum(c.queued_bytes for c in conns), **state.hub.local_stats()}
+
+
+async def drain_connections(state: AppState, code: int, reason: str, grace: float = 5.0) -> None:
+    """Graceful shutdown: every socket gets what is already queued for it, then `code` (1012: reconnect and
+    resume elsewhere)."""
+    conns = list(state.connections)
+    for conn in conns:
+        conn.request_close(code, reason)
+    deadline = time.monotonic() + grace
+    while state.connections and time.monotonic() < deadline:  # noqa: ASYNC110 - a bounded wait at shutdown
+        await asyncio.sleep(0.02)

@@ -1,0 +1,66 @@
+"""Two real server processes sharing PostgreSQL and Redis (and one embedded-default server)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import pytest
+
+from tests.conftest import PG_ADMIN_URL, REDIS_URL, _pg_url
+from tests.realtime.harness import ServerProcess, migrate, server_env
+
+
+@dataclass
+class Cluster:
+    a: ServerProcess
+    b: ServerProcess
+    env: dict[str, str]
+
+    def api(self, server: ServerProcess | None = None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=(server or self.a).url, timeout=30)
+
+
+@pytest.fixture(scope="module")
+async def pg_db() -> AsyncIterator[str]:
+    name = f"conversme_rt_{uuid.uuid4().hex[:10]}"
+    try:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.fail(f"PostgreSQL is required and not reachable at {PG_ADMIN_URL}: {exc}")
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    yield _pg_url(name)
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+@pytest.fixture(scope="module")
+def cluster(pg_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    env = server_env(pg_db, REDIS_URL, tmp_path_factory.mktemp("cluster"), WS_AUTH_TIMEOUT="2")
+    migrate(env)
+    a, b = ServerProcess(env).start(), ServerProcess(env).start()
+    try:
+        yield Cluster(a, b, env)
+    finally:
+        a.stop()
+        b.stop()
+
+
+@pytest.fixture(scope="module")
+def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The embedded default: SQLite file, memory:// hub, one process."""
+    data: Path = tmp_path_factory.mktemp("embedded")
+    env = server_env("", "", data)
+    env.pop("DATABASE_URL")
+    env.pop("REDIS_URL")
+    server = ServerProcess(env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
