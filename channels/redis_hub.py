@@ -93,8 +93,9 @@ class _Local:
 
 class RedisHub:
     def __init__(self, url: str, instance_id: str, prefix: str = "cm:", history_size: int = HISTORY_SIZE,
-                 history_seconds: float = HISTORY_SECONDS) -> None:
+                 history_seconds: float = HISTORY_SECONDS, presence_ttl: float = PRESENCE_TTL) -> None:
         self._url = url
+        self._presence_ttl = presence_ttl
         self.instance_id = instance_id
         self._p = prefix
         self._history_size = history_size
@@ -333,7 +334,7 @@ class RedisHub:
         member = f"{user_id}\t{connection_id}"
         self._mine[(topic, connection_id)] = user_id
         await self._track(keys=self._pkeys(topic), args=[
-            member, orjson.dumps(meta).decode(), (now + PRESENCE_TTL) * 1000, now * 1000, f"{user_id}\t",
+            member, orjson.dumps(meta).decode(), (now + self._presence_ttl) * 1000, now * 1000, f"{user_id}\t",
             self._channel(topic), frame])
 
     async def untrack(self, topic: str, connection_id: str, user_id: str) -> None:
@@ -359,12 +360,13 @@ class RedisHub:
     async def _presence_loop(self) -> None:
         """Keep our entries alive; expire the entries of instances that died (their TTL ran out)."""
         while not self._closing:
-            await asyncio.sleep(PRESENCE_TTL / 3)
+            await asyncio.sleep(self._presence_ttl / 3)
             try:
                 now_ms = time.time() * 1000
                 async with self.redis.pipeline(transaction=False) as pipe:
                     for (topic, conn), user in list(self._mine.items()):
-                        pipe.zadd(self._pkeys(topic)[0], {f"{user}\t{conn}": now_ms + PRESENCE_TTL * 1000}, xx=True)
+                        pipe.zadd(self._pkeys(topic)[0], {f"{user}\t{conn}": now_ms + self._presence_ttl * 1000},
+                                  xx=True)
                     await pipe.execute()
                 for topic in list(self._topics):
                     expired = cast(list[str], await self.redis.zrangebyscore(self._pkeys(topic)[0], "-inf", now_ms))

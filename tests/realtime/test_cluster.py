@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from channels.client import RealtimeClient
+import pytest
+
+from channels.client import RealtimeClient, ReplyError
 from tests.realtime.conftest import Cluster
 from tests.realtime.harness import event_with, person
 
@@ -39,3 +41,63 @@ async def test_rest_and_push_changes_reach_both_instances_in_one_order(cluster: 
             assert [m["data"]["text"] for m in got_a] == [m["data"]["text"] for m in got_b]
             offsets = [m["offset"] for m in got_a]
             assert offsets == list(range(offsets[0], offsets[0] + 16))
+
+
+async def test_removed_participant_is_taken_off_the_room_on_every_instance(cluster: Cluster) -> None:
+    async with cluster.api() as api:
+        alice, bob = await person(api, "alice"), await person(api, "bob")
+        event = await event_with(api, alice, bob, template=False)
+        topic = f"event:{event['id']}"
+        async with RealtimeClient(cluster.a.ws_url, bob.token) as b1, \
+                RealtimeClient(cluster.b.ws_url, bob.token) as b2, \
+                RealtimeClient(cluster.b.ws_url, alice.token) as a:
+            for c in (b1, b2, a):
+                await c.join(topic)
+            r = await api.delete(f"/events/{event['id']}/participants/{bob.id}", headers=alice.headers)
+            assert r.status_code == 204, r.text
+            for c in (b1, b2):
+                left = await c.next(op="left", topic=topic)
+                assert left == {"op": "left", "topic": topic, "reason": "revoked"}
+            # From now on bob hears nothing of the room and cannot act in it; alice still can.
+            await api.post(f"/events/{event['id']}/chat", headers=alice.headers, json={"text": "secret"})
+            assert (await a.next(event="chat.message"))["data"]["text"] == "secret"
+            with pytest.raises(ReplyError) as err:
+                await b1.push(topic, "chat.send", {"text": "still here?"})
+            assert err.value.code == "not_joined"
+            with pytest.raises(ReplyError) as err:
+                await b2.join(topic)
+            assert err.value.code == "not_found"
+            assert [f for f in b1.pending_frames() + b2.pending_frames() if f.get("op") == "msg"] == []
+
+
+async def test_declining_counts_as_leaving_and_deleting_the_event_empties_the_room(cluster: Cluster) -> None:
+    async with cluster.api() as api:
+        alice, bob = await person(api, "alice"), await person(api, "bob")
+        event = await event_with(api, alice, bob, template=False)
+        topic = f"event:{event['id']}"
+        async with RealtimeClient(cluster.a.ws_url, bob.token) as b, RealtimeClient(cluster.b.ws_url, alice.token) as a:
+            await b.join(topic)
+            await a.join(topic)
+            r = await api.put(f"/events/{event['id']}/participants/{bob.id}", headers=bob.headers,
+                              json={"status": "declined"})
+            assert r.status_code == 200, r.text
+            assert (await b.next(op="left", topic=topic))["reason"] == "revoked"
+            assert (await api.delete(f"/events/{event['id']}", headers=alice.headers)).status_code == 204
+            assert (await a.next(op="left", topic=topic))["reason"] == "deleted"
+
+
+async def test_presence_across_instances(cluster: Cluster) -> None:
+    async with cluster.api() as api:
+        alice, bob = await person(api, "alice"), await person(api, "bob")
+        event = await event_with(api, alice, bob, template=False)
+        topic = f"event:{event['id']}"
+        async with RealtimeClient(cluster.a.ws_url, alice.token) as a:
+            await a.join(topic)
+            async with RealtimeClient(cluster.b.ws_url, bob.token) as b:
+                reply = await b.join(topic)
+                assert set(reply["presence"]) == {alice.id, bob.id}
+                assert reply["presence"][alice.id]["handle"] == alice.handle
+                joined = await a.next(op="presence", topic=topic)
+                assert joined["joins"] == {bob.id: reply["presence"][bob.id]} and joined["leaves"] == {}
+            gone = await a.next(op="presence", topic=topic)
+            assert gone["leaves"] == {bob.id: {}}

@@ -210,3 +210,27 @@ async def test_redis_gap_is_filled_from_the_stream() -> None:
     finally:
         await a.close()
         await b.close()
+
+
+async def test_a_crashed_instances_presence_expires_on_its_own() -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    crashed = RedisHub(REDIS_URL, "crashed", prefix=prefix, presence_ttl=1.0)
+    alive = RedisHub(REDIS_URL, "alive", prefix=prefix, presence_ttl=1.0)
+    await crashed.start()
+    await alive.start()
+    try:
+        t = topic()
+        watcher = Recorder("w")
+        await alive.subscribe(t, watcher)
+        await crashed.track(t, "c1", "u1", {"name": "Ann"})
+        await wait_for(lambda: len(watcher.presence) == 1)
+        # The instance dies: no untrack, no refresh (its tasks and connections just stop).
+        for task in crashed._tasks:
+            task.cancel()
+        crashed._mine.clear()
+        await wait_for(lambda: len(watcher.presence) == 2, seconds=5)
+        assert watcher.presence[1]["leaves"] == {"u1": {}}
+        assert await alive.presence(t) == {}
+    finally:
+        await crashed.close()
+        await alive.close()
