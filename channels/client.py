@@ -145,7 +145,9 @@ class RealtimeClient:
             self._connected.clear()
             self.close_code = code
             self._fail_pending(Closed(code))
-            if self._closing or not self.reconnect or code in FINAL_CODES:
+            # An expired token (4001) is worth a reconnect only when we can fetch a fresh one.
+            final = code in FINAL_CODES and not (code == 4001 and callable(self._token))
+            if self._closing or not self.reconnect or final:
                 await self._inbox.put({"op": "closed", "code": code})
                 return
             while not self._closing:

@@ -22,7 +22,8 @@ ERROR_CODES = (
 LEFT_REASONS = ("revoked", "deleted")
 
 TOPIC_RE = re.compile(r"^(event|live|user):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$", re.I)
-EVENT_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+# `noun.verb` (step.update), or a single word where the contract names one (prompt, cancel on live topics).
+EVENT_RE = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)*$")
 MAX_REF = 64
 
 
@@ -135,7 +136,7 @@ def parse(text: str) -> Command:
         topic = _topic(obj, ref)
         event = _str(obj, "event", ref, max_len=64)
         if not EVENT_RE.match(event):
-            raise FrameError("invalid", "`event` must look like noun.verb", ref)
+            raise FrameError("invalid", "`event` must look like noun.verb (or a single lower-case word)", ref)
         data = obj.get("data", {})
         if data is None:
             data = {}

@@ -162,9 +162,11 @@ class ConnectionProtocol:
         else:
             self._reply_error(ref, "unauthorized", message)
 
-    def refresh_ok(self, ref: str | None, expires_at: float) -> None:
+    def refresh_ok(self, ref: str | None, expires_at: float, unix_expires_at: float | None = None) -> None:
+        """`expires_at` is on the caller's clock (the deadline for `tick`); the reply tells the client the
+        token's Unix expiry when given (a monotonic time means nothing to a client)."""
         self.expires_at = expires_at
-        self._reply_ok(ref, {"expiresAt": int(expires_at)})
+        self._reply_ok(ref, {"expiresAt": int(unix_expires_at if unix_expires_at is not None else expires_at)})
 
     def refresh_failed(self, ref: str | None, message: str) -> None:
         self._reply_error(ref, "unauthorized", message)

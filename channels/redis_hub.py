@@ -32,10 +32,17 @@ from channels.memory_hub import now_iso
 
 log = logging.getLogger("conversme.hub")
 
+KEYS_TTL_SECONDS = 24 * 3600
+
+# The counter and epoch outlive the stream (ARGV[8] ms after the last publish, a day by default) so a client
+# that was away longer than the history is told recovered:false rather than handed a reset log; an idle
+# room's keys then go away on their own.
 PUBLISH = """
 local epoch = redis.call('GET', KEYS[2])
-if not epoch then epoch = ARGV[4]; redis.call('SET', KEYS[2], epoch) end
+if not epoch then epoch = ARGV[4] end
+redis.call('SET', KEYS[2], epoch, 'PX', ARGV[8])
 local off = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
 local frame = ARGV[2] .. off .. ',"epoch":"' .. epoch .. '"' .. ARGV[3]
 redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[5], '0-' .. off, 'f', frame, 't', ARGV[7])
 redis.call('PEXPIRE', KEYS[3], ARGV[6])
@@ -45,7 +52,7 @@ return off
 
 POSITION = """
 local epoch = redis.call('GET', KEYS[2])
-if not epoch then epoch = ARGV[1]; redis.call('SET', KEYS[2], epoch) end
+if not epoch then epoch = ARGV[1]; redis.call('SET', KEYS[2], epoch, 'PX', ARGV[2]) end
 return {epoch, tonumber(redis.call('GET', KEYS[1]) or '0')}
 """
 
@@ -100,6 +107,7 @@ class RedisHub:
         self._p = prefix
         self._history_size = history_size
         self._history_ms = int(history_seconds * 1000)
+        self._keys_ttl_ms = int(max(KEYS_TTL_SECONDS, history_seconds) * 1000)
         self._redis: Redis | None = None
         self._pubsub: PubSub | None = None
         self._topics: dict[str, _Local] = {}
@@ -169,13 +177,13 @@ class RedisHub:
         offset = await self._publish(
             keys=self._keys(topic),
             args=[self._channel(topic), prefix, suffix, secrets.token_hex(8), self._history_size,
-                  self._history_ms, int(time.time() * 1000)],
+                  self._history_ms, int(time.time() * 1000), self._keys_ttl_ms],
         )
         self.published += 1
         return int(offset)
 
     async def position(self, topic: str) -> Position:
-        epoch, offset = await self._position(keys=self._keys(topic), args=[secrets.token_hex(8)])
+        epoch, offset = await self._position(keys=self._keys(topic), args=[secrets.token_hex(8), self._keys_ttl_ms])
         return Position(str(epoch), int(offset))
 
     async def history(self, topic: str, epoch: str, after: int) -> list[Entry] | None:

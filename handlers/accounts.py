@@ -76,7 +76,7 @@ async def create_user(db: AsyncSession, passwords: Passwords, data: SignUp, *, i
         raise Conflict("this handle is taken")
     user = User(
         email=email, name=data.name, handle=data.handle, bio=data.bio, profile_image=data.profile_image,
-        password_hash=passwords.hash(data.password), is_admin=is_admin, is_guest=is_guest,
+        password_hash=await passwords.hash(data.password), is_admin=is_admin, is_guest=is_guest,
         guest_role=guest_role, guest_expires_at=guest_expires_at, user_metadata={},
     )
     db.add(user)
@@ -92,12 +92,12 @@ async def create_user(db: AsyncSession, passwords: Passwords, data: SignUp, *, i
 
 async def check_password(db: AsyncSession, passwords: Passwords, email: str, password: str) -> User:
     user = await user_by_email(db, email)
-    ok = passwords.verify(user.password_hash if user else None, password)
+    ok = await passwords.verify(user.password_hash if user else None, password)
     if user is None or not ok:
         raise Unauthorized("Incorrect email or password")
     assert user.password_hash is not None
     if passwords.needs_rehash(user.password_hash):
-        user.password_hash = passwords.hash(password)
+        user.password_hash = await passwords.hash(password)
     return user
 
 
@@ -206,10 +206,10 @@ async def authenticate(db: AsyncSession, claims: AccessClaims, now: datetime) ->
 
 async def change_password(db: AsyncSession, passwords: Passwords, user: User, data: ChangePassword,
                           session_id: uuid.UUID | None, now: datetime) -> int:
-    if not passwords.verify(user.password_hash, data.current_password):
+    if not await passwords.verify(user.password_hash, data.current_password):
         raise BadRequest("current password is incorrect")
     if data.current_password == data.new_password:
         raise Invalid("the new password must differ from the current one")
-    user.password_hash = passwords.hash(data.new_password)
+    user.password_hash = await passwords.hash(data.new_password)
     user.password_changed_at = now
     return await revoke_user_sessions(db, user.id, now, "password_changed", keep=session_id)

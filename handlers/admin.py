@@ -91,7 +91,7 @@ async def update_user(ctx: Context, passwords: Passwords, user_id: uuid.UUID,
     if is_admin is not None:
         user.is_admin = is_admin
     if password is not None:
-        user.password_hash = passwords.hash(password)
+        user.password_hash = await passwords.hash(password)
         user.password_changed_at = ctx.now
         await accounts.revoke_user_sessions(ctx.db, user.id, ctx.now, "password_reset_by_admin")
     user.updated_at = ctx.now

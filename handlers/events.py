@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, or_, select, true
 
 from channels import topics as channel_topics
-from handlers import access, instances, media
+from handlers import access, instances, live_contexts, media, reminders
 from handlers.context import Context, Message, Outcome, Removal
 from handlers.event_times import DateInput, EventTime, combine, invalid, resolve_change, resolve_new
 from handlers.event_views import (
@@ -152,6 +152,7 @@ async def create_event(ctx: Context, body: EventCreate) -> Outcome[EventDetail]:
     ctx.db.add_all([EventTopic(event_id=event.id, topic_id=t) for t in topic_ids])
     log_status(ctx, event, None)
     await ctx.db.flush()
+    await reminders.sync_event(ctx.db, event, ctx.now)
     out = await event_detail(ctx, event)
     messages = [Message(channel_topics.for_event(event.id), "event.created", _room_view(out))]
     messages += await notify(ctx, invitees, NotificationType.EVENT_INVITE, "Event invitation",
@@ -212,6 +213,8 @@ async def update_event(ctx: Context, event_id: uuid.UUID, body: EventUpdate) -> 
         event.status = changes["status"]
         status_log = log_status(ctx, event, previous_status)
     await ctx.db.flush()
+    if event.start_time != before["start_time"]:
+        await reminders.sync_event(ctx.db, event, ctx.now)  # the reminders move with the event
     out = await event_detail(ctx, event)
     messages: list[Message] = []
     topic = channel_topics.for_event(event.id)
@@ -236,6 +239,12 @@ async def delete_event(ctx: Context, event_id: uuid.UUID) -> Outcome[FileCleanup
     event = await access.event_for_organizer(ctx, event_id, for_update=True)
     files = await media.stored_files_of_event(ctx, event_id)
     process_id, owners = event.process_id, {ctx.user_id, event.created_by_id}
+    # Its members leave the live sessions linked to it (the sessions stay, unlinked, with their owners).
+    members = list((await ctx.db.scalars(select(EventParticipant.user_id).where(
+        EventParticipant.event_id == event_id, EventParticipant.status != ParticipantStatus.DECLINED))).all())
+    if event.created_by_id is not None:
+        members.append(event.created_by_id)
+    sessions = await live_contexts.revoke_sessions_of_event(ctx, event_id, members, "deleted")
     await ctx.db.delete(event)
     await ctx.db.flush()
     if process_id is not None:
@@ -245,7 +254,7 @@ async def delete_event(ctx: Context, event_id: uuid.UUID) -> Outcome[FileCleanup
             await ctx.db.delete(process)
     topic = channel_topics.for_event(event_id)
     return Outcome(FileCleanup(None, files), publish=[Message(topic, "event.deleted", {"id": str(event_id)})],
-                   remove=[Removal(topic, None, "deleted")])
+                   remove=[Removal(topic, None, "deleted"), *sessions])
 
 
 def _in_range(start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:

@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from channels import topics
 from handlers import access, instances
 from handlers.clock import UTCInput
-from handlers.context import Context, Message, Outcome
+from handlers.context import Context, Message, Outcome, Removal
 from handlers.schema import UTC, In, Out, metadata_field
 from persistence.enums import LiveRole
 from persistence.errors import NotFound
@@ -255,4 +255,15 @@ async def delete_context(ctx: Context, context_id: uuid.UUID) -> Outcome[None]:
     row = await _own_context(ctx, context_id, for_update=True)
     await ctx.db.delete(row)  # messages go with it (ON DELETE CASCADE)
     await ctx.db.flush()
-    return Outcome(None, publish=[Message(topics.for_live(context_id), "context.deleted", {"id": str(context_id)})])
+    topic = topics.for_live(context_id)
+    return Outcome(None, publish=[Message(topic, "context.deleted", {"id": str(context_id)})],
+                   remove=[Removal(topic, None, "deleted")])
+
+
+async def revoke_sessions_of_event(ctx: Context, event_id: uuid.UUID, user_ids: list[uuid.UUID],
+                                   reason: str = "revoked") -> list[Removal]:
+    """Members who leave an event leave the live sessions linked to it too (their owners stay): call this
+    before the membership rows go, and add the removals to the outcome (an AI stream stops reaching them)."""
+    rows = (await ctx.db.execute(select(LiveContext.id, LiveContext.user_id)
+                                 .where(LiveContext.event_id == event_id))).all()
+    return [Removal(topics.for_live(cid), uid, reason) for cid, owner in rows for uid in user_ids if uid != owner]

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 
 from handlers import access
 from handlers.context import Context
@@ -78,27 +78,28 @@ async def media_by_post(ctx: Context, post_ids: Iterable[uuid.UUID]) -> dict[uui
     return grouped
 
 
+def files_of(storage_key: str | None, metadata: dict[str, Any] | None) -> list[str]:
+    """Every stored file of one media item: the upload and what processing derived from it."""
+    derived = [k for k in (metadata or {}).get("derivedKeys", []) if isinstance(k, str)]
+    return ([storage_key] if storage_key else []) + derived
+
+
+async def _files_where(ctx: Context, condition: ColumnElement[bool]) -> list[str]:
+    rows = await ctx.db.execute(select(Media.storage_key, Media.media_metadata).where(condition))
+    return [key for storage_key, meta in rows for key in files_of(storage_key, meta)]
+
+
 async def stored_files_of_posts(ctx: Context, post_ids: Iterable[uuid.UUID]) -> list[str]:
-    """Storage keys of the uploaded files attached to these posts (their rows go with the posts)."""
+    """Storage keys of the files of the media attached to these posts (their rows go with the posts)."""
     ids = list(post_ids)
-    if not ids:
-        return []
-    keys = await ctx.db.scalars(
-        select(Media.storage_key).where(Media.post_id.in_(ids), Media.storage_key.is_not(None))
-    )
-    return [k for k in keys if k]
+    return await _files_where(ctx, Media.post_id.in_(ids)) if ids else []
 
 
 async def stored_files_of_event(ctx: Context, event_id: uuid.UUID) -> list[str]:
-    """Storage keys of every uploaded file that deleting the event takes with it (its media and its posts'
-    media). For whoever deletes events: remove these after the commit (`server.uploads.remove_files`)."""
+    """Storage keys of every file that deleting the event takes with it (its media and its posts' media,
+    with their thumbnails and posters). Removed by the caller after the commit."""
     room_posts = select(Post.id).where(Post.event_id == event_id).scalar_subquery()
-    keys = await ctx.db.scalars(
-        select(Media.storage_key).where(
-            or_(Media.event_id == event_id, Media.post_id.in_(room_posts)), Media.storage_key.is_not(None)
-        )
-    )
-    return [k for k in keys if k]
+    return await _files_where(ctx, or_(Media.event_id == event_id, Media.post_id.in_(room_posts)))
 
 
 async def can_see_media(ctx: Context, row: Media) -> bool:

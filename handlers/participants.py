@@ -8,7 +8,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from channels import topics
-from handlers import access
+from handlers import access, live_contexts, reminders
 from handlers.context import Context, Message, Outcome, Removal
 from handlers.event_views import ParticipantOut, participant_out
 from handlers.events import dump, event_link
@@ -55,6 +55,7 @@ async def add_participant(ctx: Context, event_id: uuid.UUID, body: ParticipantCr
                            joined_at=ctx.now)
     ctx.db.add(row)
     await ctx.db.flush()
+    await reminders.sync_event(ctx.db, event, ctx.now)
     out = participant_out(row, user)
     messages = [Message(topics.for_event(event.id), "participant.added", dump(out))]
     messages += await notify(ctx, [user.id], NotificationType.EVENT_INVITE, "Event invitation",
@@ -100,14 +101,18 @@ async def update_participant(ctx: Context, event_id: uuid.UUID, user_id: uuid.UU
     if changes.get("status") is not None:
         row.status = changes["status"]
     await ctx.db.flush()
+    if "status" in changes:
+        await reminders.sync_event(ctx.db, event, ctx.now)  # declining drops the reminder, accepting restores it
     user = await ctx.db.get(User, user_id)
     assert user is not None  # the participant row references it (ON DELETE CASCADE)
     out = participant_out(row, user)
     topic = topics.for_event(event.id)
     # Declining ends membership (the creator stays a member regardless): their live connections leave the room.
     gone = row.status == ParticipantStatus.DECLINED and user_id != event.created_by_id
+    # ... and the live sessions linked to the event (an AI stream already flowing to them stops too).
+    sessions = await live_contexts.revoke_sessions_of_event(ctx, event.id, [user_id]) if gone else []
     return Outcome(out, publish=[Message(topic, "participant.updated", dump(out))],
-                   remove=[Removal(topic, user_id, "revoked")] if gone else [])
+                   remove=[Removal(topic, user_id, "revoked"), *sessions] if gone else [])
 
 
 async def remove_participant(ctx: Context, event_id: uuid.UUID, user_id: uuid.UUID) -> Outcome[None]:
@@ -116,7 +121,9 @@ async def remove_participant(ctx: Context, event_id: uuid.UUID, user_id: uuid.UU
     if user_id == event.created_by_id:
         raise Conflict("the event's creator cannot be removed")
     await ctx.db.delete(row)
+    await reminders.drop_for_user(ctx.db, event.id, user_id)
     topic = topics.for_event(event.id)
     data = {"eventId": str(event.id), "userId": str(user_id)}
+    sessions = await live_contexts.revoke_sessions_of_event(ctx, event.id, [user_id])
     return Outcome(None, publish=[Message(topic, "participant.removed", data)],
-                   remove=[Removal(topic, user_id, "revoked")])
+                   remove=[Removal(topic, user_id, "revoked"), *sessions])

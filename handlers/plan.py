@@ -1,7 +1,10 @@
 """Weekly planning: pick templates, schedule them next week with a deterministic heuristic, save as events.
 
-The generator is a plain scheduling heuristic and says so (`generator: "heuristic"`); a model-backed one
-comes with the AI feature. Rules (from the original, kept): the plan week starts next Monday; working days by
+With a model configured the week is laid out by the model (structured output, checked by
+`handlers.plan_model`) and says so (`generator: "model"`); otherwise, or when the model fails, by the
+deterministic heuristic (`generator: "heuristic"`), whose summary then says why.
+
+Heuristic rules (from the original, kept): the plan week starts next Monday; working days by
 effort (low Tue-Thu, medium Mon-Fri, high Mon-Fri and Sunday); `hoursAllocation` split evenly over them;
 sessions from 09:00 local time, 30 min per template step clamped to 30-120 min, 15 min apart. Each template
 goes to the day with the most time left (earliest on ties), so sessions spread over the week.
@@ -19,13 +22,13 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
-from handlers import access
+from handlers import access, plan_model
 from handlers.clock import UTCInput, add_days, day_start, user_zone
 from handlers.context import Context
 from handlers.instances import instantiate
 from handlers.schema import UTC, In, Out
 from persistence.enums import EventStatus, ParticipantStatus
-from persistence.errors import NotFound
+from persistence.errors import DomainError, NotFound
 from persistence.models import Directory, Event, EventParticipant, Process, StatusLog, Step
 
 Effort = Literal["low", "medium", "high"]
@@ -77,7 +80,7 @@ class PlanEventOut(Out):
 class PlanOut(Out):
     events: list[PlanEventOut]
     summary: str
-    generator: Literal["heuristic"] = "heuristic"
+    generator: Literal["heuristic", "model"] = "heuristic"
 
 
 class PlanEventIn(In):
@@ -204,7 +207,7 @@ def _schedule(days: list[_Day], sessions: list[_Session], effort: Effort) -> tup
     return events, unplaced, len({start.date() for start, _, _ in placed})
 
 
-async def generate(ctx: Context, body: PlanGenerateIn) -> PlanOut:
+async def generate(ctx: Context, body: PlanGenerateIn, planner: plan_model.Planner | None = None) -> PlanOut:
     templates = await _chosen_templates(ctx, body)
     steps = await _step_counts(ctx, [t.id for t in templates])
     zone = await user_zone(ctx)
@@ -226,8 +229,34 @@ async def generate(ctx: Context, body: PlanGenerateIn) -> PlanOut:
     else:
         sessions = [_Session(title=g, description=f"Work towards your goal: {g}", process_id=None,
                              minutes=GOAL_SESSION) for g in _goal_items(body.goals)]
+    budgets = [(d.start, d.budget) for d in days]
     events, unplaced, day_count = _schedule(days, sessions, body.effort)
-    return PlanOut(events=events, summary=_summary(events, unplaced, day_count, monday, body))
+    heuristic = PlanOut(events=events, summary=_summary(events, unplaced, day_count, monday, body))
+    if planner is None or not sessions:
+        return heuristic
+    return await _with_model(planner, body, sessions, budgets, heuristic)
+
+
+async def _with_model(planner: plan_model.Planner, body: PlanGenerateIn, sessions: list[_Session],
+                      budgets: list[tuple[datetime, int]], heuristic: PlanOut) -> PlanOut:
+    candidates = [plan_model.Candidate(s.title, s.description, s.process_id, s.minutes) for s in sessions]
+    try:
+        answer = await planner.complete_json(
+            plan_model.request(candidates, budgets, effort=body.effort, hours=body.hours_allocation,
+                               description=body.description, goals=body.goals),
+            name="weekly_plan", schema=plan_model.SCHEMA)
+    except DomainError as exc:
+        return heuristic.model_copy(update={"summary": f"{heuristic.summary} (The AI model could not plan: "
+                                                       f"{exc.message}.)"})
+    placed = plan_model.validate(answer, candidates, budgets, body.hours_allocation)
+    if not placed:
+        return heuristic.model_copy(update={"summary": f"{heuristic.summary} (The AI model's plan did not fit "
+                                                       "the chosen templates, days and hours.)"})
+    events = [PlanEventOut(id=f"plan-{i}", title=p.title, description=p.description, process_id=p.process_id,
+                           start_time=p.start.astimezone(UTC_ZONE), end_time=p.end.astimezone(UTC_ZONE),
+                           effort=body.effort) for i, p in enumerate(placed, start=1)]
+    summary = str(answer.get("summary") or "").strip()[:2000]
+    return PlanOut(events=events, summary=f"{summary} Planned by the AI model.".strip(), generator="model")
 
 
 def _summary(events: list[PlanEventOut], unplaced: int, day_count: int, monday: datetime,

@@ -10,10 +10,11 @@ from pydantic import Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from handlers import reminders
 from handlers.context import Context
 from handlers.schema import UTC, In, Out
 from persistence.enums import Theme
-from persistence.models import UserPreferences
+from persistence.models import Event, EventParticipant, UserPreferences
 
 MAX_REMINDER_MINUTES = 7 * 24 * 60
 
@@ -110,4 +111,11 @@ async def update_preferences(ctx: Context, data: PrefsUpdate) -> PrefsOut:
             prefs.push_notifications = push
     prefs.updated_at = ctx.now
     await ctx.db.flush()
+    if "reminder_minutes" in given:
+        # Unsent reminders of the user's upcoming events move to the new lead time.
+        upcoming = await ctx.db.scalars(
+            select(Event).join(EventParticipant, EventParticipant.event_id == Event.id)
+            .where(EventParticipant.user_id == ctx.user_id, Event.start_time > ctx.now))
+        for event in upcoming.all():
+            await reminders.sync_event(ctx.db, event, ctx.now)
     return prefs_out(prefs)

@@ -113,14 +113,14 @@ async def update_profile(ctx: Context, passwords: Passwords, data: ProfileUpdate
                           "or use POST /settings/change-password")
         if len(new_password) < MIN_PASSWORD:
             raise Invalid(f"the new password needs at least {MIN_PASSWORD} characters")
-        if not passwords.verify(user.password_hash, current):
+        if not await passwords.verify(user.password_hash, current):
             raise BadRequest("current password is incorrect")
     await apply_identity(ctx, user, given)
     if given.get("metadata") is not None:
         # A new dict object, so the JSON column is seen as changed.
         user.user_metadata = merge_metadata(user.user_metadata, given["metadata"])
     if new_password is not None:
-        user.password_hash = passwords.hash(new_password)
+        user.password_hash = await passwords.hash(new_password)
         user.password_changed_at = ctx.now
         await revoke_user_sessions(ctx.db, user.id, ctx.now, "password_changed", keep=session_id)
     user.updated_at = ctx.now

@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from handlers import access, chat, events, live_contexts, steps
+from handlers import access, chat, events, live_ai, live_contexts, steps
 from handlers.checklist import StepChange, SubStepChange
 from handlers.context import Context, Outcome
 from handlers.events import EventUpdate
 from persistence.enums import EventStatus
-from persistence.errors import Forbidden, Invalid, NotFound
+from persistence.errors import AIUnavailable, Forbidden, Invalid, NotFound
 from persistence.models import Step, SubStep
 
 _KINDS = ("event", "live", "user")
@@ -94,7 +94,21 @@ async def _chat_send(ctx: Context, event_id: uuid.UUID, data: dict[str, Any]) ->
     return await chat.send(ctx, event_id, _validate(chat.ChatIn, data))
 
 
+async def _live_prompt(ctx: Context, gate: live_ai.GenerationGate, context_id: uuid.UUID,
+                       data: dict[str, Any]) -> Outcome[Any]:
+    return await live_ai.accept_prompt(ctx, gate, context_id, _validate(live_ai.PromptIn, data))
+
+
+async def _live_cancel(ctx: Context, context_id: uuid.UUID, data: dict[str, Any]) -> Outcome[Any]:
+    return await live_ai.request_cancel(ctx, context_id, _validate(live_ai.CancelIn, data))
+
+
+async def _live_operation(ctx: Context, context_id: uuid.UUID, data: dict[str, Any]) -> Outcome[Any]:
+    return await live_ai.apply_operation(ctx, context_id, data)
+
+
 PushHandler = Callable[[Context, uuid.UUID, dict[str, Any]], Awaitable[Outcome[Any]]]
+GatedPushHandler = Callable[[Context, live_ai.GenerationGate, uuid.UUID, dict[str, Any]], Awaitable[Outcome[Any]]]
 
 
 @dataclass(frozen=True)
@@ -103,12 +117,30 @@ class PushRoute:
     summary: str
 
 
-PUSHES: dict[tuple[str, str], PushRoute] = {
+@dataclass(frozen=True)
+class GatedPushRoute:
+    """A push that starts AI work: it also gets the server's generation gate (lease, budgets, model)."""
+
+    handler: GatedPushHandler
+    summary: str
+
+
+_PROMPT = "ask the session's assistant {text} (or {transcript}); the answer streams as ai.* messages"
+_CANCEL = "cancel the answer {streamId} (the member who asked, or the session's owner)"
+
+PUSHES: dict[tuple[str, str], PushRoute | GatedPushRoute] = {
     ("event", "step.update"): PushRoute(_step_update, "update a step of the room's checklist "
                                                       "(PUT /processes/steps/{id})"),
     ("event", "substep.update"): PushRoute(_substep_update, "update a substep (PUT /processes/substeps/{id})"),
     ("event", "event.status"): PushRoute(_event_status, "change the event's status (PUT /events/{id})"),
     ("event", "chat.send"): PushRoute(_chat_send, "send a chat line (POST /events/{id}/chat)"),
+    # `prompt` and `cancel` are the contract's names; `ai.prompt` and `ai.cancel` the same pushes in noun.verb form.
+    ("live", "prompt"): GatedPushRoute(_live_prompt, _PROMPT),
+    ("live", "ai.prompt"): GatedPushRoute(_live_prompt, _PROMPT),
+    ("live", "cancel"): PushRoute(_live_cancel, _CANCEL),
+    ("live", "ai.cancel"): PushRoute(_live_cancel, _CANCEL),
+    ("live", "operation.apply"): PushRoute(_live_operation, "apply a suggested operation to the session's "
+                                                            "checklist (POST /live/operation)"),
 }
 
 
@@ -121,12 +153,17 @@ def _validate(model: type[M], data: dict[str, Any]) -> M:
         raise Invalid(f"{where}: {first['msg']}") from None
 
 
-async def run_push(ctx: Context, topic: str, event: str, data: dict[str, Any]) -> Outcome[Any]:
+async def run_push(ctx: Context, topic: str, event: str, data: dict[str, Any],
+                   gate: live_ai.GenerationGate | None = None) -> Outcome[Any]:
     kind, ident = parse_topic(topic)
     route = PUSHES.get((kind, event))
     if route is None:
         known = ", ".join(sorted(e for k, e in PUSHES if k == kind)) or "none"
         raise Invalid(f"unknown push event {event!r} on {kind} topics (known: {known})")
+    if isinstance(route, GatedPushRoute):
+        if gate is None:
+            raise AIUnavailable("AI is not available on this server")
+        return await route.handler(ctx, gate, ident, data)
     return await route.handler(ctx, ident, data)
 
 

@@ -1,6 +1,8 @@
 """Listing the caller's reports, filtered on the real period columns (year, quarter, ISO week).
 
-Nothing here makes reports up: generating report files is a background job; with no rows, lists are empty.
+Nothing here makes reports up: generating report files is a background job (`request_report` enqueues it,
+`handlers.report_files` builds it from the user's data); with no rows, lists are empty. The files live in a
+private store and only their owner can download them (`download`).
 
 The profile page sends the selected *month* in `week`. Rule: `week` between 1 and 12 given together with
 `year` is read as a month, and matches the weekly reports of the ISO weeks whose Thursday falls in that month
@@ -11,17 +13,21 @@ A `week` above 12 (or without `year`), or `isoWeek`, is an ISO week number; `mon
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import Field
 from sqlalchemy import ColumnElement, select
 
-from handlers.context import Context
+from handlers.context import Context, Outcome
+from handlers.report_files import Period, period_of, quarter_period, week_period
 from handlers.schema import UTC, In, Out, PageQuery
+from handlers.storage import Storage
 from persistence.enums import ReportType
 from persistence.errors import Invalid, NotFound
 from persistence.models import Report
+
+FORMATS = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 
 
 class ReportQuery(PageQuery):
@@ -131,3 +137,63 @@ async def get_report(ctx: Context, report_id: uuid.UUID) -> ReportOut:
     if row is None or row.user_id != ctx.user_id:
         raise NotFound("report", report_id)
     return report_out(row)
+
+
+class GenerateIn(In):
+    """Which report to build: a type, and optionally the period (default: the one containing today)."""
+
+    report_type: ReportType = ReportType.WEEKLY
+    year: int | None = Field(default=None, ge=1970, le=9999)
+    week: int | None = Field(default=None, ge=1, le=53)
+    quarter: int | None = Field(default=None, ge=1, le=4)
+
+
+class GenerateOut(Out):
+    status: str
+    report_type: str
+    date_range: str
+    year: int
+    quarter: int
+    week: int | None
+
+
+class DownloadQuery(In):
+    format: str = Field(default="html", pattern="^(html|csv)$")
+
+
+def requested_period(body: GenerateIn, now: datetime) -> Period:
+    if body.report_type is ReportType.WEEKLY:
+        if body.week is None:
+            return period_of(ReportType.WEEKLY, now)
+        return week_period(body.year or now.isocalendar().year, body.week)
+    if body.report_type is ReportType.QUARTERLY:
+        if body.quarter is None:
+            return period_of(ReportType.QUARTERLY, now)
+        return quarter_period(body.year or now.year, body.quarter)
+    raise Invalid("reports are weekly or quarterly")
+
+
+async def request_report(ctx: Context, body: GenerateIn) -> Outcome[GenerateOut]:
+    """Queue the building of the caller's report for a period; it appears in the lists when done (and a
+    `report.ready` message goes to the caller's topic)."""
+    period = requested_period(body, ctx.now)
+    out = GenerateOut(status="queued", report_type=period.kind.value, date_range=period.label, year=period.year,
+                      quarter=period.quarter, week=period.week)
+    kwargs = {"user_id": str(ctx.user_id), "report_type": period.kind.value, "year": period.year,
+              "number": period.week if period.week is not None else period.quarter}
+    return Outcome(out, enqueue=[("reports.generate", kwargs)])
+
+
+async def download(ctx: Context, storage: Storage, report_id: uuid.UUID, fmt: str) -> tuple[bytes, str, str]:
+    """(content, media type, file name) of one of the caller's report files; anyone else's is a 404."""
+    row = await ctx.db.get(Report, report_id)
+    if row is None or row.user_id != ctx.user_id or not row.storage_key:
+        raise NotFound("report", report_id)
+    if fmt not in FORMATS:
+        raise Invalid("format must be html or csv")
+    try:
+        data = await storage.read(f"{row.storage_key}.{fmt}")
+    except FileNotFoundError:
+        raise NotFound("report file", report_id) from None
+    name = "".join(c if c.isalnum() else "-" for c in (row.date_range or "report").lower()).strip("-")
+    return data, FORMATS[fmt], f"report-{row.report_type}-{name}.{fmt}"

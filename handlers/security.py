@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import uuid
@@ -17,22 +18,33 @@ from persistence.errors import Unauthorized
 
 
 class Passwords:
-    def __init__(self, time_cost: int = 3, memory_cost: int = 65536, parallelism: int = 4) -> None:
+    """argon2id hashing. Hashing and verifying take ~100 ms of CPU by design, so they run in worker threads
+    (argon2-cffi releases the GIL), at most `parallel` at once: a burst of logins never stalls the event loop
+    that serves everyone else."""
+
+    def __init__(self, time_cost: int = 3, memory_cost: int = 65536, parallelism: int = 4,
+                 parallel: int = 2) -> None:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
         )
+        self._slots = asyncio.Semaphore(parallel)
         # Verifying against a dummy hash when the account does not exist keeps the timing of a
         # failed login the same whether or not the email is known.
         self._dummy = self._hasher.hash(secrets.token_urlsafe(16))
 
-    def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+    async def hash(self, password: str) -> str:
+        async with self._slots:
+            return await asyncio.to_thread(self._hasher.hash, password)
 
-    def verify(self, stored: str | None, password: str) -> bool:
+    def _verify(self, stored: str | None, password: str) -> bool:
         try:
             return self._hasher.verify(stored or self._dummy, password) and stored is not None
         except (VerificationError, InvalidHashError):
             return False
+
+    async def verify(self, stored: str | None, password: str) -> bool:
+        async with self._slots:
+            return await asyncio.to_thread(self._verify, stored, password)
 
     def needs_rehash(self, stored: str) -> bool:
         return self._hasher.check_needs_rehash(stored)

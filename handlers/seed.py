@@ -55,7 +55,7 @@ async def ensure_admin(db: AsyncSession, passwords: Passwords, *, email: str, na
     if user is None:
         taken = await db.scalar(select(User.id).where(func.lower(User.handle) == handle.lower()))
         user = User(email=email, name=name, handle=handle if not taken else f"{handle}_{secrets.token_hex(3)}",
-                    password_hash=passwords.hash(password) if password else None, is_admin=True, user_metadata={})
+                    password_hash=await passwords.hash(password) if password else None, is_admin=True, user_metadata={})
         db.add(user)
         await db.flush()
         db.add(UserPreferences(user_id=user.id))
@@ -63,7 +63,7 @@ async def ensure_admin(db: AsyncSession, passwords: Passwords, *, email: str, na
         return True
     user.is_admin = True
     if password:
-        user.password_hash = passwords.hash(password)
+        user.password_hash = await passwords.hash(password)
     await db.flush()
     return False
 

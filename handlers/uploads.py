@@ -3,6 +3,9 @@
 A file is typed by its bytes (`handlers.sniff`), stored under a random key, and recorded only with what
 was measured (size, MIME type). Saving happens before the row is written; if the database work fails
 the file is removed again. Files of deleted rows are removed by the route after the commit.
+
+A media upload starts `processing`: after commit a `media.process` job reads the file (dimensions,
+duration, codecs, thumbnail, poster frame) and moves it to `ready` or `failed` (`jobs.media`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pydantic import Field
 from channels import topics
 from handlers import access
 from handlers.context import Context, Message, Outcome
-from handlers.media import FileCleanup, media_for_viewer, media_out
+from handlers.media import FileCleanup, files_of, media_for_viewer, media_out
 from handlers.post_access import post_for_author
 from handlers.posts import OptionalId, post_out, room_messages
 from handlers.schema import In, Out
@@ -51,6 +54,7 @@ class UploadOut(Out):
     title: str | None
     mime_type: str
     file_size: int
+    status: MediaStatus = MediaStatus.PROCESSING
 
 
 class ProfileImageOut(Out):
@@ -103,7 +107,7 @@ async def upload_media(ctx: Context, storage: Storage, data: bytes, filename: st
     url = await storage.save(key, data)
     try:
         row = Media(type=found.kind, title=title, url=url, storage_key=key, mime_type=found.mime_type,
-                    file_size=len(data), status=MediaStatus.READY, media_metadata=metadata,
+                    file_size=len(data), status=MediaStatus.PROCESSING, media_metadata=metadata,
                     post_id=post.id if post else None, event_id=event_id, created_by_id=ctx.user_id,
                     created_at=ctx.now)
         ctx.db.add(row)
@@ -112,15 +116,15 @@ async def upload_media(ctx: Context, storage: Storage, data: bytes, filename: st
         if post is not None:
             publish = room_messages(post, "post.updated", (await post_out(ctx, post)).model_dump(
                 mode="json", by_alias=True))
-        elif event_id is not None:
-            publish = [Message(topics.for_event(event_id), "media.ready",
-                               media_out(row).model_dump(mode="json", by_alias=True))]
+        if event_id is not None:
+            publish.append(Message(topics.for_event(event_id), "media.processing",
+                                   media_out(row).model_dump(mode="json", by_alias=True)))
     except BaseException:
         await _discard(storage, key)
         raise
     out = UploadOut(id=row.id, url=url, type=found.kind, title=title, mime_type=found.mime_type,
-                    file_size=len(data))
-    return Outcome(out, publish=publish)
+                    file_size=len(data), status=row.status)
+    return Outcome(out, publish=publish, enqueue=[("media.process", {"media_id": str(row.id)})])
 
 
 def _own_key(storage: Storage, url: str | None, folder: str) -> str | None:
@@ -161,7 +165,7 @@ async def delete_media(ctx: Context, media_id: uuid.UUID) -> Outcome[FileCleanup
     row = await media_for_viewer(ctx, media_id, for_update=True)
     if row.created_by_id != ctx.user_id:
         raise Forbidden("only the media's creator may delete it")
-    files = [row.storage_key] if row.storage_key else []
+    files = files_of(row.storage_key, row.media_metadata)
     post = await ctx.db.get(Post, row.post_id) if row.post_id is not None else None
     event_id = row.event_id
     await ctx.db.delete(row)

@@ -72,3 +72,15 @@ class NotImplementedFeature(DomainError):
 
 class AIUnavailable(DomainError):
     code = "ai_unavailable"
+
+
+class AIRejected(DomainError):
+    """The AI service refused the request itself (a bad request, the context too long, content filtered)."""
+
+    code = "ai_rejected"
+
+
+class AITimeout(AIUnavailable):
+    """The AI service did not answer (or stopped sending) within the configured time."""
+
+    code = "timeout"

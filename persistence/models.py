@@ -293,6 +293,8 @@ class Report(Timestamped, Base):
     size: Mapped[int | None] = mapped_column(Integer)
     report_metadata: Mapped[dict[str, Any]] = mapped_column(default=dict)
     user_id: Mapped[uuid.UUID] = fk("users.id", "CASCADE", nullable=False)
+    # One report per user, type and period: regenerating a period replaces it (jobs may be redelivered).
+    __table_args__ = (UniqueConstraint("user_id", "report_type", "date_range", name="uq_reports_user_period"),)
 
 
 class LiveContext(Timestamped, Base):
@@ -329,3 +331,48 @@ class ChatMessage(Base):
     author_id: Mapped[uuid.UUID | None] = fk("users.id", "SET NULL")
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reminder(Base):
+    """One participant's reminder of one event at one due time. Sent at most once (`sent_at`); a scheduler
+    claims due rows (`claimed_by`/`claimed_at`, a lease) so that two schedulers never both enqueue one."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("event_id", "user_id", "due_at", name="uq_reminders_event_user_due"),
+        Index("ix_reminders_pending", "sent_at", "due_at"),
+    )
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    event_id: Mapped[uuid.UUID] = fk("events.id", "CASCADE", nullable=False, index=False)
+    user_id: Mapped[uuid.UUID] = fk("users.id", "CASCADE", nullable=False)
+    due_at: Mapped[datetime] = mapped_column()
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobKey(Base):
+    """Idempotency keys of background jobs: a job's effect and its key commit together, so a redelivered
+    job finds the key and does nothing."""
+
+    __tablename__ = "job_keys"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    task: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class DeadLetter(Base):
+    """A job that failed after its retries (or could not be enqueued at all); admins can retry it."""
+
+    __tablename__ = "dead_letters"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    task_name: Mapped[str] = mapped_column(String(200), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    kwargs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reason: Mapped[str] = mapped_column(String(32))  # failed | poison | enqueue_failed
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    retried_at: Mapped[datetime | None] = mapped_column(default=None)
+    retried_by_id: Mapped[uuid.UUID | None] = fk("users.id", "SET NULL")

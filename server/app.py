@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -28,13 +29,22 @@ from channels.protocol import Close
 from handlers.context import Limits, Outcome
 from handlers.security import Passwords, Tokens
 from handlers.storage import LocalStorage
+from jobs.broker import create_queue
+from jobs.metrics import create_stats
+from jobs.runtime import JobRuntime
+from jobs.scheduler import Scheduler
+from jobs.worker import JobService
 from persistence import migrate
 from persistence.database import create_engine, create_sessionmaker
 from server import openapi
+from server.ai import start_generations
 from server.api import ORJSONResponse, build_routes
+from server.enqueue import enqueue_after_commit
+from server.metrics_middleware import ApiMetrics, MetricsMiddleware
 from server.middleware import RequestIdMiddleware
 from server.ratelimit import rate_limiter_for
 from server.routes import all_endpoints
+from server.routes.console import static_routes as console_routes
 from server.settings import Settings, load_settings
 from server.state import Announcer, AppState
 from server.websocket import drain_connections, websocket_endpoint
@@ -47,9 +57,10 @@ except PackageNotFoundError:  # running from a source tree without an install
     VERSION = "0.0.0"
 
 
-def make_announcer(hub: Hub, outbox: Outbox) -> Announcer:
+def make_announcer(hub: Hub, outbox: Outbox, jobs: JobRuntime | None = None) -> Announcer:
     """Publish a committed outcome's messages (through the outbox, so a Redis hiccup delays them instead of
-    losing them), then its removals. The change is already committed: failures are logged, not raised."""
+    losing them), then its removals, then enqueue its jobs. The change is already committed: failures are
+    logged, not raised (a job that cannot be enqueued is recorded as a dead letter admins can retry)."""
 
     async def announce(outcome: Outcome[Any]) -> None:
         for message in outcome.publish:
@@ -59,6 +70,8 @@ def make_announcer(hub: Hub, outbox: Outbox) -> Announcer:
                 await hub.remove_user(removal.topic, str(removal.user_id) if removal.user_id else "*", removal.reason)
             except Exception:
                 log.exception("could not remove %s from %s", removal.user_id, removal.topic)
+        if outcome.enqueue and jobs is not None:
+            await enqueue_after_commit(jobs, outcome.enqueue)
 
     return announce
 
@@ -78,6 +91,7 @@ def utc_now() -> datetime:
 
 def create_app(settings: Settings) -> Starlette:
     endpoints = all_endpoints()
+    metrics = ApiMetrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,6 +107,10 @@ def create_app(settings: Settings) -> Starlette:
         hub = create_hub(settings.redis_url, instance_id)
         await hub.start()
         outbox = Outbox(hub)
+        queue = create_queue(settings.broker_url, redeliver_after=settings.job_redeliver_seconds,
+                             consumer=instance_id)
+        job_stats = create_stats(settings.broker_url)
+        await queue.startup()
         app.state.conversme = AppState(
             settings=settings,
             engine=engine,
@@ -111,6 +129,30 @@ def create_app(settings: Settings) -> Starlette:
             outbox=outbox,
             instance_id=instance_id,
         )
+        state: AppState = app.state.conversme
+        state.metrics = metrics
+        state.reports_storage = LocalStorage(settings.reports_dir, "/reports/files")
+        state.jobs = JobRuntime(
+            sessionmaker=state.sessionmaker, hub=hub, announce=state.announce, storage=state.storage,
+            private_storage=state.reports_storage, clock=utc_now, queue=queue, stats=job_stats,
+            limits=state.limits, worker_id=instance_id, job_timeout=settings.job_timeout,
+            max_retries=settings.job_max_retries, retry_base=settings.job_retry_base)
+        state.announce = make_announcer(hub, outbox, state.jobs)
+        state.jobs.announce = state.announce
+        job_service: JobService | None = None
+        scheduler_stop = asyncio.Event()
+        if queue.url == "memory://":
+            # The embedded default: this process runs its own jobs and (unless disabled) the scheduler.
+            job_service = JobService(state.jobs, concurrency=settings.worker_concurrency, role="embedded",
+                                     dashboard_url=settings.taskiq_dashboard_url,
+                                     dashboard_token=settings.taskiq_dashboard_token)
+            job_service.start()
+            if settings.embedded_scheduler:
+                loop_task = asyncio.get_running_loop().create_task(
+                    Scheduler(state.jobs, instance_id, settings.scheduler_interval,
+                              settings.auto_reports).run(scheduler_stop))
+                state.background.add(loop_task)
+        state.generations = await start_generations(settings, state)
         _LIVE_STATES.append(app.state.conversme)
         # Everything loaded so far lives as long as the process: keep the cyclic GC from rescanning it on
         # every collection (measured: the month calendar with 3,000 events ~650 → ~520 ms).
@@ -119,11 +161,18 @@ def create_app(settings: Settings) -> Starlette:
         try:
             yield
         finally:
-            state: AppState = app.state.conversme
+            state = app.state.conversme
             _LIVE_STATES.remove(state)
             await drain_connections(state, Close.RESTART, "server restarting")
+            if state.generations is not None:  # running answers end as `interrupted` while the hub is still up
+                await state.generations.close()
+            scheduler_stop.set()
+            if job_service is not None:
+                await job_service.stop(grace=settings.shutdown_timeout / 2)
             for task in list(state.background):
                 task.cancel()
+            await queue.shutdown()
+            await job_stats.close()
             await outbox.close()
             await hub.close()
             await limiter.close()
@@ -176,10 +225,12 @@ def create_app(settings: Settings) -> Starlette:
         Route("/redoc", redoc),
         WebSocketRoute("/ws", websocket_endpoint),
         Mount("/docs/assets", StaticFiles(directory=openapi.assets_dir())),
+        *console_routes(),
         *build_routes(endpoints),
         Mount(settings.upload_url_prefix, StaticFiles(directory=settings.upload_dir, check_dir=False)),
     ]
     middleware = [
+        Middleware(MetricsMiddleware, metrics=metrics),
         Middleware(RequestIdMiddleware),
         Middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins), allow_methods=["*"],
                    allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"], max_age=600),

@@ -1,4 +1,4 @@
-"""The `conversme` command: serve, migrate, init, create-admin."""
+"""The `conversme` command: serve, migrate, init, create-admin, worker, scheduler, dev."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
     from server.app import drain_all
+    from server.logging import log_config
 
     workers = args.workers or settings.api_workers
     if workers > 1 and settings.is_sqlite:
@@ -32,6 +33,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         proxy_headers=False, server_header=False, ws="websockets-sansio", ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_heartbeat, ws_ping_timeout=settings.ws_heartbeat_timeout,
         ws_max_size=64 * 1024, timeout_graceful_shutdown=settings.shutdown_timeout,
+        log_config=log_config(settings, "api"),
     )
 
     class DrainingServer(uvicorn.Server):
@@ -49,7 +51,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
                     log_level=settings.log_level, proxy_headers=False, server_header=False, ws="websockets-sansio",
                     ws_per_message_deflate=False, ws_ping_interval=settings.ws_heartbeat,
                     ws_ping_timeout=settings.ws_heartbeat_timeout, ws_max_size=64 * 1024,
-                    timeout_graceful_shutdown=settings.shutdown_timeout)
+                    timeout_graceful_shutdown=settings.shutdown_timeout, log_config=log_config(settings, "api"))
     else:
         DrainingServer(config).run()
     return 0
@@ -110,6 +112,58 @@ async def _create_admin(settings: Settings, email: str, name: str, handle: str, 
         await engine.dispose()
 
 
+def _job_config(settings: Settings, args: argparse.Namespace) -> Any:
+    from jobs.worker import JobConfig
+
+    return JobConfig(
+        database_url=settings.database_url, hub_url=settings.redis_url, broker_url=settings.broker_url,
+        upload_dir=settings.upload_dir, upload_url_prefix=settings.upload_url_prefix,
+        reports_dir=settings.reports_dir, job_timeout=settings.job_timeout, max_retries=settings.job_max_retries,
+        retry_base=settings.job_retry_base, redeliver_after=settings.job_redeliver_seconds,
+        concurrency=getattr(args, "concurrency", None) or settings.worker_concurrency,
+        scheduler_interval=settings.scheduler_interval, max_page_size=settings.max_page_size,
+        dashboard_url=settings.taskiq_dashboard_url, dashboard_token=settings.taskiq_dashboard_token,
+        auto_reports=settings.auto_reports, name=getattr(args, "name", None) or "",
+    )
+
+
+def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
+    """`conversme worker` / `conversme scheduler`: until SIGTERM or SIGINT, then a graceful stop."""
+    import signal
+
+    from jobs.worker import run_scheduler, run_worker
+
+    if not settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        print(f"conversme: `{args.command}` needs BROKER_URL or REDIS_URL set to redis://; on memory:// the "
+              "server runs its own jobs and scheduler.", file=sys.stderr)
+        return 2
+    if settings.is_sqlite:
+        print("conversme: separate job processes need PostgreSQL (DATABASE_URL).", file=sys.stderr)
+        return 2
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        cfg = _job_config(settings, args)
+        await (run_worker(cfg, stop) if args.command == "worker" else run_scheduler(cfg, stop))
+
+    asyncio.run(run())
+    return 0
+
+
+def _dev_defaults() -> None:
+    """`conversme dev` turns DEBUG on unless the environment or `.env` says otherwise (as scripts/serve.sh)."""
+    import os
+    from pathlib import Path
+
+    from server.settings import read_env_file
+
+    if "DEBUG" not in os.environ and "DEBUG" not in read_env_file(Path(".env")):
+        os.environ["DEBUG"] = "true"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="conversme", description="Convers.me realtime server")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,15 +180,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     admin.add_argument("--name", default="Administrator")
     admin.add_argument("--handle", default=None)
     admin.add_argument("--password", default=None, help="prompted for when omitted")
+    worker = sub.add_parser("worker", help="run background jobs from the Redis queue (BROKER_URL)")
+    worker.add_argument("--concurrency", type=int, help="jobs run at once (default WORKER_CONCURRENCY)")
+    worker.add_argument("--name", help="worker name in heartbeats and /admin/jobs (default host-pid)")
+    sched = sub.add_parser("scheduler", help="claim due reminders and enqueue their jobs (any number may run)")
+    sched.add_argument("--name", help="scheduler name in reminder claims (default host-pid)")
+    dev = sub.add_parser("dev", help="local development: init, then the API, a worker and a scheduler together "
+                                     "(logs in DATA_DIR/logs; Ctrl-C stops all)")
+    dev.add_argument("--host")
+    dev.add_argument("--port", type=int)
+    dev.add_argument("--no-init", action="store_true", help="skip `conversme init` (migrate and seed) first")
+    dev.add_argument("--no-jobs", action="store_true", help="start the API only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    if args.command == "dev":
+        _dev_defaults()
     try:
         settings = load_settings()
     except ConfigError as exc:
         print(f"conversme: configuration error: {exc}", file=sys.stderr)
         return 2
+    from server.logging import configure as configure_logging
+
+    configure_logging(settings, "api" if args.command == "serve" else args.command)
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command == "dev":
+        from server.dev import run_dev
+
+        return asyncio.run(run_dev(settings, args.host, args.port, init=not args.no_init, jobs=not args.no_jobs))
+    if args.command in ("worker", "scheduler"):
+        return _run_jobs(settings, args)
     if args.command == "migrate":
         target = args.target or ("base" if args.down else "head")
         asyncio.run(_migrate(settings, target, args.down))

@@ -23,6 +23,8 @@ HTTP_STATUS: list[tuple[type[e.DomainError], int]] = [
     (e.PayloadTooLarge, 413),
     (e.UnsupportedMediaType, 415),
     (e.NotImplementedFeature, 501),
+    (e.AIRejected, 502),
+    (e.AITimeout, 504),
     (e.AIUnavailable, 503),
 ]
 
@@ -34,15 +36,16 @@ def status_for(error: e.DomainError) -> int:
     return 400
 
 
-def _loc(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc if p not in ("body", "query")) or "body"
+def _loc(loc: tuple[int | str, ...], where: str) -> str:
+    # A check on the whole input (a model validator) has no field: name the input itself.
+    return ".".join(str(p) for p in loc if p not in ("body", "query")) or where
 
 
 def validation_errors(error: ValidationError, where: str) -> e.Invalid:
     """Pydantic's errors as one readable sentence (the frontend shows `detail`) plus a field list."""
     fields: list[dict[str, Any]] = []
     for item in error.errors(include_url=False, include_context=False, include_input=False):
-        fields.append({"field": _loc(tuple(item["loc"])), "message": item["msg"], "type": item["type"]})
+        fields.append({"field": _loc(tuple(item["loc"]), where), "message": item["msg"], "type": item["type"]})
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
     if len(fields) > 5:
         summary += f" (and {len(fields) - 5} more)"
@@ -64,6 +67,7 @@ WS_CODE: list[tuple[type[e.DomainError], str]] = [
     (e.Conflict, "conflict"),
     (e.RateLimited, "rate_limited"),
     (e.AIUnavailable, "ai_unavailable"),
+    (e.AIRejected, "invalid"),
     (e.Invalid, "invalid"),
     (e.BadRequest, "invalid"),
     (e.PayloadTooLarge, "invalid"),

@@ -38,6 +38,7 @@ class RequestIdMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            # WebSocket frames carry no headers: leave their send path unwrapped (it is the fan-out hot path).
+            await self.app(scope, receive, send_with_id if scope["type"] == "http" else send)
         finally:
             request_id_var.reset(token)

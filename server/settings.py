@@ -40,6 +40,14 @@ class Settings:
     openai_api_key: str = ""
     openai_base_url: str = ""
     openai_model: str = "gpt-4o-mini"
+    openai_transcribe_model: str = "whisper-1"
+    openai_timeout: float = 30.0  # seconds without a byte from the AI service before the call fails
+    ai_tokens_per_minute_user: int = 20_000  # 0: no budget
+    ai_tokens_per_minute_session: int = 40_000
+    ai_context_tokens: int = 6_000  # prompt budget per turn (system prompt, checklist and recent messages)
+    ai_max_output_tokens: int = 1_000
+    ai_lease_seconds: float = 5.0  # a generation whose instance stops refreshing ends `interrupted` after this
+    max_audio_bytes: int = 25 * 1024 * 1024
     data_dir: Path = Path("data")
     upload_dir: Path = Path("data/uploads")
     upload_url_prefix: str = "/uploads"
@@ -56,12 +64,30 @@ class Settings:
     auto_migrate: bool = True
     max_page_size: int = 200
     log_level: str = "info"
+    log_format: str = ""  # LOG_FORMAT: json | text; empty: text in DEBUG, json otherwise (server/logging.py)
     ws_auth_timeout: float = 10.0
     ws_heartbeat: int = 25
     ws_heartbeat_timeout: int = 10
     ws_max_queue_bytes: int = 1024 * 1024
+    ws_push_burst: int = 20
+    ws_push_rate: float = 10.0
+    ws_max_topics: int = 100
     instance_id: str = ""
     shutdown_timeout: int = 20
+    # --- background jobs ---
+    broker_url: str = "memory://"  # BROKER_URL, default REDIS_URL: memory:// runs jobs inside the server
+    scheduler_interval: float = 1.0  # seconds between scheduler ticks (reminder delivery delay ≤ this + a job)
+    embedded_scheduler: bool = True  # memory:// only: the server runs the scheduler loop itself
+    job_max_retries: int = 3  # failed runs retried with exponential backoff, then dead-lettered
+    job_retry_base: float = 2.0  # seconds: the first retry's delay (doubling each time, capped at 5 min)
+    job_timeout: float = 120.0  # seconds one run may take
+    job_redeliver_seconds: float = 180.0  # redis://: a dead worker's unacknowledged job runs again after this
+    worker_concurrency: int = 16  # jobs one worker runs at a time
+    reports_dir: Path = Path("data/reports")  # private report files (never under the public uploads mount)
+    taskiq_dashboard_url: str = ""  # optional: report job lifecycle to a taskiq-dashboard (docs/jobs.md)
+    taskiq_dashboard_token: str = ""
+    auto_reports: bool = False  # the scheduler queues last week's / quarter's report for every active user
+    metrics_token: str = ""  # when set, GET /metrics needs `Authorization: Bearer <token>`
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -153,11 +179,15 @@ _INTS = {
     "LOGIN_RATE_WINDOW_SECONDS": "login_rate_window_seconds", "ARGON2_TIME_COST": "argon2_time_cost",
     "ARGON2_MEMORY_COST": "argon2_memory_cost", "ARGON2_PARALLELISM": "argon2_parallelism",
     "MAX_PAGE_SIZE": "max_page_size",
+    "AI_TOKENS_PER_MINUTE_USER": "ai_tokens_per_minute_user",
+    "AI_TOKENS_PER_MINUTE_SESSION": "ai_tokens_per_minute_session", "AI_CONTEXT_TOKENS": "ai_context_tokens",
+    "AI_MAX_OUTPUT_TOKENS": "ai_max_output_tokens", "MAX_AUDIO_BYTES": "max_audio_bytes",
 }
 _STRS = {
     "API_HOST": "api_host", "REDIS_URL": "redis_url", "FRONTEND_URL": "frontend_url",
     "REDIRECT_URL": "redirect_url", "ALGORITHM": "algorithm", "OPENAI_API_KEY": "openai_api_key",
-    "OPENAI_BASE_URL": "openai_base_url", "OPENAI_MODEL": "openai_model", "ADMIN_EMAIL": "admin_email",
+    "OPENAI_BASE_URL": "openai_base_url", "OPENAI_MODEL": "openai_model",
+    "OPENAI_TRANSCRIBE_MODEL": "openai_transcribe_model", "ADMIN_EMAIL": "admin_email",
     "ADMIN_PASSWORD": "admin_password", "UPLOAD_URL_PREFIX": "upload_url_prefix", "LOG_LEVEL": "log_level",
 }
 
@@ -173,14 +203,33 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     for key, attr in _STRS.items():
         if key in env:
             values[attr] = env[key]
-    for key, attr in (("WS_AUTH_TIMEOUT", "ws_auth_timeout"),):
+    for key, attr in (("WS_AUTH_TIMEOUT", "ws_auth_timeout"), ("WS_PUSH_RATE", "ws_push_rate")):
         if env.get(key):
             values[attr] = _float(key, env[key])
     for key, attr in (("WS_HEARTBEAT", "ws_heartbeat"), ("WS_HEARTBEAT_TIMEOUT", "ws_heartbeat_timeout"),
-                      ("WS_MAX_QUEUE_BYTES", "ws_max_queue_bytes"), ("SHUTDOWN_TIMEOUT", "shutdown_timeout")):
+                      ("WS_MAX_QUEUE_BYTES", "ws_max_queue_bytes"), ("WS_PUSH_BURST", "ws_push_burst"),
+                      ("WS_MAX_TOPICS", "ws_max_topics"), ("SHUTDOWN_TIMEOUT", "shutdown_timeout")):
         if env.get(key):
             values[attr] = _int(key, env[key])
     values["instance_id"] = env.get("INSTANCE_ID", "")
+    for key, attr in (("SCHEDULER_INTERVAL", "scheduler_interval"), ("JOB_RETRY_BASE", "job_retry_base"),
+                      ("JOB_TIMEOUT", "job_timeout"), ("JOB_REDELIVER_SECONDS", "job_redeliver_seconds")):
+        if env.get(key):
+            values[attr] = _float(key, env[key])
+    for key, attr in (("JOB_MAX_RETRIES", "job_max_retries"), ("WORKER_CONCURRENCY", "worker_concurrency")):
+        if env.get(key):
+            values[attr] = _int(key, env[key])
+    values["embedded_scheduler"] = _bool("EMBEDDED_SCHEDULER", env.get("EMBEDDED_SCHEDULER", "true"))
+    values["taskiq_dashboard_url"] = env.get("TASKIQ_DASHBOARD_URL", "")
+    values["taskiq_dashboard_token"] = env.get("TASKIQ_DASHBOARD_TOKEN", "")
+    values["auto_reports"] = _bool("AUTO_REPORTS", env.get("AUTO_REPORTS", "false"))
+    values["metrics_token"] = env.get("METRICS_TOKEN", "")
+    values["log_format"] = env.get("LOG_FORMAT", "").strip().lower()
+    if values["log_format"] not in ("", "json", "text"):
+        raise ConfigError(f"LOG_FORMAT must be json or text, got {env['LOG_FORMAT']!r}")
+    for key, attr in (("OPENAI_TIMEOUT", "openai_timeout"), ("AI_LEASE_SECONDS", "ai_lease_seconds")):
+        if env.get(key):
+            values[attr] = _float(key, env[key])
     if env.get("DB_POOL_TIMEOUT"):
         values["db_pool_timeout"] = _float("DB_POOL_TIMEOUT", env["DB_POOL_TIMEOUT"])
     debug = _bool("DEBUG", env.get("DEBUG", "false"))
@@ -191,12 +240,14 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     data_dir = Path(env.get("DATA_DIR", "data"))
     values["data_dir"] = data_dir
     values["upload_dir"] = Path(env.get("UPLOAD_DIR", str(data_dir / "uploads")))
+    values["reports_dir"] = Path(env.get("REPORTS_DIR", str(data_dir / "reports")))
     database_url = env.get("DATABASE_URL", "").strip()
     if not database_url:
         database_url = f"sqlite:///{(data_dir / 'conversme.db').as_posix()}"
     values["database_url"] = normalize_database_url(database_url)
     if not values.get("redis_url"):
         values["redis_url"] = "memory://"
+    values["broker_url"] = env.get("BROKER_URL", "").strip() or values["redis_url"]
     secret = env.get("SECRET_KEY", "").strip()
     if secret in PLACEHOLDER_SECRETS or len(secret) < 32:
         if not debug:
@@ -209,6 +260,10 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     values["secret_key"] = secret
     if values.get("algorithm", "HS256") not in {"HS256", "HS384", "HS512"}:
         raise ConfigError("ALGORITHM must be one of HS256, HS384, HS512")
+    if values.get("job_timeout", 120.0) >= values.get("job_redeliver_seconds", 180.0):
+        # Redis hands a job nobody acknowledged for JOB_REDELIVER_SECONDS to another worker: a job still
+        # running by then would run twice at once.
+        raise ConfigError("JOB_TIMEOUT must be shorter than JOB_REDELIVER_SECONDS")
     if values.get("access_token_expire_minutes", 15) <= 0:
         raise ConfigError("ACCESS_TOKEN_EXPIRE_MINUTES must be positive")
     return Settings(**values)

@@ -15,6 +15,8 @@ from channels.outbox import Outbox
 from handlers.context import Limits, Outcome
 from handlers.security import Passwords, Tokens
 from handlers.storage import Storage
+from jobs.generation import Generations
+from jobs.runtime import JobRuntime
 from server.ratelimit import RateLimiter
 from server.settings import Settings
 
@@ -37,4 +39,10 @@ class AppState:
     outbox: Outbox
     instance_id: str
     connections: set[Any] = field(default_factory=set)  # server.websocket.Connection
+    jobs: JobRuntime | None = None  # enqueueing (and on memory://, running) background jobs
+    reports_storage: Storage | None = None  # private: report files, served only to their owner
+    metrics: Any = None  # server.metrics_middleware.ApiMetrics
+    # Frames of connections that have closed, and sockets ever opened (live ones are summed at read time).
+    ws_totals: dict[str, int] = field(default_factory=lambda: {"framesIn": 0, "framesOut": 0, "opened": 0})
+    generations: Generations | None = None  # live AI streams: the prompt gate and the running generations
     background: set[asyncio.Task[Any]] = field(default_factory=set)

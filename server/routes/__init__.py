@@ -5,8 +5,10 @@ from __future__ import annotations
 from server.api import Endpoint
 from server.routes import (
     admin,
+    ai,
     auth,
     chat,
+    console,
     directories,
     events,
     feed,
@@ -14,6 +16,7 @@ from server.routes import (
     market,
     media,
     notifications,
+    ops,
     plan,
     posts,
     processes,
@@ -25,8 +28,8 @@ from server.routes import (
     users,
 )
 
-MODULES = (auth, users, settings, events, chat, processes, directories, posts, media, notifications, live, plan,
-           market, admin, topics, reports, progress, search, feed)
+MODULES = (auth, users, settings, events, chat, processes, directories, posts, media, notifications, live, ai, plan,
+           market, admin, topics, reports, progress, search, feed, ops, console)
 
 
 def all_endpoints() -> list[Endpoint]:

@@ -17,8 +17,12 @@ async def directories(call: Call) -> list[PlanDirectory]:
 
 @router.post("/plan/generate", body=PlanGenerateIn, response=PlanOut)
 async def generate(call: Call) -> PlanOut:
-    """Schedule the chosen templates (or goal sessions) next week within the hours allocated (heuristic)."""
-    return await plan.generate(call.ctx, call.body)
+    """Schedule the chosen templates (or goal sessions) next week: by the AI model if configured, else a heuristic.
+
+    `generator` says which one answered ("model" or "heuristic"); a failing model falls back to the heuristic."""
+    generations = call.state.generations
+    planner = generations.llm if generations is not None and generations.llm.configured else None
+    return await plan.generate(call.ctx, call.body, planner)
 
 
 @router.post("/plan/save", body=PlanSaveIn, response=PlanSaveOut)

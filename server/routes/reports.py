@@ -1,9 +1,21 @@
-"""REST routes: the caller's reports (listing only; generating them is a background job)."""
+"""REST routes: the caller's reports — listing, asking for one to be built (a background job), and
+downloading its files (owner only; the files live outside the public uploads mount)."""
 
 from __future__ import annotations
 
+from starlette.responses import Response
+
 from handlers import reports
-from handlers.reports import ReportOut, ReportQuery, ReportsOverview, ReportsQuery
+from handlers.context import Outcome
+from handlers.reports import (
+    DownloadQuery,
+    GenerateIn,
+    GenerateOut,
+    ReportOut,
+    ReportQuery,
+    ReportsOverview,
+    ReportsQuery,
+)
 from server.api import ApiRouter, Call
 
 router = ApiRouter("reports")
@@ -21,7 +33,28 @@ async def overview(call: Call) -> ReportsOverview:
     return await reports.overview(call.ctx, call.query)
 
 
+@router.post("/reports/generate", body=GenerateIn, response=GenerateOut, status=202)
+async def generate(call: Call) -> Outcome[GenerateOut]:
+    """Build the caller's weekly or quarterly report (default: the current period) in the background; it
+    replaces an earlier one of the same period and is announced as `report.ready` on the caller's topic."""
+    return await reports.request_report(call.ctx, call.body)
+
+
 @router.get("/reports/{report_id}", response=ReportOut)
 async def get_report(call: Call) -> ReportOut:
     """One of the caller's reports."""
     return await reports.get_report(call.ctx, call.id("report_id"))
+
+
+@router.get("/reports/{report_id}/download", query=DownloadQuery)
+async def download(call: Call) -> Response:
+    """One of the caller's report files: `format=html` (default, the summary) or `csv` (the figures)."""
+    storage = call.state.reports_storage
+    if storage is None:
+        raise RuntimeError("report storage is not configured")
+    data, media_type, name = await reports.download(call.ctx, storage, call.id("report_id"), call.query.format)
+    disposition = "inline" if call.query.format == "html" else "attachment"
+    return Response(data, media_type=media_type, headers={
+        "Content-Disposition": f'{disposition}; filename="{name}"', "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})

@@ -17,7 +17,7 @@ from persistence.models import Media, User
 from tests.api.postkit import chunks, make_event, multipart, png, record_published, stored_files, wav
 from tests.conftest import Account, Backend, MakeUser
 
-UPLOAD_KEYS = {"id", "url", "type", "title", "mimeType", "fileSize"}
+UPLOAD_KEYS = {"id", "url", "type", "title", "mimeType", "fileSize", "status"}
 
 
 @pytest.fixture
@@ -55,15 +55,19 @@ async def test_upload_png_is_stored_and_served(client: httpx.AsyncClient, make_u
     assert body["type"] == "image" and body["mimeType"] == "image/png" and body["fileSize"] == len(data)
     assert body["title"] == "Sunset"
     assert body["url"].startswith("/uploads/media/") and body["url"].endswith(".png")
+    assert body["status"] == "processing"  # the media.process job measures it (run in-process here)
     served = await client.get(body["url"])
     assert served.status_code == 200 and served.content == data
+    await backend.state.jobs.queue.broker.join()  # type: ignore[union-attr]
     r = await client.get(f"/media/{body['id']}", headers=a.headers)
     assert r.status_code == 200
     m = r.json()
     assert m["status"] == "ready" and m["fileSize"] == len(data) and m["mimeType"] == "image/png"
-    # Only measured facts: no invented dimensions, duration or codec.
-    assert m["mediaMetadata"] == {} and m["duration"] is None and m["aspectRatio"] is None
-    assert m["thumbnailUrl"] is None and m["postId"] is None and m["createdById"] == a.id
+    # Only measured facts: the real dimensions, no invented duration or codec.
+    assert m["mediaMetadata"]["width"] == 2 and m["mediaMetadata"]["height"] == 2
+    assert m["duration"] is None and m["aspectRatio"] == "1:1"
+    assert m["thumbnailUrl"].startswith("/uploads/media/derived/")
+    assert m["postId"] is None and m["createdById"] == a.id
 
 
 async def test_type_comes_from_the_bytes_not_the_client(client: httpx.AsyncClient, make_user: MakeUser) -> None:
@@ -170,13 +174,14 @@ async def test_upload_onto_post_and_event(client: httpx.AsyncClient, make_user: 
     m = (await client.get(f"/media/{r.json()['id']}", headers=b.headers)).json()
     assert m["postId"] == p["id"] and m["eventId"] == event_id
     assert [x["id"] for x in (await client.get(f"/posts/{p['id']}", headers=b.headers)).json()["media"]] == [m["id"]]
-    assert published[-1].event == "post.updated" and published[-1].topic == f"event:{event_id}"
+    assert [(x.event, x.topic) for x in published[-2:]] == [("post.updated", f"event:{event_id}"),
+                                                           ("media.processing", f"event:{event_id}")]
     # Event media without a post: members see it, others do not.
     r = await upload(client, b, wav(), event_id=event_id, description="standup recording", visibility="team")
     assert r.status_code == 201, r.text
     got = await client.get(f"/media/{r.json()['id']}", headers=a.headers)
-    assert got.status_code == 200 and got.json()["mediaMetadata"] == {"description": "standup recording"}
-    assert published[-1].event == "media.ready" and published[-1].data["id"] == r.json()["id"]
+    assert got.status_code == 200 and got.json()["mediaMetadata"]["description"] == "standup recording"
+    assert published[-1].event == "media.processing" and published[-1].data["id"] == r.json()["id"]
     assert (await client.get(f"/media/{r.json()['id']}", headers=outsider.headers)).status_code == 404
     assert (await client.get(f"/media/{m['id']}", headers=outsider.headers)).status_code == 404
 
@@ -300,11 +305,15 @@ async def test_stored_files_of_an_event(client: httpx.AsyncClient, make_user: Ma
     on_post = (await upload(client, a, png(), postId=p["id"])).json()
     on_event = (await upload(client, a, wav(), eventId=event_id)).json()
     await upload(client, a, png())  # elsewhere
+    await backend.state.jobs.queue.broker.join()  # type: ignore[union-attr]
+    thumb = (await client.get(f"/media/{on_post['id']}", headers=a.headers)).json()["thumbnailUrl"]
+    assert thumb.startswith("/uploads/media/derived/")
     async with backend.state.sessionmaker() as db:
         user = await db.get(User, uuid.UUID(a.id))
         assert user is not None
         keys = await stored_files_of_event(Context(db, user, datetime.now(UTC)), uuid.UUID(event_id))
-    assert sorted("/uploads/" + k for k in keys) == sorted([on_post["url"], on_event["url"]])
+    # The uploads and what processing derived from them (the image's thumbnail; audio has none).
+    assert sorted("/uploads/" + k for k in keys) == sorted([on_post["url"], on_event["url"], thumb])
 
 
 async def test_deleting_an_event_removes_its_uploaded_files(client: httpx.AsyncClient, make_user: MakeUser,

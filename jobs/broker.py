@@ -1,0 +1,289 @@
+"""The job queue, picked by URL: `redis://` → a Redis stream with a consumer group (taskiq-redis), where a
+job is acknowledged only after it ran, so the job of a worker that died is delivered again; `memory://` → a
+queue inside this process (the embedded default), where the server runs its own jobs.
+
+Contract for both:
+- `enqueue(task, kwargs)` returns the job id once the job is queued (or raises: the caller decides what a
+  lost enqueue means; the API logs and records it, never failing a request that already committed);
+- `enqueue(..., delay=s)` queues the job for later (retries with backoff); `promote_due()` moves delayed
+  jobs whose time has come onto the queue (workers call it every half second);
+- `depth()` counts jobs waiting, running (delivered, not yet acknowledged) and delayed.
+
+How Redis redelivers: a worker reads with XREADGROUP (the entry enters the group's pending list) and
+acknowledges only after the job ran; after every read round (at most one second) it runs XAUTOCLAIM with
+`min_idle_time = redeliver_after`, taking over entries another consumer received and never acknowledged for
+that long. A killed worker's jobs therefore run again `redeliver_after` seconds after it received them —
+which must exceed the longest job (jobs time out well before it), and every job must be idempotent, because
+a slow live worker's job is taken over too. (taskiq-redis's own `listen` runs XAUTOCLAIM only in rounds
+that read new entries, so on an idle queue a dead worker's job waited for the next enqueue: `listen` below
+claims every round.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from taskiq import AckableMessage, AsyncBroker, TaskiqMessage
+from taskiq.kicker import AsyncKicker
+from taskiq.labels import prepare_label
+from taskiq.message import BrokerMessage
+from taskiq_redis import RedisStreamBroker
+
+STREAM = "cm:jobs"
+GROUP = "conversme-workers"
+DELAYED = "cm:jobs:delayed"
+DELIVERIES = "cm:jobs:deliveries:"
+
+# Moves due delayed jobs onto the stream atomically, so two workers never move one twice.
+PROMOTE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, raw in ipairs(due) do
+  redis.call('ZREM', KEYS[1], raw)
+  redis.call('XADD', KEYS[2], '*', 'data', string.sub(raw, 34))
+end
+return #due
+"""
+
+
+@dataclass(frozen=True)
+class Depth:
+    waiting: int
+    running: int
+    delayed: int
+
+
+class JobQueue(Protocol):
+    url: str
+
+    @property
+    def broker(self) -> AsyncBroker: ...
+
+    async def startup(self) -> None: ...
+
+    async def shutdown(self) -> None: ...
+
+    async def enqueue(self, task: str, kwargs: dict[str, Any], *, delay: float = 0.0, task_id: str | None = None,
+                      labels: dict[str, Any] | None = None) -> str: ...
+
+    async def promote_due(self) -> int: ...
+
+    async def depth(self) -> Depth: ...
+
+    async def count_delivery(self, key: str) -> int:
+        """How many times the job run `key` has been delivered, this time included."""
+
+
+def _labels(base: dict[str, Any] | None, not_before: float | None) -> dict[str, Any]:
+    labels = dict(base or {})
+    labels["enqueued_at"] = time.time()
+    if not_before is not None:
+        labels["not_before"] = not_before
+    return labels
+
+
+def _message(broker: AsyncBroker, task: str, kwargs: dict[str, Any], task_id: str,
+             labels: dict[str, Any]) -> BrokerMessage:
+    values: dict[str, str] = {}
+    types: dict[str, int] = {}
+    for key, value in labels.items():
+        values[key], types[key] = prepare_label(value)
+    return broker.formatter.dumps(TaskiqMessage(task_id=task_id, task_name=task, labels=values,
+                                                labels_types=types, args=[], kwargs=kwargs))
+
+
+class AckDeletingStreamBroker(RedisStreamBroker):
+    """RedisStreamBroker whose acknowledgement also deletes the entry (XACK + XDEL in one round trip), so the
+    stream holds only jobs not yet done: its length is the queue depth and it never needs trimming (trimming
+    by MAXLEN could drop jobs nobody has read yet)."""
+
+    def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
+        async def ack() -> None:
+            async with Redis(connection_pool=self.connection_pool) as redis:
+                pipe = redis.pipeline(transaction=False)
+                pipe.xack(queue_name, self.consumer_group_name, id)
+                pipe.xdel(queue_name, id)
+                await pipe.execute()
+
+        return ack
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            while True:
+                fetched: Any = await redis.xreadgroup(self.consumer_group_name, self.consumer_name,
+                                                      {self.queue_name: ">"}, block=self.block, noack=False,
+                                                      count=self.count)
+                for _stream, entries in fetched or []:
+                    for msg_id, fields in entries:
+                        yield AckableMessage(data=fields[b"data"], ack=self._ack_generator(msg_id, self.queue_name))
+                # Every round, busy or idle: take over jobs that another consumer received and never acknowledged.
+                claimed: Any = await redis.xautoclaim(self.queue_name, self.consumer_group_name, self.consumer_name,
+                                                      min_idle_time=self.idle_timeout,
+                                                      count=self.unacknowledged_batch_size)
+                for msg_id, fields in claimed[1]:
+                    if fields and b"data" in fields:
+                        yield AckableMessage(data=fields[b"data"], ack=self._ack_generator(msg_id, self.queue_name))
+
+
+class RedisJobQueue:
+    def __init__(self, url: str, *, redeliver_after: float, consumer: str, prefetch: int = 8) -> None:
+        self.url = url
+        self.broker = AckDeletingStreamBroker(
+            url, queue_name=STREAM, consumer_group_name=GROUP, consumer_name=consumer,
+            # "0": a group created now also takes jobs queued before any worker ever ran.
+            consumer_id="0", idle_timeout=int(redeliver_after * 1000), xread_block=1000, xread_count=prefetch,
+            unacknowledged_lock_timeout=5.0, max_connection_pool_size=64,
+        )
+        self._redis: Redis | None = None
+
+    @property
+    def redis(self) -> Redis:
+        if self._redis is None:
+            raise RuntimeError("job queue not started")
+        return self._redis
+
+    async def startup(self) -> None:
+        self._redis = Redis.from_url(self.url)
+        await self.broker.startup()
+
+    async def shutdown(self) -> None:
+        await self.broker.shutdown()
+        if self._redis is not None:
+            await self._redis.aclose()
+
+    async def enqueue(self, task: str, kwargs: dict[str, Any], *, delay: float = 0.0, task_id: str | None = None,
+                      labels: dict[str, Any] | None = None) -> str:
+        job_id = task_id or uuid.uuid4().hex
+        if delay <= 0:
+            kicker: AsyncKicker[Any, Any] = AsyncKicker(task, self.broker, _labels(labels, None))
+            await kicker.with_task_id(job_id).kiq(**kwargs)
+            return job_id
+        due = time.time() + delay
+        message = _message(self.broker, task, kwargs, job_id, _labels(labels, due))
+        # A 33-character unique prefix keeps two identical retries apart in the sorted set.
+        member = uuid.uuid4().hex + "|" + message.message.decode()
+        await self.redis.zadd(DELAYED, {member: due})
+        return job_id
+
+    async def promote_due(self) -> int:
+        moved = await self.redis.eval(PROMOTE, 2, DELAYED, STREAM, time.time(), 200)
+        return int(moved)
+
+    async def depth(self) -> Depth:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xlen(STREAM)
+        pipe.xpending(STREAM, GROUP)
+        pipe.zcard(DELAYED)
+        try:
+            length, pending, delayed = await pipe.execute()
+        except Exception:  # the group does not exist before the first worker or enqueue
+            return Depth(0, 0, int(await self.redis.zcard(DELAYED)))
+        running = int(pending["pending"]) if isinstance(pending, dict) else 0
+        return Depth(max(int(length) - running, 0), running, int(delayed))
+
+    async def count_delivery(self, key: str) -> int:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.incr(f"{DELIVERIES}{key}")
+        pipe.expire(f"{DELIVERIES}{key}", 86400)
+        count, _ = await pipe.execute()
+        return int(count)
+
+
+class LocalBroker(AsyncBroker):
+    """In-process broker: jobs go on an asyncio queue and this process's own taskiq receiver runs them (the
+    same receive path as a worker). Nothing survives the process; the state in the database does, and the
+    scheduler's sweeps re-enqueue what a restart lost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.outstanding = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    async def kick(self, message: BrokerMessage) -> None:
+        self.outstanding += 1
+        self._idle.clear()
+        self._queue.put_nowait(message.message)
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        while True:
+            data = await self._queue.get()
+            yield AckableMessage(data=data, ack=self._done)
+
+    def _done(self) -> None:
+        self.outstanding -= 1
+        if self.outstanding <= 0:
+            self.outstanding = 0
+            self._idle.set()
+
+    @property
+    def waiting(self) -> int:
+        return self._queue.qsize()
+
+    async def join(self, timeout: float = 30.0) -> None:
+        """Wait until every queued job has finished (tests, shutdown)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
+
+
+class LocalJobQueue:
+    url = "memory://"
+
+    def __init__(self) -> None:
+        self.broker = LocalBroker()
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._pending: set[asyncio.Task[Any]] = set()
+
+    async def startup(self) -> None:
+        await self.broker.startup()
+
+    async def shutdown(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        await self.broker.shutdown()
+
+    async def enqueue(self, task: str, kwargs: dict[str, Any], *, delay: float = 0.0, task_id: str | None = None,
+                      labels: dict[str, Any] | None = None) -> str:
+        job_id = task_id or uuid.uuid4().hex
+        if delay <= 0:
+            kicker: AsyncKicker[Any, Any] = AsyncKicker(task, self.broker, _labels(labels, None))
+            await kicker.with_task_id(job_id).kiq(**kwargs)
+            return job_id
+        message = _message(self.broker, task, kwargs, job_id, _labels(labels, time.time() + delay))
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._timers.discard(timer)
+            kick = loop.create_task(self.broker.kick(message))
+            self._pending.add(kick)
+            kick.add_done_callback(self._pending.discard)
+
+        timer = loop.call_later(delay, fire)
+        self._timers.add(timer)
+        return job_id
+
+    async def promote_due(self) -> int:
+        return 0  # delayed jobs are timers in this process
+
+    async def count_delivery(self, key: str) -> int:
+        return 1  # nothing is delivered twice inside one process
+
+    async def depth(self) -> Depth:
+        waiting = self.broker.waiting
+        return Depth(waiting, max(self.broker.outstanding - waiting, 0), len(self._timers))
+
+
+def create_queue(url: str, *, redeliver_after: float = 180.0, consumer: str | None = None,
+                 prefetch: int = 8) -> JobQueue:
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisJobQueue(url, redeliver_after=redeliver_after, consumer=consumer or uuid.uuid4().hex,
+                             prefetch=prefetch)
+    if url in ("", "memory://") or url.startswith("memory://"):
+        return LocalJobQueue()
+    raise ValueError(f"unsupported broker URL {url!r}: use memory:// or redis://")

@@ -1,0 +1,150 @@
+"""The media processing job: read the uploaded file, measure it, store a thumbnail (and a poster frame for
+video), then move the item from `processing` to `ready` — or to `failed` with a reason.
+
+Each run writes its derived files under fresh keys and only a conditional update (`WHERE status =
+'processing'`) makes them the item's; a run that loses (the item was deleted, another delivery finished
+first) or fails removes what it wrote, so nothing is ever half-written and a redelivery does the work once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+
+from channels import topics
+from handlers.context import Message, Outcome
+from handlers.media import media_out
+from jobs.media_probe import Analysis, Unreadable, analyze, clock
+from jobs.runtime import JobRuntime, job
+from persistence.enums import MediaStatus, MediaType
+from persistence.models import Media, Post
+
+log = logging.getLogger("conversme.jobs.media")
+
+
+async def _target(rt: JobRuntime, row: Media) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """(event topic owner, uploader): the event of the item or of its room post."""
+    event_id = row.event_id
+    if event_id is None and row.post_id is not None:
+        async with rt.sessionmaker() as db:
+            event_id = await db.scalar(select(Post.event_id).where(Post.id == row.post_id))
+    return event_id, row.created_by_id
+
+
+async def _progress(rt: JobRuntime, uploader: uuid.UUID | None, media_id: uuid.UUID, stage: str,
+                    progress: float, **extra: Any) -> None:
+    if uploader is None:
+        return
+    data = {"task": "media.process", "mediaId": str(media_id), "stage": stage, "progress": progress, **extra}
+    try:
+        await rt.hub.publish(topics.for_user(uploader), "job.progress", data)
+    except Exception:  # progress is a courtesy; the result is announced through the outbox
+        log.warning("could not publish progress of %s", media_id, exc_info=True)
+
+
+async def _store(rt: JobRuntime, media_id: uuid.UUID, found: Analysis) -> dict[str, str]:
+    """Write the derived images under keys unique to this run; return {kind: key}."""
+    run = uuid.uuid4().hex[:8]
+    written: dict[str, str] = {}
+    try:
+        if found.thumbnail is not None:
+            key = f"media/derived/{media_id}-{run}-thumb.jpg"
+            await rt.storage.save(key, found.thumbnail)
+            written["thumbnail"] = key
+        if found.poster is not None:
+            key = f"media/derived/{media_id}-{run}-poster.jpg"
+            await rt.storage.save(key, found.poster)
+            written["poster"] = key
+    except BaseException:
+        await _remove(rt, written.values())
+        raise
+    return written
+
+
+async def _remove(rt: JobRuntime, keys: Any) -> None:
+    for key in list(keys):
+        try:
+            await asyncio.shield(rt.storage.delete(key))
+        except Exception:
+            log.warning("could not remove derived file %s", key, exc_info=True)
+
+
+def _values(row_meta: dict[str, Any], found: Analysis, written: dict[str, str], rt: JobRuntime) -> dict[str, Any]:
+    meta = {**row_meta, **found.metadata}
+    meta.pop("error", None)
+    if "poster" in written:
+        meta["posterUrl"] = rt.storage.url_for(written["poster"])
+    meta["derivedKeys"] = sorted(written.values())
+    return {"status": MediaStatus.READY, "media_metadata": meta, "aspect_ratio": found.aspect_ratio,
+            "duration": clock(found.duration) if found.duration is not None else None,
+            "thumbnail_url": rt.storage.url_for(written["thumbnail"]) if "thumbnail" in written else None,
+            "updated_at": rt.clock()}
+
+
+async def _finish(rt: JobRuntime, media_id: uuid.UUID, values: dict[str, Any]) -> Media | None:
+    async with rt.sessionmaker.begin() as db:
+        done = await db.scalar(update(Media).where(Media.id == media_id, Media.status == MediaStatus.PROCESSING)
+                               .values(**values).returning(Media))
+        return done
+
+
+async def _announce(rt: JobRuntime, row: Media, event_id: uuid.UUID | None, name: str) -> None:
+    if event_id is not None:
+        await rt.announce(Outcome(None, publish=[Message(topics.for_event(event_id), name,
+                                                         media_out(row).model_dump(mode="json", by_alias=True))]))
+
+
+async def fail(rt: JobRuntime, media_id: uuid.UUID, reason: str) -> None:
+    async with rt.sessionmaker() as db:
+        row = await db.get(Media, media_id)
+    if row is None or row.status != MediaStatus.PROCESSING:
+        return
+    meta = {**(row.media_metadata or {}), "error": reason}
+    done = await _finish(rt, media_id, {"status": MediaStatus.FAILED, "media_metadata": meta,
+                                        "updated_at": rt.clock()})
+    if done is not None:
+        event_id, uploader = await _target(rt, done)
+        await _announce(rt, done, event_id, "media.failed")
+        await _progress(rt, uploader, media_id, "failed", 1.0, error=reason)
+
+
+async def _on_dead(rt: JobRuntime, kwargs: dict[str, Any], error: str) -> None:
+    await fail(rt, uuid.UUID(str(kwargs["media_id"])), f"processing failed repeatedly ({error[:200]})")
+
+
+@job("media.process", timeout=90, on_dead=_on_dead)
+async def process(rt: JobRuntime, media_id: str) -> None:
+    mid = uuid.UUID(media_id)
+    async with rt.sessionmaker() as db:
+        row = await db.get(Media, mid)
+    if row is None or row.status != MediaStatus.PROCESSING or row.storage_key is None:
+        return  # deleted, or already processed by an earlier delivery
+    event_id, uploader = await _target(rt, row)
+    await _progress(rt, uploader, mid, "reading", 0.1)
+    try:
+        data = await rt.storage.read(row.storage_key)
+    except FileNotFoundError:
+        await fail(rt, mid, "the uploaded file is missing from storage")
+        return
+    await _progress(rt, uploader, mid, "analyzing", 0.3)
+    try:
+        found = await asyncio.to_thread(analyze, MediaType(row.type), data)
+    except Unreadable as exc:
+        await fail(rt, mid, str(exc))
+        return
+    await _progress(rt, uploader, mid, "storing", 0.7)
+    written = await _store(rt, mid, found)
+    try:
+        done = await _finish(rt, mid, _values(dict(row.media_metadata or {}), found, written, rt))
+    except BaseException:
+        await _remove(rt, written.values())
+        raise
+    if done is None:
+        await _remove(rt, written.values())  # another delivery won, or the item is gone
+        return
+    await _announce(rt, done, event_id, "media.ready")
+    await _progress(rt, uploader, mid, "done", 1.0)

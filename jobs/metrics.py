@@ -1,0 +1,235 @@
+"""Job figures for ops: jobs by task and outcome, durations, start delays, retries, enqueue failures, recent
+failures and worker heartbeats — kept where every process can read them (Redis, or this process on the
+embedded default), so any API instance's `/metrics` and `/admin/jobs` show the whole cluster.
+
+`families(snapshot, depth)` turns them into Prometheus metric families (prometheus-client).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+from redis.asyncio import Redis
+
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+OUTCOMES = ("ok", "retried", "dead")
+HEARTBEAT_SECONDS = 5.0
+ALIVE_AFTER = 3 * HEARTBEAT_SECONDS
+RECENT_FAILURES = 50
+
+STATS = "cm:jobs:stats"
+WORKERS = "cm:jobs:workers"
+FAILURES = "cm:jobs:failures"
+
+
+def bucket_of(seconds: float) -> str:
+    for le in BUCKETS:
+        if seconds <= le:
+            return repr(le)
+    return "+Inf"
+
+
+def _fields(task: str, outcome: str, duration: float, delay: float | None) -> dict[str, float]:
+    """The counters one finished run adds to (field names `<kind>|<task>|<extra>`)."""
+    out = {f"runs|{task}|{outcome}": 1.0, f"dur_sum|{task}|": duration, f"dur_count|{task}|": 1.0,
+           f"dur_b|{task}|{bucket_of(duration)}": 1.0}
+    if delay is not None:
+        out.update({f"delay_sum|{task}|": delay, f"delay_count|{task}|": 1.0,
+                    f"delay_b|{task}|{bucket_of(delay)}": 1.0})
+    if outcome == "retried":
+        out[f"retries|{task}|"] = 1.0
+    return out
+
+
+@dataclass
+class Snapshot:
+    counters: dict[str, float] = field(default_factory=dict)
+    workers: list[dict[str, Any]] = field(default_factory=list)
+
+    def by(self, kind: str) -> Iterator[tuple[str, str, float]]:
+        for key, value in self.counters.items():
+            k, _, rest = key.partition("|")
+            if k == kind:
+                task, _, extra = rest.partition("|")
+                yield task, extra, value
+
+
+class JobStats(Protocol):
+    async def enqueued(self, task: str, failed: bool = False) -> None: ...
+
+    async def finished(self, task: str, outcome: str, duration: float, delay: float | None) -> None: ...
+
+    async def failure(self, entry: dict[str, Any]) -> None: ...
+
+    async def recent_failures(self, limit: int = RECENT_FAILURES) -> list[dict[str, Any]]: ...
+
+    async def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None: ...
+
+    async def forget_worker(self, worker_id: str) -> None: ...
+
+    async def snapshot(self) -> Snapshot: ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryJobStats:
+    def __init__(self) -> None:
+        self.counters: defaultdict[str, float] = defaultdict(float)
+        self.failures: deque[dict[str, Any]] = deque(maxlen=RECENT_FAILURES)
+        self.workers: dict[str, dict[str, Any]] = {}
+
+    async def enqueued(self, task: str, failed: bool = False) -> None:
+        self.counters[f"{'enqueue_failed' if failed else 'enqueued'}|{task}|"] += 1
+
+    async def finished(self, task: str, outcome: str, duration: float, delay: float | None) -> None:
+        for key, value in _fields(task, outcome, duration, delay).items():
+            self.counters[key] += value
+
+    async def failure(self, entry: dict[str, Any]) -> None:
+        self.failures.appendleft(entry)
+
+    async def recent_failures(self, limit: int = RECENT_FAILURES) -> list[dict[str, Any]]:
+        return list(self.failures)[:limit]
+
+    async def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None:
+        self.workers[worker_id] = {**info, "id": worker_id, "lastSeen": time.time()}
+
+    async def forget_worker(self, worker_id: str) -> None:
+        self.workers.pop(worker_id, None)
+
+    async def snapshot(self) -> Snapshot:
+        return Snapshot(dict(self.counters), list(self.workers.values()))
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisJobStats:
+    def __init__(self, url: str) -> None:
+        self._redis = Redis.from_url(url)
+
+    async def enqueued(self, task: str, failed: bool = False) -> None:
+        await self._redis.hincrbyfloat(STATS, f"{'enqueue_failed' if failed else 'enqueued'}|{task}|", 1)
+
+    async def finished(self, task: str, outcome: str, duration: float, delay: float | None) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for key, value in _fields(task, outcome, duration, delay).items():
+            pipe.hincrbyfloat(STATS, key, value)
+        await pipe.execute()
+
+    async def failure(self, entry: dict[str, Any]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.lpush(FAILURES, orjson.dumps(entry))
+        pipe.ltrim(FAILURES, 0, RECENT_FAILURES - 1)
+        await pipe.execute()
+
+    async def recent_failures(self, limit: int = RECENT_FAILURES) -> list[dict[str, Any]]:
+        raw = await self._redis.lrange(FAILURES, 0, limit - 1)
+        return [orjson.loads(r) for r in raw]
+
+    async def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None:
+        entry = {**info, "id": worker_id, "lastSeen": time.time()}
+        await self._redis.hset(WORKERS, worker_id, orjson.dumps(entry))
+
+    async def forget_worker(self, worker_id: str) -> None:
+        await self._redis.hdel(WORKERS, worker_id)
+
+    async def snapshot(self) -> Snapshot:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hgetall(STATS)
+        pipe.hgetall(WORKERS)
+        counters, workers = await pipe.execute()
+        now = time.time()
+        alive: list[dict[str, Any]] = []
+        stale: list[bytes] = []
+        for key, raw in workers.items():
+            entry = orjson.loads(raw)
+            # Workers gone for an hour are forgotten; until then they show as not alive.
+            (stale.append(key) if now - float(entry.get("lastSeen", 0)) > 3600 else alive.append(entry))
+        if stale:
+            await self._redis.hdel(WORKERS, *stale)
+        return Snapshot({k.decode(): float(v) for k, v in counters.items()}, alive)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+def create_stats(url: str) -> JobStats:
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisJobStats(url)
+    return MemoryJobStats()
+
+
+def is_alive(worker: dict[str, Any], now: float | None = None) -> bool:
+    return (now or time.time()) - float(worker.get("lastSeen", 0)) <= ALIVE_AFTER
+
+
+def _histogram(name: str, doc: str, snap: Snapshot, kind: str) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=["task"])
+    buckets: defaultdict[str, dict[str, float]] = defaultdict(dict)
+    sums: dict[str, float] = {task: v for task, _, v in snap.by(f"{kind}_sum")}
+    for task, le, value in snap.by(f"{kind}_b"):
+        buckets[task][le] = value
+    for task, total in sorted(sums.items()):
+        running = 0.0
+        cumulative: list[tuple[str, float]] = []
+        for le in (*map(repr, BUCKETS), "+Inf"):
+            running += buckets[task].get(le, 0.0)
+            cumulative.append((le, running))
+        family.add_metric([task], cumulative, total)
+    return family
+
+
+def families(snap: Snapshot, waiting: int, running: int, delayed: int, dead: int) -> Iterable[Any]:
+    runs = CounterMetricFamily("conversme_jobs", "Jobs finished, by task and outcome (ok, retried, dead)",
+                               labels=["task", "outcome"])
+    for task, outcome, value in sorted(snap.by("runs")):
+        runs.add_metric([task, outcome], value)
+    yield runs
+    enqueued = CounterMetricFamily("conversme_jobs_enqueued", "Jobs enqueued, by task", labels=["task"])
+    for task, _, value in sorted(snap.by("enqueued")):
+        enqueued.add_metric([task], value)
+    yield enqueued
+    lost = CounterMetricFamily("conversme_jobs_enqueue_failures", "Jobs that could not be enqueued (recorded as "
+                               "dead letters)", labels=["task"])
+    for task, _, value in sorted(snap.by("enqueue_failed")):
+        lost.add_metric([task], value)
+    yield lost
+    retries = CounterMetricFamily("conversme_job_retries", "Failed runs scheduled again with backoff",
+                                  labels=["task"])
+    for task, _, value in sorted(snap.by("retries")):
+        retries.add_metric([task], value)
+    yield retries
+    yield _histogram("conversme_job_duration_seconds", "Time one run of a job took", snap, "dur")
+    yield _histogram("conversme_job_start_delay_seconds", "From enqueue (or due time) to a worker starting it",
+                     snap, "delay")
+    depth = GaugeMetricFamily("conversme_job_queue_depth", "Jobs by queue state", labels=["state"])
+    for state, value in (("waiting", waiting), ("running", running), ("delayed", delayed)):
+        depth.add_metric([state], value)
+    yield depth
+    yield GaugeMetricFamily("conversme_job_dead_letters", "Dead letters not yet retried", value=dead)
+    now = time.time()
+    yield GaugeMetricFamily("conversme_job_workers_alive", "Workers whose heartbeat is recent",
+                            value=sum(1 for w in snap.workers if is_alive(w, now)))
+    beats = GaugeMetricFamily("conversme_job_worker_heartbeat_timestamp_seconds",
+                              "Last heartbeat of each worker (Unix time)", labels=["worker"])
+    for worker in snap.workers:
+        beats.add_metric([str(worker["id"])], float(worker["lastSeen"]))
+    yield beats
+
+
+class StaticCollector(Collector):
+    """A collector over metric families built beforehand (the figures are read asynchronously)."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._items = list(items)
+
+    def collect(self) -> Iterable[Any]:
+        return self._items

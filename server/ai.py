@@ -1,0 +1,33 @@
+"""Wiring the live AI feature in the lifespan: the LLM port, the cross-instance coordination (leases, cancel
+signals) and token budgets — Redis when REDIS_URL is redis://, like the hub — and the Generations service."""
+
+from __future__ import annotations
+
+from channels.budgets import create_token_budget
+from channels.leases import create_coordination
+from jobs.generation import GenerationConfig, Generations
+from jobs.llm import LLMConfig, create_llm
+from server.errors import ws_code
+from server.settings import Settings
+from server.state import AppState
+
+
+def llm_config(settings: Settings) -> LLMConfig:
+    return LLMConfig(api_key=settings.openai_api_key, base_url=settings.openai_base_url,
+                     model=settings.openai_model, transcribe_model=settings.openai_transcribe_model,
+                     timeout=settings.openai_timeout)
+
+
+async def start_generations(settings: Settings, state: AppState) -> Generations:
+    generations = Generations(
+        llm=create_llm(llm_config(settings)), coordination=create_coordination(settings.redis_url),
+        budget=create_token_budget(settings.redis_url), sessionmaker=state.sessionmaker,
+        publish=state.outbox.publish, clock=state.clock, limits=state.limits, instance_id=state.instance_id,
+        config=GenerationConfig(
+            context_tokens=settings.ai_context_tokens, max_output_tokens=settings.ai_max_output_tokens,
+            tokens_per_minute_user=settings.ai_tokens_per_minute_user,
+            tokens_per_minute_session=settings.ai_tokens_per_minute_session,
+            lease_seconds=settings.ai_lease_seconds, idle_timeout=settings.openai_timeout + 2),
+        error_code=ws_code)
+    await generations.start()
+    return generations

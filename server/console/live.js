@@ -1,0 +1,195 @@
+// A live AI session beside the open event: the conversation, the answer streaming in (ai.delta), and the
+// suggested operations of a finished answer, which can be applied.
+
+import { clear, h } from "./dom.js";
+
+export class LivePanel {
+  constructor(root, { api, socket, onError }) {
+    this.root = root;
+    this.api = api;
+    this.socket = socket;
+    this.onError = onError ?? console.error;
+    this.event = null;
+    this.reset();
+    this.render();
+  }
+
+  reset() {
+    this.view = null;
+    this.context = null;
+    this.items = new Map(); // message id or stream id -> {role, text, state, operations}
+    this.running = null; // the streamId being answered
+    this.error = "";
+  }
+
+  get topic() {
+    return this.context ? `live:${this.context.id}` : null;
+  }
+
+  /** The event whose room is open (or null): the session button follows it. */
+  async setEvent(event) {
+    if (this.event?.id === event?.id) return;
+    await this.close();
+    this.event = event;
+    this.render();
+  }
+
+  async close() {
+    const topic = this.topic;
+    this.reset();
+    this.render();
+    if (topic) await this.socket.leave(topic);
+  }
+
+  async open() {
+    if (!this.event) return;
+    try {
+      const eventId = this.event.id;
+      const mine = await this.api.get(`/live/contexts?eventId=${eventId}&limit=1`);
+      const context = mine[0] ?? await this.api.post("/live/contexts",
+        { eventId, processId: this.event.processId ?? undefined });
+      this.context = context;
+      this.render();
+      await this.socket.join(this.topic); // reload() fills the conversation
+    } catch (err) {
+      this.error = `could not open a live session: ${err.message}`;
+      this.render();
+    }
+  }
+
+  async reload() {
+    if (!this.context) return;
+    const context = await this.api.get(`/live/contexts/${this.context.id}`);
+    this.items = new Map();
+    for (const m of context.messages ?? []) this.items.set(m.id, { role: m.role, text: m.content, state: "done" });
+    this.render();
+  }
+
+  onMsg({ event: name, data }) {
+    switch (name) {
+      case "message.created":
+        this.items.set(data.id, { role: data.role, text: data.content, state: "done" });
+        break;
+      case "ai.started":
+        this.running = data.streamId;
+        this.items.set(data.streamId, { role: "assistant", text: "", state: "streaming" });
+        break;
+      case "ai.delta": {
+        const item = this.items.get(data.streamId) ?? { role: "assistant", text: "", state: "streaming" };
+        item.text += data.text;
+        this.items.set(data.streamId, item);
+        break;
+      }
+      case "ai.completed":
+        this.finish(data.streamId, { text: data.text, state: "done", operations: data.suggestedOperations });
+        break;
+      case "ai.error":
+        this.finish(data.streamId, { state: "error", note: `${data.code}: ${data.message}` });
+        break;
+      case "ai.cancelled":
+        this.finish(data.streamId, { state: "cancelled", note: "cancelled" });
+        break;
+      case "context.deleted":
+        this.reset();
+        break;
+      default:
+        return;
+    }
+    this.render();
+  }
+
+  finish(streamId, changes) {
+    const item = this.items.get(streamId) ?? { role: "assistant", text: "" };
+    this.items.set(streamId, { ...item, ...changes });
+    if (this.running === streamId) this.running = null;
+  }
+
+  onLeft(reason) {
+    this.error = `the session ended (${reason})`;
+    this.context = null;
+    this.render();
+  }
+
+  async prompt(text) {
+    this.error = "";
+    try {
+      await this.socket.push(this.topic, "prompt", { text });
+      return true;
+    } catch (err) {
+      this.error = err.code === "ai_unavailable" ? "The AI is not configured on this server." : err.message;
+      this.render();
+      return false;
+    }
+  }
+
+  async cancel() {
+    if (this.running) await this.socket.push(this.topic, "cancel", { streamId: this.running }).catch(() => {});
+  }
+
+  async apply(operation, button) {
+    button.disabled = true;
+    try {
+      const result = await this.socket.push(this.topic, "operation.apply", operation);
+      button.textContent = result.success ? "applied" : "not applied";
+    } catch (err) {
+      button.disabled = false;
+      this.onError(`could not apply: ${err.message}`);
+    }
+  }
+
+  // ---- rendering -----------------------------------------------------------------------------------
+
+  render() {
+    if (!this.event || !this.context) {
+      this.view = null;
+      const root = clear(this.root);
+      root.append(h("h3", {}, "Live AI"));
+      if (!this.event) root.append(h("p", { class: "empty" }, "Open an event to talk to the assistant about it."));
+      else root.append(h("button", { type: "button", "data-testid": "live-open", onclick: () => this.open() },
+        "Open AI session"));
+      if (this.error) root.append(h("p", { class: "error", role: "alert" }, this.error));
+      return;
+    }
+    // Built once per session: re-rendering must never wipe a prompt being typed.
+    this.view ??= this.build();
+    const v = this.view;
+    v.session.textContent = `session ${this.context.id.slice(0, 8)}`;
+    clear(v.log).append(...[...this.items.entries()].map(([key, item]) => this.bubble(key, item)));
+    v.log.scrollTop = v.log.scrollHeight;
+    v.send.disabled = Boolean(this.running);
+    v.stop.hidden = !this.running;
+    v.error.textContent = this.error;
+    v.error.hidden = !this.error;
+  }
+
+  build() {
+    const v = {
+      session: h("p", { class: "muted" }),
+      log: h("ol", { class: "conversation", "data-testid": "conversation" }),
+      input: h("textarea", { rows: 2, placeholder: "Ask about this event…", "data-testid": "live-input" }),
+      send: h("button", { type: "submit", "data-testid": "live-send" }, "Send"),
+      stop: h("button", { type: "button", onclick: () => this.cancel() }, "Stop"),
+      error: h("p", { class: "error", role: "alert" }),
+    };
+    const form = h("form", { class: "prompt", onsubmit: async (ev) => {
+      ev.preventDefault();
+      const text = v.input.value.trim();
+      if (text && await this.prompt(text)) v.input.value = "";
+    } }, v.input, h("div", { class: "row" }, v.send, v.stop));
+    clear(this.root).append(h("h3", {}, "Live AI"), v.session, v.log, form, v.error);
+    return v;
+  }
+
+  bubble(key, item) {
+    const ops = item.operations ?? [];
+    return h("li", { class: `msg ${item.role} ${item.state}`, "data-testid": `msg-${item.role}`,
+      dataset: { key, state: item.state } },
+    h("div", { class: "text" }, item.text || (item.state === "streaming" ? "…" : "")),
+    item.note ? h("div", { class: "muted" }, item.note) : null,
+    ops.length ? h("ul", { class: "ops" }, ops.map((op) => {
+      const button = h("button", { type: "button" }, "Apply");
+      button.addEventListener("click", () => this.apply(op, button));
+      return h("li", {}, h("code", {}, op.operation), " ", op.description || op.content || "", " ", button);
+    })) : null);
+  }
+}
