@@ -22,37 +22,17 @@ from handlers import access
 from handlers.clock import as_utc, time_ago
 from handlers.context import Context
 from handlers.post_access import post_visible_clause  # the one rule for who reads which post
+from handlers.posts import PostOut, post_outs
 from handlers.schema import UTC, In, Out
 from handlers.users import UserBrief, brief
-from persistence.enums import EventStatus, MediaType
+from persistence.enums import EventStatus
 from persistence.errors import Invalid, NotFound
-from persistence.models import Event, Media, Post, StatusLog, User
+from persistence.models import Event, Post, StatusLog, User
 
 
 class FeedQuery(In):
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=20, ge=1)
-
-
-class FeedMedia(Out):
-    id: uuid.UUID
-    type: MediaType
-    url: str
-    title: str | None
-    thumbnail_url: str | None
-    mime_type: str | None
-
-
-class FeedPost(Out):
-    id: uuid.UUID
-    content: str
-    visibility: str
-    author_id: uuid.UUID
-    event_id: uuid.UUID | None
-    created_at: UTC
-    updated_at: UTC | None
-    author: UserBrief | None
-    media: list[FeedMedia]
 
 
 class FeedItem(Out):
@@ -65,7 +45,7 @@ class FeedItem(Out):
     time_ago: str
     author_id: uuid.UUID | None
     author: UserBrief | None
-    post: FeedPost | None = None
+    post: PostOut | None = None  # the same object GET /posts/{id} returns
     activity_type: str | None = None
     description: str | None = None
     target_id: uuid.UUID | None = None
@@ -127,19 +107,13 @@ async def _page(ctx: Context, query: FeedQuery, posts_where: list[ColumnElement[
 
     people = {p.author_id for p in posts} | {log.user_id for log, _ in logs if log.user_id}
     users = {u.id: u for u in (await ctx.db.scalars(select(User).where(User.id.in_(people)))).all()} if people else {}
-    post_ids = [entry[2].id for entry in page if isinstance(entry[2], Post)]
-    media: dict[uuid.UUID, list[FeedMedia]] = {pid: [] for pid in post_ids}
-    if post_ids:
-        for m in (await ctx.db.scalars(select(Media).where(Media.post_id.in_(post_ids))
-                                       .order_by(Media.created_at, Media.id))).all():
-            if m.post_id in media:
-                media[m.post_id].append(FeedMedia(id=m.id, type=m.type, url=m.url, title=m.title,
-                                                  thumbnail_url=m.thumbnail_url, mime_type=m.mime_type))
+    page_posts = [entry[2] for entry in page if isinstance(entry[2], Post)]
+    outs = {out.id: out for out in await post_outs(ctx, page_posts)}
 
     items = []
     for _, _, entry in page:
         if isinstance(entry, Post):
-            items.append(_post_item(ctx, entry, users.get(entry.author_id), media[entry.id]))
+            items.append(_post_item(ctx, entry, outs[entry.id]))
         else:
             log, title = entry
             items.append(_status_item(ctx, log, title, users.get(log.user_id) if log.user_id else None))
@@ -149,14 +123,10 @@ async def _page(ctx: Context, query: FeedQuery, posts_where: list[ColumnElement[
                     next_cursor=encode_cursor(last[0], last[1]) if has_more and last else None)
 
 
-def _post_item(ctx: Context, post: Post, author: User | None, media: list[FeedMedia]) -> FeedItem:
-    who = brief(author) if author else None
+def _post_item(ctx: Context, post: Post, out: PostOut) -> FeedItem:
     return FeedItem(
         id=post.id, type="post", created_at=post.created_at, time_ago=time_ago(post.created_at, ctx.now),
-        author_id=post.author_id, author=who,
-        post=FeedPost(id=post.id, content=post.content, visibility=post.visibility, author_id=post.author_id,
-                      event_id=post.event_id, created_at=post.created_at, updated_at=post.updated_at, author=who,
-                      media=media),
+        author_id=post.author_id, author=out.author, post=out,
         target_id=post.event_id, target_type="event" if post.event_id else None,
         feed_metadata={"eventId": str(post.event_id)} if post.event_id else {},
     )

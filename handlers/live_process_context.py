@@ -11,36 +11,13 @@ from sqlalchemy.orm import selectinload
 from handlers import access
 from handlers.context import Context
 from handlers.live_contexts import LiveMessageOut, message_out
+from handlers.process_shapes import StepOut, step_out
 from handlers.schema import UTC, Out
 from persistence.enums import EventStatus, LiveRole
 from persistence.models import Event, LiveContext, LiveMessage, Process, Step, UserPreferences
 
 RECENT_MESSAGES = 20
 RELATED_EVENTS = 50
-
-
-class ContextSubStep(Out):
-    id: uuid.UUID
-    content: str
-    completed: bool
-    completed_at: UTC | None
-    order: int
-    step_id: uuid.UUID
-    created_at: UTC
-    updated_at: UTC | None
-
-
-class ContextStep(Out):
-    id: uuid.UUID
-    content: str
-    completed: bool
-    completed_at: UTC | None
-    order: int
-    due_date: str | None
-    process_id: uuid.UUID
-    created_at: UTC
-    updated_at: UTC | None
-    sub_steps: list[ContextSubStep]
 
 
 class ContextProcess(Out):
@@ -52,7 +29,7 @@ class ContextProcess(Out):
     is_template: bool
     template_id: uuid.UUID | None
     created_by_id: uuid.UUID | None
-    steps: list[ContextStep]
+    steps: list[StepOut]
 
 
 class ContextEvent(Out):
@@ -86,14 +63,7 @@ def _process_out(p: Process) -> ContextProcess:
     return ContextProcess(
         id=p.id, title=p.title, description=p.description, color=p.color, category=p.category,
         is_template=p.is_template, template_id=p.template_id, created_by_id=p.created_by_id,
-        steps=[ContextStep(
-            id=s.id, content=s.content, completed=s.completed, completed_at=s.completed_at, order=s.order,
-            due_date=s.due_date, process_id=s.process_id, created_at=s.created_at, updated_at=s.updated_at,
-            sub_steps=[ContextSubStep(
-                id=ss.id, content=ss.content, completed=ss.completed, completed_at=ss.completed_at, order=ss.order,
-                step_id=ss.step_id, created_at=ss.created_at, updated_at=ss.updated_at,
-            ) for ss in s.sub_steps],
-        ) for s in p.steps],
+        steps=[step_out(s, s.sub_steps) for s in p.steps],
     )
 
 

@@ -12,8 +12,8 @@ from sqlalchemy import ColumnElement, or_, select
 from handlers import access
 from handlers.context import Context
 from handlers.post_access import post_visible_clause
+from handlers.posts import PostOut, post_outs
 from handlers.schema import UTC, In, Out, PageQuery
-from handlers.users import UserBrief, brief
 from persistence.enums import EventStatus
 from persistence.errors import Invalid
 from persistence.models import Event, Post, Process, Topic, User
@@ -89,17 +89,6 @@ class ProcessHit(Out):
     updated_at: UTC | None
 
 
-class PostHit(Out):
-    id: uuid.UUID
-    content: str
-    visibility: str
-    author_id: uuid.UUID
-    event_id: uuid.UUID | None
-    created_at: UTC
-    updated_at: UTC | None
-    author: UserBrief | None
-
-
 class TopicHit(Out):
     id: uuid.UUID
     name: str
@@ -113,7 +102,7 @@ class SearchResults(Out):
     users: list[UserHit] = Field(default_factory=list)
     events: list[EventHit] = Field(default_factory=list)
     processes: list[ProcessHit] = Field(default_factory=list)
-    posts: list[PostHit] = Field(default_factory=list)
+    posts: list[PostOut] = Field(default_factory=list)
     topics: list[TopicHit] = Field(default_factory=list)
 
 
@@ -153,16 +142,11 @@ async def search_processes(ctx: Context, text: str, offset: int, limit: int) -> 
             for p in rows]
 
 
-async def search_posts(ctx: Context, text: str, offset: int, limit: int) -> list[PostHit]:
+async def search_posts(ctx: Context, text: str, offset: int, limit: int) -> list[PostOut]:
     rows = (await ctx.db.scalars(
         select(Post).where(post_visible_clause(ctx.user_id), _contains(Post.content, text))
         .order_by(Post.created_at.desc(), Post.id.desc()).offset(offset).limit(limit))).all()
-    author_ids = {p.author_id for p in rows}
-    authors = ({u.id: u for u in (await ctx.db.scalars(select(User).where(User.id.in_(author_ids)))).all()}
-               if author_ids else {})
-    return [PostHit(id=p.id, content=p.content, visibility=p.visibility, author_id=p.author_id,
-                    event_id=p.event_id, created_at=p.created_at, updated_at=p.updated_at,
-                    author=brief(authors[p.author_id]) if p.author_id in authors else None) for p in rows]
+    return await post_outs(ctx, rows)
 
 
 async def search_topics(ctx: Context, text: str, offset: int, limit: int) -> list[TopicHit]:

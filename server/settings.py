@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -117,6 +118,9 @@ def read_env_file(path: Path) -> dict[str, str]:
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]
+        else:
+            # An unquoted value ends at ` #`: `.env.example` documents each setting on its own line.
+            value = re.split(r"\s+#", value, maxsplit=1)[0].strip() if not value.startswith("#") else ""
         values[key] = value
     return values
 

@@ -64,7 +64,9 @@ class Connection:
         # The ASGI send under Starlette's WebSocket: frames go out without its per-call state checks.
         self.raw_send: Send = ws._send
         self.max_queue_bytes = max_queue_bytes
-        self.wakeup = asyncio.Event()
+        # Started only while there is something to wait for (a paused socket, a queue, a close): an idle
+        # connection holds no task of its own.
+        self.writer: asyncio.Task[None] | None = None
         self.close_code: int | None = None
         self.close_reason = ""
         self.sent = 0
@@ -88,7 +90,7 @@ class Connection:
             if pending is not None:  # the transport is paused: the writer finishes this send first
                 self.busy = True
                 self.inflight = pending
-                self.wakeup.set()
+                self._ensure_writer()
             return
         size = len(text)
         if self.queued_bytes + size > self.max_queue_bytes:
@@ -103,7 +105,7 @@ class Connection:
         self.queue.append(text)
         self.queued_bytes += size
         self.busy = True
-        self.wakeup.set()
+        self._ensure_writer()
 
     def flush_protocol(self) -> None:
         for text in self.proto.data_to_send():
@@ -115,30 +117,32 @@ class Connection:
         if self.close_code is None:
             self.close_code = code
             self.close_reason = reason
-            self.wakeup.set()
+            self._ensure_writer()
 
-    async def writer(self) -> None:
+    def _ensure_writer(self) -> None:
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.get_running_loop().create_task(self._write())
+
+    async def _write(self) -> None:
+        """The single writer while it runs: finish a paused send, drain the queue in order, and close the
+        socket once a close was requested (after what was queued, so a drain with 1012 loses nothing)."""
         try:
-            while True:
-                await self.wakeup.wait()
-                self.wakeup.clear()
-                if self.inflight is not None:
-                    await self.inflight
-                    self.inflight = None
-                while self.queue:
-                    text = self.queue.popleft()
-                    self.queued_bytes -= len(text)
-                    await self.raw_send({"type": "websocket.send", "text": text})
-                    self.sent += 1
-                self.busy = False
-                if self.close_code is not None:
-                    break
+            if self.inflight is not None:
+                await self.inflight
+                self.inflight = None
+            while self.queue:
+                text = self.queue.popleft()
+                self.queued_bytes -= len(text)
+                await self.raw_send({"type": "websocket.send", "text": text})
+                self.sent += 1
+            self.busy = False
+            if self.close_code is None:
+                return
         except (WebSocketDisconnect, RuntimeError, OSError):  # uvicorn raises ClientDisconnected (an OSError)
             self.close_code = self.close_code or Close.NORMAL
-        finally:
-            with contextlib.suppress(Exception):
-                if self.ws.application_state == WebSocketState.CONNECTED:
-                    await self.ws.close(self.close_code or Close.NORMAL, self.close_reason[:120])
+        with contextlib.suppress(Exception):
+            if self.ws.application_state == WebSocketState.CONNECTED:
+                await self.ws.close(self.close_code or Close.NORMAL, self.close_reason[:120])
 
     # ---- hub listener --------------------------------------------------------------------------------
 
@@ -252,7 +256,6 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         proto.connection_id = conn.id
     state.connections.add(conn)
     state.ws_totals["opened"] += 1
-    writer = asyncio.create_task(conn.writer())
     try:
         await _read_loop(conn)
     finally:
@@ -263,10 +266,13 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             with contextlib.suppress(Exception):
                 await state.hub.unsubscribe(topic, conn)
                 await state.hub.untrack(topic, conn.id, conn.user_id)
-        conn.request_close(conn.close_code or Close.NORMAL, conn.close_reason)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer, timeout=5)
-        writer.cancel()
+        conn.close_code = conn.close_code or Close.NORMAL
+        conn._ensure_writer()
+        writer = conn.writer
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer, timeout=5)
+            writer.cancel()
 
 
 def _mono(wall: float) -> float:
@@ -280,7 +286,9 @@ async def _read_loop(conn: Connection) -> None:
         deadline = proto.next_deadline()
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
         try:
-            message = await asyncio.wait_for(conn.ws.receive(), timeout=timeout)
+            # asyncio.timeout, not wait_for: no extra task per idle wait (memory per idle connection).
+            async with asyncio.timeout(timeout):
+                message = await conn.ws.receive()
         except TimeoutError:
             proto.tick(time.monotonic())
             conn.flush_protocol()

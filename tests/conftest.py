@@ -5,6 +5,7 @@ PostgreSQL is required: when it cannot be reached the tests fail, they do not sk
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -32,10 +33,10 @@ def _pg_url(dbname: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{dbname}"
 
 
-@pytest.fixture(scope="session")
-async def pg_database() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
-    name = f"conversme_test_{uuid.uuid4().hex[:10]}"
+@contextlib.asynccontextmanager
+async def fresh_pg_database(prefix: str) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database (its URL), dropped afterwards. Fails — never skips — without PostgreSQL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         conn = await asyncpg.connect(PG_ADMIN_URL)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -48,6 +49,13 @@ async def pg_database() -> AsyncIterator[str]:
         conn = await asyncpg.connect(PG_ADMIN_URL)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+async def pg_database() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    async with fresh_pg_database("conversme_test") as url:
+        yield url
 
 
 def make_settings(database_url: str, tmp: Path, **overrides: Any) -> Settings:

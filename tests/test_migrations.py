@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -18,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from persistence import migrate
 from persistence.database import create_engine
 from persistence.models import Base
-from tests.conftest import PG_ADMIN_URL, _pg_url
+from tests.conftest import fresh_pg_database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -28,18 +26,12 @@ async def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
         yield engine
         await engine.dispose()
         return
-    name = f"conversme_mig_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    engine = create_engine(_pg_url(name).replace("postgresql://", "postgresql+asyncpg://"))
-    try:
-        yield engine
-    finally:
-        await engine.dispose()
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+    async with fresh_pg_database("conversme_mig") as url:
+        engine = create_engine(url.replace("postgresql://", "postgresql+asyncpg://"))
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
 
 
 def _tables(connection: Connection) -> set[str]:

@@ -33,6 +33,7 @@ function open(spec, i) {
       if (job.protocol !== "lean" && !st.ready) {
         if (f.op === "reply" && f.ref === "a") {
           if (!f.ok) { reject(new Error(JSON.stringify(f))); return; }
+          if (!spec.topic) { st.ready = true; resolve(); return; }  // authenticated, no topic
           ws.send(JSON.stringify({ op: "join", ref: "j", topic: spec.topic }));
         } else if (f.op === "reply" && f.ref === "j") {
           if (!f.ok) { reject(new Error(JSON.stringify(f))); return; }
@@ -71,7 +72,8 @@ for await (const line of lines) { if (line.trim() === "stop") break; }
 latencies.sort((a, b) => a - b);
 const q = (p) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : null;
 const ranges = perConn.map((s) => ({ first: s.first, last: s.last, seen: s.seen }));
-console.log(JSON.stringify({ done: true, deliveries, duplicates, outOfOrder, errors, p50: q(0.5), p99: q(0.99),
-  max: latencies.length ? latencies[latencies.length - 1] : null, samples: latencies.length, ranges }));
+const summary = JSON.stringify({ done: true, deliveries, duplicates, outOfOrder, errors, p50: q(0.5), p99: q(0.99),
+  max: latencies.length ? latencies[latencies.length - 1] : null, samples: latencies.length, ranges });
 for (const s of perConn) s.ws.terminate();
-process.exit(0);
+// Exit only once the (long) line is flushed: process.exit() would cut a pipe write short.
+process.stdout.write(summary + "\n", () => process.exit(0));

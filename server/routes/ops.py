@@ -7,10 +7,11 @@ import hmac
 import time
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
+import jobs.ai_metrics  # noqa: F401  (registers the AI metrics on the process registry)
 from handlers.context import Outcome
 from handlers.schema import Out
 from jobs import deadletter
@@ -99,6 +100,8 @@ async def metrics(call: Call) -> Response:
     if api is not None:
         api.refresh(ws_stats(call.state), call.state.outbox)
         body += generate_latest(api.registry)
+    # The process-wide registry: AI generations (jobs.ai_metrics) and the process's CPU, memory and GC.
+    body += generate_latest(REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from handlers import search
+from handlers.posts import PostOut
 from handlers.search import (
     EventHit,
-    PostHit,
     ProcessHit,
     SearchPageQuery,
     SearchQuery,
@@ -42,8 +42,8 @@ async def search_processes(call: Call) -> list[ProcessHit]:
     return await search.search_one(call.ctx, "processes", call.query)
 
 
-@router.get("/search/posts", query=SearchPageQuery, response=list[PostHit])
-async def search_posts(call: Call) -> list[PostHit]:
+@router.get("/search/posts", query=SearchPageQuery, response=list[PostOut])
+async def search_posts(call: Call) -> list[PostOut]:
     """Posts the caller may read, by content."""
     return await search.search_one(call.ctx, "posts", call.query)
 

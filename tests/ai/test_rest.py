@@ -76,6 +76,10 @@ async def test_live_message_answers_in_the_original_shape_and_keeps_the_history(
     assert body["metadata"]["usage"]["totalTokens"] == 124 and body["metadata"]["model"] == "fake-model"
     assert _generations("completed") == completed + 1
     assert REGISTRY.get_sample_value("conversme_ai_time_to_first_token_seconds_count") == first_tokens + 1
+    # ... and /metrics serves them.
+    scraped = (await api.get("/metrics")).text
+    assert f'conversme_ai_generations_total{{outcome="completed"}} {completed + 1}' in scraped
+    assert "conversme_ai_tokens_per_second_count" in scraped
     # snake_case input continues the same session.
     r = await api.post("/live/message", headers=alice.headers, json={"message": "more [n:2]",
                                                                       "context_id": body["contextId"]})

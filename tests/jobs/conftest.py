@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 import redis
 
-from tests.conftest import PG_ADMIN_URL, REDIS_URL, _pg_url
+from tests.conftest import REDIS_URL, fresh_pg_database
 from tests.realtime.harness import BIN, ServerProcess, migrate, server_env
 
 # A Redis database apart from the realtime tests' one: these tests flush it.
@@ -91,17 +90,8 @@ class JobCluster:
 
 @pytest.fixture(scope="module")
 async def jobs_db() -> AsyncIterator[str]:
-    name = f"conversme_jobs_{uuid.uuid4().hex[:10]}"
-    try:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is required and not reachable at {PG_ADMIN_URL}: {exc}")
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    yield _pg_url(name)
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
+    async with fresh_pg_database("conversme_jobs") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

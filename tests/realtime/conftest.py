@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
-from tests.conftest import PG_ADMIN_URL, REDIS_URL, _pg_url
+from tests.conftest import REDIS_URL, fresh_pg_database
 from tests.realtime.harness import ServerProcess, migrate, server_env
 
 
@@ -27,17 +25,8 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 async def pg_db() -> AsyncIterator[str]:
-    name = f"conversme_rt_{uuid.uuid4().hex[:10]}"
-    try:
-        conn = await asyncpg.connect(PG_ADMIN_URL)
-    except (OSError, asyncpg.PostgresError) as exc:
-        pytest.fail(f"PostgreSQL is required and not reachable at {PG_ADMIN_URL}: {exc}")
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
-    yield _pg_url(name)
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    await conn.close()
+    async with fresh_pg_database("conversme_rt") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

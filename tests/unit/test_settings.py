@@ -58,3 +58,13 @@ def test_allowed_origins_include_frontend_and_extra(tmp_path: Path) -> None:
     s = load_settings({"SECRET_KEY": GOOD, "FRONTEND_URL": "https://app.example.com/",
                        "CORS_ORIGINS": "https://a.example.com, https://b.example.com"}, env_file=None)
     assert s.allowed_origins == ("https://app.example.com", "https://a.example.com", "https://b.example.com")
+
+
+def test_env_example_can_be_copied_as_is(tmp_path: Path) -> None:
+    """Trailing comments are not part of values, and every documented default loads."""
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    env_file = tmp_path / ".env"
+    env_file.write_text(example.read_text().replace("SECRET_KEY=", "SECRET_KEY=" + GOOD, 1))
+    s = load_settings({"DATA_DIR": str(tmp_path)}, env_file=env_file)
+    assert s.api_port == 8000 and s.access_token_expire_minutes == 15 and s.max_upload_bytes == 26214400
+    assert s.redis_url == "memory://" and s.openai_api_key == "" and s.frontend_url == "http://localhost:3000"
