@@ -79,6 +79,14 @@ class JobQueue(Protocol):
         """How many times the job run `key` has been delivered, this time included."""
 
 
+async def _kick_now(broker: Any, task: str, kwargs: dict[str, Any], job_id: str,
+                    labels: dict[str, Any] | None) -> str:
+    """Send a job to run as soon as a worker is free (both queues do this the same way)."""
+    kicker: AsyncKicker[Any, Any] = AsyncKicker(task, broker, _labels(labels, None))
+    await kicker.with_task_id(job_id).kiq(**kwargs)
+    return job_id
+
+
 def _labels(base: dict[str, Any] | None, not_before: float | None) -> dict[str, Any]:
     labels = dict(base or {})
     labels["enqueued_at"] = time.time()
@@ -160,9 +168,7 @@ class RedisJobQueue:
                       labels: dict[str, Any] | None = None) -> str:
         job_id = task_id or uuid.uuid4().hex
         if delay <= 0:
-            kicker: AsyncKicker[Any, Any] = AsyncKicker(task, self.broker, _labels(labels, None))
-            await kicker.with_task_id(job_id).kiq(**kwargs)
-            return job_id
+            return await _kick_now(self.broker, task, kwargs, job_id, labels)
         due = time.time() + delay
         message = _message(self.broker, task, kwargs, job_id, _labels(labels, due))
         # A 33-character unique prefix keeps two identical retries apart in the sorted set.
@@ -252,9 +258,7 @@ class LocalJobQueue:
                       labels: dict[str, Any] | None = None) -> str:
         job_id = task_id or uuid.uuid4().hex
         if delay <= 0:
-            kicker: AsyncKicker[Any, Any] = AsyncKicker(task, self.broker, _labels(labels, None))
-            await kicker.with_task_id(job_id).kiq(**kwargs)
-            return job_id
+            return await _kick_now(self.broker, task, kwargs, job_id, labels)
         message = _message(self.broker, task, kwargs, job_id, _labels(labels, time.time() + delay))
         loop = asyncio.get_running_loop()
 
