@@ -2,9 +2,9 @@
 # One image for every role: the API (default command), `conversme worker`, `conversme scheduler`,
 # and the one-shot `conversme migrate` / `conversme init`. See docs/deploy.md.
 #
-# Reproducible: the builder installs exactly the versions in requirements.lock (deploy/lock.sh regenerates
-# it), wheels only, then the package itself without resolving anything; `pip check` proves the lock is
-# complete. tests/ship/test_dockerfile.py runs these same install lines in a clean virtual environment.
+# Reproducible: the builder installs exactly the versions in uv.lock (./scripts/lock.sh refreshes it) with a
+# pinned uv: first the dependencies alone (a layer that survives code changes), then the package itself, never
+# resolving anything. tests/ship/test_dockerfile.py runs these same install lines in a clean directory.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
@@ -12,21 +12,26 @@ ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
-    PYTHONDONTWRITEBYTECODE=1
-RUN python -m venv /opt/venv
+    PYTHONDONTWRITEBYTECODE=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=python \
+    UV_LINK_MODE=copy \
+    UV_COMPILE_BYTECODE=1 \
+    UV_NO_CACHE=1
+RUN python -m venv /opt/uv && /opt/uv/bin/pip install uv==0.13.9
 WORKDIR /src
-COPY requirements.lock ./
-RUN /opt/venv/bin/pip install --no-deps --only-binary=:all: -r requirements.lock
-COPY pyproject.toml README.md ./
+COPY pyproject.toml uv.lock README.md ./
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --no-install-project
 COPY server ./server
 COPY channels ./channels
 COPY handlers ./handlers
 COPY persistence ./persistence
 COPY jobs ./jobs
 COPY migrations ./migrations
-RUN /opt/venv/bin/pip install --no-deps --no-build-isolation . && /opt/venv/bin/pip check
-# Compile once here, so the read-only app never writes .pyc files at run time.
-RUN /opt/venv/bin/python -m compileall -q /opt/venv/lib
+# --no-editable: the package is copied into /opt/venv, so the final stage needs no sources. UV_COMPILE_BYTECODE
+# compiles once here, so the read-only app never writes .pyc files at run time.
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable
 
 # ---- final: only the virtual environment, run as an unprivileged user -----------------------------------
 FROM ${PYTHON_IMAGE}

@@ -183,6 +183,12 @@ class RedisCoordination:
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._on_cancel: CancelCallback | None = None
+        self._subscribed = asyncio.Event()
+
+    async def wait_subscribed(self) -> None:
+        """Returns once Redis confirmed the cancel channel's subscription: from then on every `send_cancel`
+        reaches this instance (a signal published before that is lost, pub/sub keeps nothing)."""
+        await self._subscribed.wait()
 
     @property
     def redis(self) -> Redis:
@@ -207,7 +213,7 @@ class RedisCoordination:
                 await self._reader
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -219,15 +225,18 @@ class RedisCoordination:
                 await self._pubsub.subscribe(self._p + "cancel")
                 delay = 0.1
                 async for message in self._pubsub.listen():
-                    if message.get("type") == "message" and self._on_cancel is not None:
+                    if message.get("type") == "subscribe":
+                        self._subscribed.set()
+                    elif message.get("type") == "message" and self._on_cancel is not None:
                         self._on_cancel(str(message["data"]))
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
                 log.warning("cancel channel lost (%s); resubscribing", exc)
+            self._subscribed.clear()
             with contextlib.suppress(Exception):
                 if self._pubsub is not None:
-                    await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await self._pubsub.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
 
@@ -284,7 +293,7 @@ class RedisCoordination:
         return None if value is None else str(value)
 
 
-def create_coordination(url: str) -> Coordination:
+def create_coordination(url: str, prefix: str = "cm:") -> Coordination:
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisCoordination(url)
+        return RedisCoordination(url, prefix + "ai:")
     return MemoryCoordination()

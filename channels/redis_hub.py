@@ -164,7 +164,7 @@ class RedisHub:
                 await self.untrack(topic, conn, user)
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()
         if self._redis is not None:
             await self._redis.aclose()
 
@@ -263,7 +263,7 @@ class RedisHub:
     async def _reconnect(self) -> None:
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()
         await self._open_pubsub()
         self.reconnects += 1
         # Anything published while we were away is fetched from the stream; if it is gone, resync.

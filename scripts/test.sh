@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Set up a virtualenv (once) and run the whole test suite: lint, types, tests on SQLite and PostgreSQL.
-# Needs PostgreSQL at 127.0.0.1:5432 and Redis at 127.0.0.1:6379 (see README); tests fail without them.
+# Set up .venv from uv.lock (exact versions, test tools included) and run the whole suite: lint, types, and
+# pytest on SQLite and PostgreSQL, on every core. Needs PostgreSQL at 127.0.0.1:5432 and Redis at
+# 127.0.0.1:6379 (TEST_PG_ADMIN_URL / TEST_REDIS_URL, see README); tests fail without them, never skip.
+# Arguments go to pytest: ./scripts/test.sh -m "not slow" is the quick loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]"
+. scripts/uv.sh
+"$UV" sync --frozen --extra test --quiet
 .venv/bin/ruff check .
 .venv/bin/mypy .
-exec .venv/bin/pytest "$@"
+# Every core (TEST_WORKERS=0 for one process); a test module stays on one worker, with its own databases and
+# Redis key space per worker (tests/conftest.py).
+exec .venv/bin/pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"

@@ -1,9 +1,8 @@
 """The OpenAPI document, generated from the endpoints' declared request and response models, and the
-Swagger UI / ReDoc pages whose assets come from an installed package (no CDN)."""
+Swagger UI / ReDoc pages, whose assets are vendored in server/static/apidocs (no CDN, no extra dependency)."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -87,31 +86,44 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
     }
 
 
+ASSETS_DIR = Path(__file__).resolve().parent / "static" / "apidocs"
+"""Swagger UI and ReDoc dist files copied from npm with their licences (see its README.md), served under
+ASSETS_URL by a StaticFiles mount in server.app."""
+ASSETS_URL = "/docs/assets"
+
+
 def assets_dir() -> Path:
-    spec = importlib.util.find_spec("drf_spectacular_sidecar")
-    if spec is None or spec.origin is None:
-        raise RuntimeError("drf-spectacular-sidecar is not installed")
-    return Path(spec.origin).parent / "static" / "drf_spectacular_sidecar"
+    return ASSETS_DIR
 
 
-SWAGGER = """<!doctype html><html><head><meta charset="utf-8"><title>Convers.me API</title>
-<link rel="stylesheet" href="/docs/assets/swagger-ui-dist/swagger-ui.css"></head>
+# The pages may load nothing from another origin. The ReDoc bundle puts an <img> of its logo from cdn.redoc.ly in
+# the sidebar footer (no option turns it off): img-src blocks that request and ReDoc then drops the image.
+# Inline styles: both UIs set style attributes and ReDoc injects <style> tags (styled-components). ReDoc runs its
+# search index in a Worker made from a blob: URL, and its bundle includes ajv, which compiles schemas with new Function.
+_CSP = ("default-src 'self'; script-src 'self'{eval}; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+        "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'")
+SWAGGER_CSP = _CSP.format(eval="")
+REDOC_CSP = _CSP.format(eval=" 'unsafe-eval'")
+
+SWAGGER = f"""<!doctype html><html><head><meta charset="utf-8"><title>Convers.me API</title>
+<link rel="stylesheet" href="{ASSETS_URL}/swagger-ui/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
-<script src="/docs/assets/swagger-ui-dist/swagger-ui-bundle.js"></script>
-<script src="/docs/assets/swagger-ui-dist/swagger-ui-standalone-preset.js"></script>
+<script src="{ASSETS_URL}/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="{ASSETS_URL}/swagger-ui/swagger-ui-standalone-preset.js"></script>
 <script src="/docs/swagger-init.js"></script></body></html>"""
 
-SWAGGER_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+# validatorUrl: null -- otherwise Swagger UI shows a badge image fetched from validator.swagger.io with the spec's URL.
+SWAGGER_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", validatorUrl: null,
 presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset], layout: "StandaloneLayout"});"""
 
-REDOC = """<!doctype html><html><head><meta charset="utf-8"><title>Convers.me API</title></head>
+REDOC = f"""<!doctype html><html><head><meta charset="utf-8"><title>Convers.me API</title></head>
 <body><redoc spec-url="/openapi.json"></redoc>
-<script src="/docs/assets/redoc/bundles/redoc.standalone.js"></script></body></html>"""
+<script src="{ASSETS_URL}/redoc/redoc.standalone.js"></script></body></html>"""
 
 
 def swagger_page() -> HTMLResponse:
-    return HTMLResponse(SWAGGER)
+    return HTMLResponse(SWAGGER, headers={"Content-Security-Policy": SWAGGER_CSP})
 
 
 def redoc_page() -> HTMLResponse:
-    return HTMLResponse(REDOC)
+    return HTMLResponse(REDOC, headers={"Content-Security-Policy": REDOC_CSP})

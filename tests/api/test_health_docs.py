@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-import httpx
+import re
+import sys
+from html.parser import HTMLParser
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
+import httpx
+import pytest
+
+import server
+from server import openapi
 from server.routes import all_endpoints
 
 
@@ -30,14 +39,81 @@ async def test_openapi_lists_every_route_with_models(client: httpx.AsyncClient) 
     assert {"accessToken", "tokenType", "refreshToken", "expiresIn"} <= set(token_schema["properties"])
 
 
-async def test_docs_pages_and_their_assets_are_served_locally(client: httpx.AsyncClient) -> None:
-    for page in ("/docs", "/redoc"):
-        r = await client.get(page)
-        assert r.status_code == 200 and "https://" not in r.text
-    for asset in ("/docs/assets/swagger-ui-dist/swagger-ui-bundle.js", "/docs/assets/swagger-ui-dist/swagger-ui.css",
-                  "/docs/assets/redoc/bundles/redoc.standalone.js", "/docs/swagger-init.js"):
-        r = await client.get(asset)
-        assert r.status_code == 200 and len(r.content) > 20, asset
+class _AssetRefs(HTMLParser):
+    """Every URL a page makes the browser fetch: script src, link href, img/source/iframe src."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        wanted = {"script": "src", "link": "href", "img": "src", "source": "src", "iframe": "src"}.get(tag)
+        for name, value in attrs:
+            if name == wanted and value:
+                self.urls.append(value)
+
+
+def _asset_refs(html: str) -> list[str]:
+    parser = _AssetRefs()
+    parser.feed(html)
+    parser.close()
+    return parser.urls
+
+
+EXPECTED_TYPES = {".js": ("text/javascript", "application/javascript"), ".css": ("text/css",)}
+
+
+@pytest.mark.parametrize(("page", "expected"), [
+    ("/docs", {"swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-init.js"}),
+    ("/redoc", {"redoc.standalone.js"}),
+])
+async def test_docs_pages_and_their_assets_are_served_locally(client: httpx.AsyncClient, page: str,
+                                                              expected: set[str]) -> None:
+    r = await client.get(page)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "http://" not in r.text and "https://" not in r.text and "//cdn" not in r.text
+    urls = _asset_refs(r.text)
+    assert {PurePosixPath(urlsplit(u).path).name for u in urls} == expected, urls
+    for url in urls:
+        parts = urlsplit(url)
+        assert not parts.scheme and not parts.netloc and url.startswith("/") and not url.startswith("//"), url
+        asset = await client.get(url)
+        assert asset.status_code == 200, url
+        media_type = asset.headers["content-type"].split(";")[0].strip()
+        assert media_type in EXPECTED_TYPES[PurePosixPath(parts.path).suffix], (url, media_type)
+        assert len(asset.content) > 20, url
+    # The bundles themselves may try another origin (ReDoc's footer logo comes from cdn.redoc.ly): the page's
+    # policy keeps every fetch on this server.
+    csp = dict(d.strip().split(" ", 1) for d in r.headers["content-security-policy"].split(";"))
+    assert csp["default-src"] == "'self'" and csp["object-src"] == "'none'"
+    for directive, sources in csp.items():
+        assert not re.search(r"https?:|\*|//", sources), (directive, sources)
+        assert set(sources.split()) <= {"'self'", "'none'", "'unsafe-inline'", "'unsafe-eval'", "data:", "blob:"}
+    assert "'unsafe-inline'" not in csp["script-src"]
+
+
+async def test_swagger_ui_does_not_call_the_online_validator(client: httpx.AsyncClient) -> None:
+    init = await client.get("/docs/swagger-init.js")
+    assert init.status_code == 200 and "validatorUrl: null" in init.text and "https://" not in init.text
+
+
+def test_vendored_docs_assets_come_with_their_licences() -> None:
+    assets = openapi.assets_dir()
+    assert assets.is_relative_to(Path(server.__file__).parent / "static")
+    assert "Apache License" in (assets / "swagger-ui" / "LICENSE").read_text()
+    assert (assets / "swagger-ui" / "NOTICE").is_file()  # Apache-2.0 section 4(d)
+    assert "MIT License" in (assets / "redoc" / "LICENSE").read_text()
+    readme = (assets / "README.md").read_text()
+    assert "swagger-ui-dist" in readme and "redoc" in readme and "Refreshing" in readme
+
+
+def test_docs_need_no_django_package() -> None:
+    """The assets used to come from drf-spectacular-sidecar, which pulls in Django: nothing may refer to it now."""
+    root = Path(server.__file__).parent
+    for source in root.rglob("*.py"):
+        text = source.read_text().lower()
+        assert "spectacular" not in text and "django" not in text, source
+    assert not {"django", "drf_spectacular_sidecar"} & set(sys.modules)
 
 
 async def test_cors_preflight_allows_the_frontend_only(client: httpx.AsyncClient) -> None:

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import httpx
@@ -26,28 +25,16 @@ ROOT = Path(__file__).resolve().parents[2]
 STAGES = parse(ROOT / "Dockerfile")
 BUILDER = next(s for s in STAGES if s.name == "builder")
 FINAL = STAGES[-1]
-LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!-]+)$")
 
 
-def _norm(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+def _uv_version() -> str:
+    """The uv every script installs (scripts/uv.sh); the image pins the same one."""
+    match = re.search(r"^UV_VERSION=(\S+)$", (ROOT / "scripts" / "uv.sh").read_text(), re.M)
+    assert match, "scripts/uv.sh names no UV_VERSION"
+    return match.group(1)
 
 
-def _requirement_name(spec: str) -> str:
-    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)", spec.strip())
-    assert match, spec
-    return _norm(match.group(1))
-
-
-def _lock() -> dict[str, str]:
-    pins: dict[str, str] = {}
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        match = LOCK_LINE.match(line.strip())
-        assert match, f"not an exact pin: {line!r}"
-        pins[_norm(match.group(1))] = match.group(2)
-    return pins
+UV_VERSION = _uv_version()
 
 
 def _dockerignore() -> list[str]:
@@ -96,22 +83,22 @@ def test_one_image_for_every_role_with_health_check_and_port() -> None:
     assert FINAL.all("STOPSIGNAL")[-1].args == "SIGTERM"
 
 
-def test_builder_installs_only_pinned_versions() -> None:
-    runs = [i.args for i in BUILDER.all("RUN") if "pip install" in i.args]
-    assert len(runs) == 2, runs
-    lock_install, app_install = runs
-    assert "-r requirements.lock" in lock_install and "--no-deps" in lock_install
-    assert "--only-binary=:all:" in lock_install  # no compiler in the image, nothing built from source
-    assert "--no-deps" in app_install and "--no-build-isolation" in app_install and "pip check" in app_install
-
-
-def test_lock_pins_every_dependency_of_the_package() -> None:
-    pins = _lock()
-    assert "conversme" not in pins
-    assert "setuptools" in pins, "the build backend is pinned too (--no-build-isolation uses it)"
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    for spec in project["dependencies"]:
-        assert _requirement_name(spec) in pins, f"{spec} is not in requirements.lock: run deploy/lock.sh"
+def test_builder_installs_only_the_lock_with_a_pinned_uv() -> None:
+    runs = [i.args for i in BUILDER.all("RUN")]
+    installs = [r for r in runs if "pip install" in r]
+    assert installs == [f"python -m venv /opt/uv && /opt/uv/bin/pip install uv=={UV_VERSION}"], installs
+    syncs = [r for r in runs if "uv sync" in r]
+    assert len(syncs) == 2, syncs
+    for sync in syncs:
+        # --frozen: install uv.lock as it is, never resolve; --no-editable: the final stage has no sources.
+        assert "--frozen" in sync and "--no-editable" in sync and "--extra" not in sync, sync
+    assert "--no-install-project" in syncs[0]
+    env: dict[str, str] = {}
+    for instruction in BUILDER.all("ENV"):
+        env.update(env_of(instruction))
+    assert env["UV_PROJECT_ENVIRONMENT"] == "/opt/venv" and env["UV_PYTHON_DOWNLOADS"] == "never"
+    copied = [src for i in BUILDER.all("COPY") for src in copy_sources(i)[0]]
+    assert "uv.lock" in copied
 
 
 def test_dockerignore_drops_local_state_and_keeps_what_the_build_copies() -> None:
@@ -149,8 +136,8 @@ def test_entrypoint_reads_secret_files(tmp_path: Path) -> None:
 
 # ---- the builder's install steps, for real -------------------------------------------------------------------
 
-def _replay(stage: Stage, root: Path, venv: Path) -> None:
-    """WORKDIR/COPY/ENV/RUN of `stage`, with absolute paths under `root` and /opt/venv → `venv`."""
+def _replay(stage: Stage, root: Path) -> None:
+    """WORKDIR/COPY/ENV/RUN of `stage`, with /opt/… (the image's virtual environments) under `root`."""
     bin_dir = root / "bin"
     bin_dir.mkdir()
     (bin_dir / "python").symlink_to(sys.executable)  # the image's `python`: a 3.11 interpreter
@@ -162,7 +149,8 @@ def _replay(stage: Stage, root: Path, venv: Path) -> None:
             workdir = root / instruction.args.strip().lstrip("/")
             workdir.mkdir(parents=True, exist_ok=True)
         elif instruction.op == "ENV":
-            env.update(env_of(instruction))
+            env.update({k: v.replace("/opt/", f"{root}/opt/") for k, v in env_of(instruction).items()})
+            env.pop("UV_NO_CACHE", None)  # the same wheels, from this machine's cache rather than downloaded again
         elif instruction.op == "COPY":
             sources, dest, _ = copy_sources(instruction)
             target = workdir / dest if not dest.startswith("/") else root / dest.lstrip("/")
@@ -174,7 +162,7 @@ def _replay(stage: Stage, root: Path, venv: Path) -> None:
                     target.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(origin, target / origin.name)
         elif instruction.op == "RUN":
-            command = instruction.args.replace("/opt/venv", str(venv))
+            command = instruction.args.replace("/opt/", f"{root}/opt/")
             result = subprocess.run(["sh", "-c", command], cwd=workdir, env=env, capture_output=True, text=True,
                                     timeout=900)
             assert result.returncode == 0, f"RUN {command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
@@ -182,8 +170,8 @@ def _replay(stage: Stage, root: Path, venv: Path) -> None:
 
 @pytest.mark.slow
 def test_builder_install_steps_work_in_a_clean_virtualenv(tmp_path: Path) -> None:
-    venv = tmp_path / "opt-venv"
-    _replay(BUILDER, tmp_path, venv)
+    venv = tmp_path / "opt" / "venv"
+    _replay(BUILDER, tmp_path)
     # Outside the source tree, so that only the installed package can be imported.
     run_dir = tmp_path / "run"
     run_dir.mkdir()
