@@ -74,11 +74,11 @@ class Hub(Protocol):
     def local_stats(self) -> dict[str, int]: ...
 
 
-def create_hub(url: str, instance_id: str) -> Hub:
+def create_hub(url: str, instance_id: str, prefix: str = "cm:") -> Hub:
     if url.startswith(("redis://", "rediss://", "unix://")):
         from channels.redis_hub import RedisHub
 
-        return RedisHub(url, instance_id)
+        return RedisHub(url, instance_id, prefix=prefix)
     if url in ("", "memory://") or url.startswith("memory://"):
         from channels.memory_hub import MemoryHub
 

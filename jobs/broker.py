@@ -35,10 +35,11 @@ from taskiq.labels import prepare_label
 from taskiq.message import BrokerMessage
 from taskiq_redis import RedisStreamBroker
 
-STREAM = "cm:jobs"
+# Key names under the deployment's REDIS_PREFIX.
+STREAM = "jobs"
 GROUP = "conversme-workers"
-DELAYED = "cm:jobs:delayed"
-DELIVERIES = "cm:jobs:deliveries:"
+DELAYED = "jobs:delayed"
+DELIVERIES = "jobs:deliveries:"
 
 # Moves due delayed jobs onto the stream atomically, so two workers never move one twice.
 PROMOTE = """
@@ -139,10 +140,12 @@ class AckDeletingStreamBroker(RedisStreamBroker):
 
 
 class RedisJobQueue:
-    def __init__(self, url: str, *, redeliver_after: float, consumer: str, prefetch: int = 8) -> None:
+    def __init__(self, url: str, *, redeliver_after: float, consumer: str, prefetch: int = 8,
+                 prefix: str = "cm:") -> None:
         self.url = url
+        self.stream, self.delayed, self.deliveries = prefix + STREAM, prefix + DELAYED, prefix + DELIVERIES
         self.broker = AckDeletingStreamBroker(
-            url, queue_name=STREAM, consumer_group_name=GROUP, consumer_name=consumer,
+            url, queue_name=self.stream, consumer_group_name=GROUP, consumer_name=consumer,
             # "0": a group created now also takes jobs queued before any worker ever ran.
             consumer_id="0", idle_timeout=int(redeliver_after * 1000), xread_block=1000, xread_count=prefetch,
             unacknowledged_lock_timeout=5.0, max_connection_pool_size=64,
@@ -173,29 +176,29 @@ class RedisJobQueue:
         message = _message(self.broker, task, kwargs, job_id, _labels(labels, due))
         # A 33-character unique prefix keeps two identical retries apart in the sorted set.
         member = uuid.uuid4().hex + "|" + message.message.decode()
-        await self.redis.zadd(DELAYED, {member: due})
+        await self.redis.zadd(self.delayed, {member: due})
         return job_id
 
     async def promote_due(self) -> int:
-        moved = await self.redis.eval(PROMOTE, 2, DELAYED, STREAM, time.time(), 200)
+        moved = await self.redis.eval(PROMOTE, 2, self.delayed, self.stream, time.time(), 200)
         return int(moved)
 
     async def depth(self) -> Depth:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xlen(STREAM)
-        pipe.xpending(STREAM, GROUP)
-        pipe.zcard(DELAYED)
+        pipe.xlen(self.stream)
+        pipe.xpending(self.stream, GROUP)
+        pipe.zcard(self.delayed)
         try:
             length, pending, delayed = await pipe.execute()
         except Exception:  # the group does not exist before the first worker or enqueue
-            return Depth(0, 0, int(await self.redis.zcard(DELAYED)))
+            return Depth(0, 0, int(await self.redis.zcard(self.delayed)))
         running = int(pending["pending"]) if isinstance(pending, dict) else 0
         return Depth(max(int(length) - running, 0), running, int(delayed))
 
     async def count_delivery(self, key: str) -> int:
         pipe = self.redis.pipeline(transaction=False)
-        pipe.incr(f"{DELIVERIES}{key}")
-        pipe.expire(f"{DELIVERIES}{key}", 86400)
+        pipe.incr(f"{self.deliveries}{key}")
+        pipe.expire(f"{self.deliveries}{key}", 86400)
         count, _ = await pipe.execute()
         return int(count)
 
@@ -284,10 +287,10 @@ class LocalJobQueue:
 
 
 def create_queue(url: str, *, redeliver_after: float = 180.0, consumer: str | None = None,
-                 prefetch: int = 8) -> JobQueue:
+                 prefetch: int = 8, prefix: str = "cm:") -> JobQueue:
     if url.startswith(("redis://", "rediss://", "unix://")):
         return RedisJobQueue(url, redeliver_after=redeliver_after, consumer=consumer or uuid.uuid4().hex,
-                             prefetch=prefetch)
+                             prefetch=prefetch, prefix=prefix)
     if url in ("", "memory://") or url.startswith("memory://"):
         return LocalJobQueue()
     raise ValueError(f"unsupported broker URL {url!r}: use memory:// or redis://")

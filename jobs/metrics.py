@@ -24,9 +24,10 @@ HEARTBEAT_SECONDS = 5.0
 ALIVE_AFTER = 3 * HEARTBEAT_SECONDS
 RECENT_FAILURES = 50
 
-STATS = "cm:jobs:stats"
-WORKERS = "cm:jobs:workers"
-FAILURES = "cm:jobs:failures"
+# Key names under the deployment's REDIS_PREFIX.
+STATS = "jobs:stats"
+WORKERS = "jobs:workers"
+FAILURES = "jobs:failures"
 
 
 def bucket_of(seconds: float) -> str:
@@ -112,39 +113,40 @@ class MemoryJobStats:
 
 
 class RedisJobStats:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "cm:") -> None:
         self._redis = Redis.from_url(url)
+        self._stats, self._workers, self._failures = prefix + STATS, prefix + WORKERS, prefix + FAILURES
 
     async def enqueued(self, task: str, failed: bool = False) -> None:
-        await self._redis.hincrbyfloat(STATS, f"{'enqueue_failed' if failed else 'enqueued'}|{task}|", 1)
+        await self._redis.hincrbyfloat(self._stats, f"{'enqueue_failed' if failed else 'enqueued'}|{task}|", 1)
 
     async def finished(self, task: str, outcome: str, duration: float, delay: float | None) -> None:
         pipe = self._redis.pipeline(transaction=False)
         for key, value in _fields(task, outcome, duration, delay).items():
-            pipe.hincrbyfloat(STATS, key, value)
+            pipe.hincrbyfloat(self._stats, key, value)
         await pipe.execute()
 
     async def failure(self, entry: dict[str, Any]) -> None:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.lpush(FAILURES, orjson.dumps(entry))
-        pipe.ltrim(FAILURES, 0, RECENT_FAILURES - 1)
+        pipe.lpush(self._failures, orjson.dumps(entry))
+        pipe.ltrim(self._failures, 0, RECENT_FAILURES - 1)
         await pipe.execute()
 
     async def recent_failures(self, limit: int = RECENT_FAILURES) -> list[dict[str, Any]]:
-        raw = await self._redis.lrange(FAILURES, 0, limit - 1)
+        raw = await self._redis.lrange(self._failures, 0, limit - 1)
         return [orjson.loads(r) for r in raw]
 
     async def heartbeat(self, worker_id: str, info: dict[str, Any]) -> None:
         entry = {**info, "id": worker_id, "lastSeen": time.time()}
-        await self._redis.hset(WORKERS, worker_id, orjson.dumps(entry))
+        await self._redis.hset(self._workers, worker_id, orjson.dumps(entry))
 
     async def forget_worker(self, worker_id: str) -> None:
-        await self._redis.hdel(WORKERS, worker_id)
+        await self._redis.hdel(self._workers, worker_id)
 
     async def snapshot(self) -> Snapshot:
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(STATS)
-        pipe.hgetall(WORKERS)
+        pipe.hgetall(self._stats)
+        pipe.hgetall(self._workers)
         counters, workers = await pipe.execute()
         now = time.time()
         alive: list[dict[str, Any]] = []
@@ -154,16 +156,16 @@ class RedisJobStats:
             # Workers gone for an hour are forgotten; until then they show as not alive.
             (stale.append(key) if now - float(entry.get("lastSeen", 0)) > 3600 else alive.append(entry))
         if stale:
-            await self._redis.hdel(WORKERS, *stale)
+            await self._redis.hdel(self._workers, *stale)
         return Snapshot({k.decode(): float(v) for k, v in counters.items()}, alive)
 
     async def close(self) -> None:
         await self._redis.aclose()
 
 
-def create_stats(url: str) -> JobStats:
+def create_stats(url: str, prefix: str = "cm:") -> JobStats:
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisJobStats(url)
+        return RedisJobStats(url, prefix)
     return MemoryJobStats()
 
 

@@ -43,6 +43,7 @@ class JobConfig:
     database_url: str
     hub_url: str
     broker_url: str
+    redis_prefix: str
     upload_dir: Path
     upload_url_prefix: str
     reports_dir: Path
@@ -157,12 +158,12 @@ async def process_runtime(cfg: JobConfig, role: str) -> AsyncIterator[JobRuntime
     """Engine, hub, outbox, storage, queue and stats for a job process; closed on exit."""
     name = process_name(role, cfg.name)
     engine = create_engine(cfg.database_url, pool_size=max(5, cfg.concurrency), max_overflow=10)
-    hub = create_hub(cfg.hub_url, name)
+    hub = create_hub(cfg.hub_url, name, cfg.redis_prefix)
     await hub.start()
     outbox = Outbox(hub)
     queue = create_queue(cfg.broker_url, redeliver_after=cfg.redeliver_after, consumer=name,
-                         prefetch=max(1, cfg.concurrency // 2))
-    stats = create_stats(cfg.broker_url)
+                         prefetch=max(1, cfg.concurrency // 2), prefix=cfg.redis_prefix)
+    stats = create_stats(cfg.broker_url, cfg.redis_prefix)
     ref: list[JobRuntime] = []
     rt = JobRuntime(
         sessionmaker=create_sessionmaker(engine), hub=hub, announce=make_announcer(outbox, ref),

@@ -20,8 +20,9 @@ def llm_config(settings: Settings) -> LLMConfig:
 
 async def start_generations(settings: Settings, state: AppState) -> Generations:
     generations = Generations(
-        llm=create_llm(llm_config(settings)), coordination=create_coordination(settings.redis_url),
-        budget=create_token_budget(settings.redis_url), sessionmaker=state.sessionmaker,
+        llm=create_llm(llm_config(settings)),
+        coordination=create_coordination(settings.redis_url, settings.redis_prefix),
+        budget=create_token_budget(settings.redis_url, settings.redis_prefix), sessionmaker=state.sessionmaker,
         publish=state.outbox.publish, clock=state.clock, limits=state.limits, instance_id=state.instance_id,
         config=GenerationConfig(
             context_tokens=settings.ai_context_tokens, max_output_tokens=settings.ai_max_output_tokens,

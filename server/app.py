@@ -102,14 +102,14 @@ def create_app(settings: Settings) -> Starlette:
         if settings.auto_migrate and settings.is_sqlite:
             # The embedded default migrates itself; PostgreSQL deployments run `conversme migrate` once.
             await migrate.upgrade(engine)
-        limiter = rate_limiter_for(settings.redis_url)
+        limiter = rate_limiter_for(settings.redis_url, settings.redis_prefix)
         instance_id = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        hub = create_hub(settings.redis_url, instance_id)
+        hub = create_hub(settings.redis_url, instance_id, settings.redis_prefix)
         await hub.start()
         outbox = Outbox(hub)
         queue = create_queue(settings.broker_url, redeliver_after=settings.job_redeliver_seconds,
-                             consumer=instance_id)
-        job_stats = create_stats(settings.broker_url)
+                             consumer=instance_id, prefix=settings.redis_prefix)
+        job_stats = create_stats(settings.broker_url, settings.redis_prefix)
         await queue.startup()
         app.state.conversme = AppState(
             settings=settings,

@@ -41,7 +41,7 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str, prefix: str = "conversme:rl:") -> None:
+    def __init__(self, url: str, prefix: str = "cm:rl:") -> None:
         self._redis: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
         self._prefix = prefix
 
@@ -61,7 +61,7 @@ class RedisRateLimiter:
         await self._redis.aclose()
 
 
-def rate_limiter_for(url: str) -> RateLimiter:
+def rate_limiter_for(url: str, prefix: str = "cm:") -> RateLimiter:
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisRateLimiter(url)
+        return RedisRateLimiter(url, prefix + "rl:")
     return MemoryRateLimiter()

@@ -31,6 +31,8 @@ class Settings:
     db_max_overflow: int = 20
     db_pool_timeout: float = 30.0
     redis_url: str = "memory://"
+    # REDIS_PREFIX: every Redis key and channel starts with it, so deployments (or test runs) can share a Redis.
+    redis_prefix: str = "cm:"
     frontend_url: str = "http://localhost:3000"
     redirect_url: str = ""
     cors_origins: tuple[str, ...] = ()
@@ -188,7 +190,7 @@ _INTS = {
     "AI_MAX_OUTPUT_TOKENS": "ai_max_output_tokens", "MAX_AUDIO_BYTES": "max_audio_bytes",
 }
 _STRS = {
-    "API_HOST": "api_host", "REDIS_URL": "redis_url", "FRONTEND_URL": "frontend_url",
+    "API_HOST": "api_host", "REDIS_URL": "redis_url", "REDIS_PREFIX": "redis_prefix", "FRONTEND_URL": "frontend_url",
     "REDIRECT_URL": "redirect_url", "ALGORITHM": "algorithm", "OPENAI_API_KEY": "openai_api_key",
     "OPENAI_BASE_URL": "openai_base_url", "OPENAI_MODEL": "openai_model",
     "OPENAI_TRANSCRIBE_MODEL": "openai_transcribe_model", "ADMIN_EMAIL": "admin_email",
@@ -249,6 +251,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     if not database_url:
         database_url = f"sqlite:///{(data_dir / 'conversme.db').as_posix()}"
     values["database_url"] = normalize_database_url(database_url)
+    if not re.fullmatch(r"[A-Za-z0-9_.:{}-]{1,64}", values.get("redis_prefix", "cm:")):
+        raise ConfigError("REDIS_PREFIX must be 1-64 characters of letters, digits and _ . : { } -")
     if not values.get("redis_url"):
         values["redis_url"] = "memory://"
     values["broker_url"] = env.get("BROKER_URL", "").strip() or values["redis_url"]

@@ -27,6 +27,17 @@ from server.state import AppState
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# This run's (and this xdist worker's) own Redis key space: every key and channel the tests or the servers they
+# start create begins with it, so runs sharing one Redis never meet, and the session deletes it at the end.
+RUN_ID = uuid.uuid4().hex[:10]
+REDIS_PREFIX = f"cmtest:{RUN_ID}:"
+# Databases made by this run are named `<prefix>_<RUN_ID>_<random>`; the session drops them at the end.
+PG_PREFIX = "cmtest"
+
+
+def redis_prefix() -> str:
+    """A fresh key space inside this run's: for one server cluster or one test."""
+    return f"{REDIS_PREFIX}{uuid.uuid4().hex[:8]}:"
 
 
 def _pg_url(dbname: str) -> str:
@@ -36,7 +47,7 @@ def _pg_url(dbname: str) -> str:
 @contextlib.asynccontextmanager
 async def fresh_pg_database(prefix: str) -> AsyncIterator[str]:
     """A new, empty PostgreSQL database (its URL), dropped afterwards. Fails — never skips — without PostgreSQL."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    name = f"{PG_PREFIX}_{RUN_ID}_{prefix}_{uuid.uuid4().hex[:8]}"
     try:
         conn = await asyncpg.connect(PG_ADMIN_URL)
     except (OSError, asyncpg.PostgresError) as exc:
@@ -49,6 +60,43 @@ async def fresh_pg_database(prefix: str) -> AsyncIterator[str]:
         conn = await asyncpg.connect(PG_ADMIN_URL)
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await conn.close()
+
+
+async def _drop_run_databases() -> None:
+    conn = await asyncpg.connect(PG_ADMIN_URL)
+    try:
+        names = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1",
+                                 f"{PG_PREFIX}_{RUN_ID}_%")
+        for row in names:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def _delete_run_keys() -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match=f"{REDIS_PREFIX}*", count=1000):
+            batch.append(key)
+            if len(batch) >= 500:
+                await client.unlink(*batch)
+                batch.clear()
+        if batch:
+            await client.unlink(*batch)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _run_cleanup() -> AsyncIterator[None]:
+    """Whatever this run left behind in the shared services — a database a killed fixture did not drop, keys of
+    its servers — goes at the end; nothing of another run is touched."""
+    yield
+    await _drop_run_databases()
+    await _delete_run_keys()
 
 
 @pytest.fixture(scope="session")

@@ -23,8 +23,8 @@ def debug(backend: Backend) -> Iterator[None]:
         backend.state.settings = original
 
 
-ADMIN_ROUTES = [("GET", "/admin/users"), ("GET", f"/admin/users/{uuid.uuid4()}"), ("POST", "/admin/users"),
-                ("PUT", f"/admin/users/{uuid.uuid4()}"), ("DELETE", f"/admin/users/{uuid.uuid4()}"),
+ADMIN_ROUTES = [("GET", "/admin/users"), ("GET", f"/admin/users/{uuid.UUID(int=1)}"), ("POST", "/admin/users"),
+                ("PUT", f"/admin/users/{uuid.UUID(int=2)}"), ("DELETE", f"/admin/users/{uuid.UUID(int=3)}"),
                 ("POST", "/admin/reset"), ("POST", "/admin/initialize"), ("POST", "/admin/initialize-library"),
                 ("POST", "/market/initialize")]
 

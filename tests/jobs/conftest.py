@@ -1,5 +1,5 @@
 """Real job processes: `conversme serve`, `conversme worker` and `conversme scheduler` sharing PostgreSQL and
-a Redis database of their own."""
+a Redis key space of their own."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import redis
 
 from tests.conftest import REDIS_URL, fresh_pg_database
 from tests.realtime.harness import BIN, ServerProcess, migrate, server_env
 
-# A Redis database apart from the realtime tests' one: these tests flush it.
-JOBS_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/14"
+JOBS_REDIS_URL = REDIS_URL
 
 # Redelivery after 4 s (jobs time out before that, so a live worker's job is never taken over).
 FAST = {"JOB_REDELIVER_SECONDS": "4", "SCHEDULER_INTERVAL": "0.5", "JOB_RETRY_BASE": "0.2",
@@ -96,9 +94,6 @@ async def jobs_db() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def jobs_cluster(jobs_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[JobCluster]:
-    client = redis.Redis.from_url(JOBS_REDIS_URL)
-    client.flushdb()
-    client.close()
     data = tmp_path_factory.mktemp("jobs")
     env = server_env(jobs_db, JOBS_REDIS_URL, data, **FAST)
     migrate(env)
@@ -120,7 +115,7 @@ def cluster(jobs_cluster: JobCluster) -> Iterator[JobCluster]:
         jobs_cluster.stop_all()
 
 
-def wait_until(predicate: object, timeout: float = 20.0, interval: float = 0.1) -> None:
+def wait_until(predicate: object, timeout: float = 30.0, interval: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if callable(predicate) and predicate():

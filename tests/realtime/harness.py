@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, redis_prefix
 
 BIN = Path(sys.executable).parent / "conversme"
 
@@ -27,9 +27,12 @@ def free_port() -> int:
 
 
 def server_env(database_url: str, redis_url: str, data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "OPENAI_"))}
+    """The environment of one group of server/worker processes: they share `REDIS_PREFIX`, a key space of
+    their own inside the test run's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "OPENAI_", "BROKER_"))}
     env.update({
-        "DATABASE_URL": database_url, "REDIS_URL": redis_url, "SECRET_KEY": SECRET, "DATA_DIR": str(data_dir),
+        "DATABASE_URL": database_url, "REDIS_URL": redis_url, "REDIS_PREFIX": redis_prefix(),
+        "SECRET_KEY": SECRET, "DATA_DIR": str(data_dir),
         "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "1024", "ARGON2_PARALLELISM": "1",
         "LOGIN_RATE_PER_IP": "100000", "LOGIN_RATE_PER_ACCOUNT": "1000", "FRONTEND_URL": "http://localhost:3000",
         "LOG_LEVEL": "warning", "SHUTDOWN_TIMEOUT": "6",

@@ -16,14 +16,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import REDIS_URL, SECRET
+from tests.conftest import REDIS_URL, SECRET, redis_prefix
 from tests.realtime.conftest import pg_db  # noqa: F401  (fixture reused here)
 from tests.realtime.harness import BIN, free_port
 
 pytestmark = pytest.mark.slow
 
-# A Redis database of its own: the worker started here consumes the job stream.
-DEV_REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/13"
+DEV_REDIS_URL = REDIS_URL
 ADMIN_PASSWORD = "dev-admin-password"
 
 
@@ -85,7 +84,8 @@ def base_env(data: Path, **extra: str) -> dict[str, str]:
     env.pop("DEBUG", None)  # `conversme dev` turns DEBUG on by itself
     env.update({"SECRET_KEY": SECRET, "DATA_DIR": str(data), "ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "1024",
                 "ARGON2_PARALLELISM": "1", "SHUTDOWN_TIMEOUT": "6", "SCHEDULER_INTERVAL": "0.5",
-                "ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": ADMIN_PASSWORD, "LOG_LEVEL": "info"})
+                "ADMIN_EMAIL": "admin@example.com", "ADMIN_PASSWORD": ADMIN_PASSWORD, "LOG_LEVEL": "info",
+                "REDIS_PREFIX": redis_prefix()})
     env.update(extra)
     return env
 
@@ -110,7 +110,7 @@ def test_dev_runs_api_worker_and_scheduler_and_sigterm_stops_them_all(
             jobs = httpx.get(f"{base}/admin/jobs", headers={"Authorization": f"Bearer {token}"}, timeout=5).json()
             return any(w["alive"] and w["pid"] == pids["worker"] for w in jobs["workers"])
 
-        eventually(worker_alive, 20, "the worker's heartbeat in /admin/jobs")
+        eventually(worker_alive, 30, "the worker's heartbeat in /admin/jobs")
         # Prefixed lines on the terminal, one log file per process.
         out = dev.output()
         for name in ("api", "worker", "scheduler"):

@@ -9,12 +9,12 @@ from starlette.requests import Request
 
 from server.clientip import client_ip
 from server.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, redis_prefix
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
 async def test_limit_counts_per_key_and_resets(kind: str) -> None:
-    limiter: RateLimiter = MemoryRateLimiter() if kind == "memory" else RedisRateLimiter(REDIS_URL)
+    limiter: RateLimiter = MemoryRateLimiter() if kind == "memory" else RedisRateLimiter(REDIS_URL, redis_prefix())
     key = f"test:{uuid.uuid4().hex}"
     try:
         results = [await limiter.hit(key, 3, 60) for _ in range(5)]
@@ -28,7 +28,8 @@ async def test_limit_counts_per_key_and_resets(kind: str) -> None:
 
 
 async def test_redis_limiter_is_shared_between_instances() -> None:
-    a, b = RedisRateLimiter(REDIS_URL), RedisRateLimiter(REDIS_URL)
+    prefix = redis_prefix()
+    a, b = RedisRateLimiter(REDIS_URL, prefix), RedisRateLimiter(REDIS_URL, prefix)
     key = f"test:{uuid.uuid4().hex}"
     try:
         assert await a.hit(key, 2, 60) is None
