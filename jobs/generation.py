@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -140,7 +141,8 @@ class Generations:
         wait = await self.budget.wait_needed([(f"user:{user_id}", self.config.tokens_per_minute_user),
                                               (f"session:{context_id}", self.config.tokens_per_minute_session)])
         if wait is not None:
-            raise RateLimited(f"the AI token budget for this minute is used up; try again in {wait:.0f} s", wait)
+            seconds = math.ceil(wait)  # whole seconds for Retry-After, rounded up so a retry then finds room
+            raise RateLimited(f"the AI token budget of the last minute is used up; try again in {seconds} s", seconds)
         info = StreamInfo(stream_id, str(context_id), topics.for_live(context_id), str(user_id), self.instance_id)
         if not await self.coordination.acquire(info, self.config.lease_seconds):
             raise Conflict("an answer is already being generated in this session: wait for it, or cancel it")

@@ -1,10 +1,9 @@
 """No stream hangs forever: the instance generating dies (SIGKILL) or stops (SIGTERM) → everyone else gets
-`ai.error` code `interrupted` within seconds; and without a key the server starts and says how to add one."""
+`ai.error` code `interrupted` once its lease runs out; and without a key the server starts and says how to add one."""
 
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from tests.ai.conftest import PROMPT, ai_env, live_session, until_end
 from tests.conftest import REDIS_URL
 from tests.fakes.openai_server import FakeOpenAI
 from tests.realtime.harness import ServerProcess, migrate, server_env
+from tests.waiting import LIVENESS
 
 
 @pytest.fixture
@@ -44,13 +44,12 @@ async def test_generation_whose_instance_dies_ends_as_interrupted(two_servers: t
             reply = await alice.push(s.topic, PROMPT, {"text": "a long one [slow] [n:400]"})  # generated on A
             for _ in range(3):
                 await bob.next(event="ai.delta", topic=s.topic)
-            killed_at = time.monotonic()
             a.stop(sig)
-            frames = await until_end(bob, s.topic, timeout=15)
+            # The survivor's watchdog ends it once the lease (AI_LEASE_SECONDS=2) runs out unrefreshed.
+            frames = await until_end(bob, s.topic, timeout=LIVENESS)
             end = frames[-1]
             assert end["event"] == "ai.error" and end["data"]["code"] == "interrupted", end
             assert end["data"]["streamId"] == reply["streamId"]
-            assert time.monotonic() - killed_at < 8  # AI_LEASE_SECONDS=2 plus the watchdog's period
             await alice.close()
             # Exactly one terminal event, and the session is free again on the surviving instance.
             await bob.push(s.topic, PROMPT, {"text": "again [n:3]"})

@@ -139,17 +139,22 @@ async def test_live_message_upstream_errors_are_not_200(api: httpx.AsyncClient, 
         assert r.headers["retry-after"] == "7"
 
 
-async def test_one_answer_at_a_time_and_token_budgets(api: httpx.AsyncClient) -> None:
+async def test_one_answer_at_a_time_and_token_budgets(api: httpx.AsyncClient, fake_openai: FakeOpenAI) -> None:
     alice = await sign_up(api, "alice")
     first = await api.post("/live/message", headers=alice.headers, json={"message": "a [n:1]"})
     context_id = first.json()["contextId"]
-    slow = asyncio.create_task(api.post("/live/message", headers=alice.headers,
-                                        json={"message": "b [slow] [n:20]", "contextId": context_id}))
-    await asyncio.sleep(0.3)
-    r = await api.post("/live/message", headers=alice.headers, json={"message": "c", "contextId": context_id})
-    assert r.status_code == 409 and r.json()["code"] == "conflict"
-    assert (await slow).status_code == 200
-    # 121 + 140 tokens used this minute; the budget is 300: one more turn fits, then none.
+    gate = uuid.uuid4().hex
+    held = asyncio.create_task(api.post("/live/message", headers=alice.headers,
+                                        json={"message": f"b [hold:{gate}] [n:20]", "contextId": context_id}))
+    try:
+        # Upstream asked (so the session's lease is taken) and held there until released: surely under way.
+        await fake_openai.wait_started(f"[hold:{gate}]")
+        r = await api.post("/live/message", headers=alice.headers, json={"message": "c", "contextId": context_id})
+        assert r.status_code == 409 and r.json()["code"] == "conflict"
+    finally:
+        fake_openai.release(gate)
+    assert (await held).status_code == 200
+    # 121 + 140 tokens used in the last 60 s; the budget is 300: one more turn fits, then none.
     assert (await api.post("/live/message", headers=alice.headers, json={"message": "d [n:1]"})).status_code == 200
     r = await api.post("/live/message", headers=alice.headers, json={"message": "e [n:1]"})
     assert r.status_code == 429 and r.json()["code"] == "rate_limited" and int(r.headers["retry-after"]) >= 1

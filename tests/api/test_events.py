@@ -236,17 +236,22 @@ async def test_legacy_time_update_moves_the_event(client: httpx.AsyncClient, mak
     assert r.json()["duration"] == "120min"
 
 
-@pytest.mark.parametrize("change", [
-    {"status": "done"}, {"status": None}, {"complexity": 0}, {"title": None}, {"title": ""},
-    {"endTime": "2026-03-01T00:00:00Z"}, {"startTime": None}, {"time": "noon"}, {"duration": "-5"},
-    {"topics": ["00000000-0000-4000-8000-000000000002"]}, {"processId": "00000000-0000-4000-8000-000000000003"},
+@pytest.mark.parametrize(("change", "status"), [
+    ({"status": "done"}, 422), ({"status": None}, 422), ({"complexity": 0}, 422), ({"title": None}, 422),
+    ({"title": ""}, 422), ({"endTime": "2026-03-01T00:00:00Z"}, 422), ({"startTime": None}, 422),
+    ({"time": "noon"}, 422), ({"duration": "-5"}, 422),
+    # An unknown topic id is a value that cannot be accepted (422); an unknown process is a thing the caller
+    # cannot see (404), as everywhere else.
+    ({"topics": ["00000000-0000-4000-8000-000000000002"]}, 422),
+    ({"processId": "00000000-0000-4000-8000-000000000003"}, 404),
 ])
 async def test_update_rejects_bad_input_and_changes_nothing(client: httpx.AsyncClient, make_user: MakeUser,
-                                                            change: dict[str, Any]) -> None:
+                                                            change: dict[str, Any], status: int) -> None:
     alice = await make_user("alice")
     event = await create_event(client, alice, location="Here")
     r = await client.put(f"/events/{event['id']}", headers=alice.headers, json={"location": "There", **change})
-    assert r.status_code in (404, 422), r.text
+    assert r.status_code == status, r.text
+    assert r.json()["code"] == {404: "not_found", 422: "invalid"}[status]
     after = (await client.get(f"/events/{event['id']}", headers=alice.headers)).json()
     for key in ("title", "status", "startTime", "endTime", "location", "complexity", "processId"):
         assert after[key] == event[key], key

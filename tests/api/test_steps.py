@@ -14,7 +14,7 @@ from sqlalchemy import event, select
 from channels import topics
 from persistence.enums import ParticipantStatus
 from persistence.models import Step, SubStep
-from tests.api.checklist_support import detail, link_event, make_instance, make_template, recording, step_rows
+from tests.api.checklist_support import detail, hub_frames, link_event, make_instance, make_template, step_rows
 from tests.conftest import Account, Backend, MakeUser
 
 
@@ -280,27 +280,36 @@ async def test_event_member_may_tick_someone_elses_process(client: httpx.AsyncCl
     event_id = await link_event(backend, p["id"], owner, [(member, ParticipantStatus.CONFIRMED),
                                                            (declined, ParticipantStatus.DECLINED)])
     step = await _first_step(client, owner, p["id"])
-    with recording(backend) as pub:
-        r = await client.put(f"/processes/steps/{step['id']}", json={"completed": True}, headers=member.headers)
-        assert r.status_code == 200, r.text
+    topic = topics.for_event(uuid.UUID(event_id))
+    # Listening on the event room and on each person's own topic: the changes go to the room, nowhere else.
+    async with hub_frames(backend, topic, *(topics.for_user(uuid.UUID(x.id)) for x in (owner, member, declined)),
+                          user_id=member.id) as pub:
+        updated = await client.put(f"/processes/steps/{step['id']}", json={"completed": True}, headers=member.headers)
+        assert updated.status_code == 200, updated.text
         sub = await client.post(f"/processes/steps/{step['id']}/substeps", json={"content": "extra"},
                                 headers=member.headers)
         assert sub.status_code == 201
-        r = await client.post("/processes/batch/substeps/update", headers=member.headers,
-                              json=[{"id": sub.json()["id"], "completed": True}])
-        assert r.status_code == 200
+        batch = await client.post("/processes/batch/substeps/update", headers=member.headers,
+                                  json=[{"id": sub.json()["id"], "completed": True}])
+        assert batch.status_code == 200
         new = await client.post(f"/processes/{p['id']}/steps", json={"content": "Three"}, headers=member.headers)
         assert new.status_code == 201
         assert (await client.delete(f"/processes/steps/{new.json()['id']}", headers=member.headers)).status_code == 204
         assert (await client.delete(f"/processes/substeps/{sub.json()['id']}",
                                     headers=member.headers)).status_code == 204
-    topic = topics.for_event(uuid.UUID(event_id))
-    assert [(m.topic, m.event) for m in pub.messages] == [
-        (topic, "step.updated"), (topic, "substep.created"), (topic, "substep.updated"), (topic, "step.created"),
-        (topic, "step.deleted"), (topic, "substep.deleted")]
+    # What a client in the room receives: each change once, in commit order, at offsets 1, 2, 3 … of one epoch,
+    # carrying the same camelCase Step/SubStep the REST call answered (a deletion: the row as it was).
+    assert [(f.topic, f.event, f.offset) for f in pub.frames] == [
+        (topic, "step.updated", 1), (topic, "substep.created", 2), (topic, "substep.updated", 3),
+        (topic, "step.created", 4), (topic, "step.deleted", 5), (topic, "substep.deleted", 6)]
+    assert len({f.epoch for f in pub.frames}) == 1
+    assert [f.data for f in pub.frames] == [updated.json(), sub.json(), batch.json()[0], new.json(), new.json(),
+                                            batch.json()[0]]
     data = pub.named("step.updated")[0].data
-    assert data["id"] == step["id"] and data["completed"] is True and "subSteps" in data and "completedAt" in data
+    assert data["id"] == step["id"] and data["completed"] is True and data["completedAt"].endswith("Z")
+    assert [(s["id"], s["completed"]) for s in data["subSteps"]] == [(s["id"], True) for s in step["subSteps"]]
     assert pub.named("substep.created")[0].data["stepId"] == step["id"]
+    assert pub.named("substep.deleted")[0].data["completed"] is True
     # A declined participant is not a member.
     r = await client.put(f"/processes/steps/{step['id']}", json={"completed": False}, headers=declined.headers)
     assert r.status_code == 404
@@ -311,10 +320,11 @@ async def test_steps_of_a_process_without_events_publish_nothing(client: httpx.A
     a = await make_user()
     t = await make_template(client, a)
     step = await _first_step(client, a, t["id"])
-    with recording(backend) as pub:
+    async with hub_frames(backend, topics.for_user(uuid.UUID(a.id)), user_id=a.id) as pub:
         r = await client.put(f"/processes/steps/{step['id']}", json={"completed": True}, headers=a.headers)
         assert r.status_code == 200
-    assert pub.messages == []
+    # hub_frames also checks that the hub published nothing on any other topic.
+    assert pub.frames == []
 
 
 # --- /live/operation --------------------------------------------------------------------------------
@@ -329,7 +339,8 @@ async def test_live_complete_step_cascades(client: httpx.AsyncClient, make_user:
     p = await make_instance(client, a)
     event_id = await link_event(backend, p["id"], a)
     step = await _first_step(client, a, p["id"])
-    with recording(backend) as pub:
+    topic = topics.for_event(uuid.UUID(event_id))
+    async with hub_frames(backend, topic, topics.for_user(uuid.UUID(a.id)), user_id=a.id) as pub:
         r = await _op(client, a, operation="complete_step", processId=p["id"], stepId=step["id"],
                       description="done", priority="high", rationale="operator said so")
     assert r.status_code == 200, r.text
@@ -339,7 +350,11 @@ async def test_live_complete_step_cascades(client: httpx.AsyncClient, make_user:
     assert details["stepId"] == step["id"] and details["completed"] is True and details["completedAt"].endswith("Z")
     assert [(s["id"], s["completed"]) for s in details["updatedSubsteps"]] == [
         (s["id"], True) for s in step["subSteps"]]
-    assert [(m.topic, m.event) for m in pub.messages] == [(topics.for_event(uuid.UUID(event_id)), "step.updated")]
+    assert [(f.topic, f.event, f.offset) for f in pub.frames] == [(topic, "step.updated", 1)]
+    frame = pub.frames[0].data
+    assert (frame["id"], frame["completed"], frame["completedAt"]) == (step["id"], True, details["completedAt"])
+    assert [(s["id"], s["completed"], s["completedAt"]) for s in frame["subSteps"]] == [
+        (s["id"], True, s["completedAt"]) for s in details["updatedSubsteps"]]
     assert (await step_rows(backend, p["id"]))[0][1:] == (True, 1, [("1.1", True), ("1.2", True)])
 
 

@@ -14,8 +14,11 @@ Behaviour is chosen per request by markers in the last user message:
   [toolsonly]       only the tool call (the follow-up request, which carries the tool result, gets text)
   [script:NAME]     the script registered as NAME (text, tool arguments, JSON content)
   [id:X]            a tag recorded with the request (benchmarks match chunks to receipts with it)
+  [hold:NAME]       the first token, then SSE comments (the client's read timeout stays quiet) until the test
+                    calls `release(NAME)`: a stream that is surely still under way while the test acts
 Every request is recorded (body, chunk send times, whether the client closed it before the end), so tests
-can assert that cancelling a stream closed the upstream request.
+can assert that cancelling a stream closed the upstream request, and wait for a request to arrive
+(`wait_started`) instead of sleeping.
 
 In tests: `FakeOpenAI().start()` runs it in a thread; as a process: `python -m tests.fakes.openai_server
 --port 8765 --rate 50` (recorded requests at `GET /_control/requests`).
@@ -96,6 +99,7 @@ class FakeOpenAI:
         self.transcript = transcript
         self.scripts: dict[str, Script] = {}
         self.requests: list[Recorded] = []
+        self._gates: dict[str, threading.Event] = {}  # [hold:NAME]; set from the test's thread
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/v1/audio/transcriptions", self._transcribe, methods=["POST"]),
@@ -137,6 +141,23 @@ class FakeOpenAI:
     def find(self, tag: str) -> list[Recorded]:
         """Requests whose last user message carried `tag`."""
         return [r for r in list(self.requests) if tag in _last_user_text(r.body)]
+
+    def release(self, name: str) -> None:
+        """Lets streams held by `[hold:name]` (now or later) go on."""
+        self._gate(name).set()
+
+    def _gate(self, name: str) -> threading.Event:
+        return self._gates.setdefault(name, threading.Event())
+
+    async def wait_started(self, tag: str, timeout: float = 30.0) -> Recorded:
+        """The first request tagged `tag` once it reached this server (a liveness timeout, not a time bound)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.find(tag)
+            if found:
+                return found[0]
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"no request tagged {tag} arrived")
 
     async def wait_closed(self, tag: str, timeout: float = 5.0) -> Recorded:
         deadline = time.monotonic() + timeout
@@ -230,6 +251,11 @@ class FakeOpenAI:
                 record.send_times.append(time.time())
                 record.chunks_sent += 1
                 yield chunk({"content": token})
+                if "hold" in markers and i == 0:
+                    gate = self._gate(markers["hold"])
+                    while not gate.is_set():
+                        yield b": held\n\n"
+                        await asyncio.sleep(0.05)
                 if "stall" in markers and i == 1:
                     await asyncio.sleep(3600)  # silence with the connection open, until the client gives up
                 if "drop" in markers and i == 2:

@@ -15,6 +15,7 @@ from channels.client import RealtimeClient
 from tests.jobs import media_files
 from tests.jobs.conftest import FAST
 from tests.realtime.harness import ServerProcess, person, server_env
+from tests.waiting import eventually, is_notification_sentinel, post_notification_sentinel
 
 pytestmark = pytest.mark.slow
 
@@ -54,15 +55,23 @@ async def test_the_embedded_server_runs_jobs_in_process(embedded_server: ServerP
             r2 = await api.post("/events", headers=me.headers, json={
                 "title": "Solo", "startTime": iso(start), "endTime": iso(start + timedelta(minutes=30))})
             assert r2.status_code == 201
-            for _ in range(150):
-                if any(f.get("event") == "reminder" for f in frames):
-                    break
-                await asyncio.sleep(0.1)
+            await eventually(lambda: any(f.get("event") == "reminder" for f in frames), what="the reminder")
+            await eventually(lambda: any(f.get("event") == "job.progress" and f["data"]["stage"] == "done"
+                                         for f in frames), what="the upload's last progress")
+            # Everything published on the user's topic before this sentinel has reached the socket by then.
+            text = await post_notification_sentinel(api, me.headers)
+            await eventually(lambda: any(is_notification_sentinel(f, me.id, text) for f in frames),
+                             what="the sentinel")
             reader.cancel()
         media = (await api.get(f"/media/{r.json()['id']}", headers=me.headers)).json()
         assert media["status"] == "ready" and media["aspectRatio"] == "2:1"
         assert [f["data"]["eventId"] for f in frames if f.get("event") == "reminder"] == [r2.json()["id"]]
-        assert any(f.get("event") == "job.progress" and f["data"]["stage"] == "done" for f in frames)
-        metrics = (await api.get("/metrics")).text
-        assert 'conversme_jobs_total{outcome="ok",task="media.process"} 1.0' in metrics
-        assert 'conversme_jobs_total{outcome="ok",task="reminders.send"} 1.0' in metrics
+        # A job's metrics are counted after its frames went out.
+        expected = ['conversme_jobs_total{outcome="ok",task="media.process"} 1.0',
+                    'conversme_jobs_total{outcome="ok",task="reminders.send"} 1.0']
+
+        async def counted() -> bool:
+            metrics = (await api.get("/metrics")).text
+            return all(line in metrics for line in expected)
+
+        await eventually(counted, what=f"{expected} in /metrics")

@@ -4,7 +4,6 @@ downloadable by their owner only; enqueue failures recorded; dead letters; `/met
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from persistence.enums import EventStatus, ParticipantStatus
 from persistence.models import DeadLetter, Notification, Reminder, Step, SubStep, User
 from tests.api.eventkit import insert_event, make_process
 from tests.conftest import Account, Backend, MakeUser
+from tests.waiting import eventually
 
 
 def iso(moment: datetime) -> str:
@@ -133,17 +133,19 @@ async def test_due_reminders_are_sent_by_the_embedded_scheduler(client: httpx.As
     start = datetime.now(UTC) + timedelta(minutes=15, seconds=1)
     event = await new_event(client, a, start)
 
-    async def sent() -> int:
+    async def sent(event_id: str) -> int:
         r = await client.get("/notifications", headers=a.headers)
         items = r.json()["items"]
-        return sum(1 for n in items if n["type"] == "event_reminder" and n["referenceId"] == event["id"])
+        return sum(1 for n in items if n["type"] == "event_reminder" and n["referenceId"] == event_id)
 
-    for _ in range(60):
-        if await sent():
-            break
-        await asyncio.sleep(0.1)
-    assert await sent() == 1
-    assert (await client.get("/notifications/unread-count", headers=a.headers)).json() == 1
+    await eventually(lambda: sent(event["id"]), what="the reminder")
+    # Sent once: another reminder, due at once (the event starts within its 15 minutes' notice), is sent by a
+    # later tick of the scheduler; then every job queued so far has finished.
+    sentinel = await new_event(client, a, datetime.now(UTC) + timedelta(minutes=15) - timedelta(seconds=1))
+    await eventually(lambda: sent(sentinel["id"]), what="the sentinel reminder")
+    await drain(backend)
+    assert await sent(event["id"]) == 1
+    assert (await client.get("/notifications/unread-count", headers=a.headers)).json() == 2  # both reminders
     r = await client.post("/notifications/mark-all-read", headers=a.headers)
     assert r.status_code in (200, 204)
     assert (await client.get("/notifications/unread-count", headers=a.headers)).json() == 0
@@ -251,12 +253,12 @@ async def test_a_failing_job_retries_with_backoff_then_is_dead_lettered(
     jobs.retry_base = 0.05  # keep the backoff short here
     try:
         await jobs.enqueue("ops.probe", {"key": "x", "user_id": a.id, "fail": True})
-        for _ in range(100):
+
+        async def dead_letter() -> DeadLetter | None:
             async with backend.state.sessionmaker() as db:
-                letter = await db.scalar(select(DeadLetter).where(DeadLetter.task_name == "ops.probe"))
-            if letter is not None:
-                break
-            await asyncio.sleep(0.05)
+                return await db.scalar(select(DeadLetter).where(DeadLetter.task_name == "ops.probe"))
+
+        letter = await eventually(dead_letter, what="the dead letter")
     finally:
         jobs.retry_base = 2.0
     assert letter is not None and letter.attempts == jobs.max_retries + 1 and letter.reason == "failed"

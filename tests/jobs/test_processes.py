@@ -8,10 +8,12 @@ admin retries. `/metrics` shows what the tests caused."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import re
-import time
+import signal
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,23 +23,13 @@ import httpx
 import pytest
 
 from channels.client import RealtimeClient
-from jobs.broker import DELIVERIES, RedisJobQueue
+from jobs.broker import RedisJobQueue
 from tests.jobs import media_files
-from tests.jobs.conftest import JOBS_REDIS_URL, JobCluster
+from tests.jobs.conftest import JOBS_REDIS_URL, JobCluster, JobProcess
 from tests.realtime.harness import Person, person
+from tests.waiting import eventually, is_notification_sentinel, post_notification_sentinel
 
 pytestmark = pytest.mark.slow
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 25.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.1)
 
 
 def iso(moment: datetime) -> str:
@@ -48,8 +40,10 @@ async def db(cluster: JobCluster) -> asyncpg.Connection:
     return await asyncpg.connect(cluster.database_url)
 
 
-async def queue() -> RedisJobQueue:
-    q = RedisJobQueue(JOBS_REDIS_URL, redeliver_after=3, consumer="test-producer")
+async def queue(cluster: JobCluster) -> RedisJobQueue:
+    """The cluster's job queue (in its processes' Redis key space)."""
+    q = RedisJobQueue(JOBS_REDIS_URL, redeliver_after=3, consumer="test-producer",
+                      prefix=cluster.env.get("REDIS_PREFIX", "cm:"))
     await q.startup()
     return q
 
@@ -64,7 +58,7 @@ async def make_admin(cluster: JobCluster, who: Person) -> Person:
 async def test_killed_worker_job_is_delivered_again_and_its_effect_happens_once(cluster: JobCluster) -> None:
     async with httpx.AsyncClient(base_url=cluster.api.url, timeout=30) as api:
         user = await person(api, "probe")
-    q = await queue()
+    q = await queue(cluster)
     conn = await db(cluster)
     try:
         first = cluster.worker()
@@ -78,7 +72,7 @@ async def test_killed_worker_job_is_delivered_again_and_its_effect_happens_once(
                                            "AND notification_metadata->>'key' = $1", key))
 
         async def deliveries(task_id: str) -> int:
-            return int(await q.redis.get(f"{DELIVERIES}{task_id}:0") or 0)
+            return int(await q.redis.get(f"{q.deliveries}{task_id}:0") or 0)
 
         await eventually(lambda: effect("after"), what="the first probe's commit")
         await eventually(lambda: deliveries(before_commit), what="the second probe to start")
@@ -118,36 +112,71 @@ async def _frames(client: RealtimeClient, into: list[dict[str, Any]]) -> None:
         into.append(frame)
 
 
+async def _barrier(api: httpx.AsyncClient, who: Person, frames: list[dict[str, Any]]) -> None:
+    """Wait until `frames` (read from a socket joined to `user:<who>`) holds a message `who` publishes on that
+    topic now: by then it holds everything published on it before."""
+    text = await post_notification_sentinel(api, who.headers)
+    await eventually(lambda: any(is_notification_sentinel(f, who.id, text) for f in frames),
+                     what=f"the sentinel on user:{who.id}")
+
+
+@contextlib.asynccontextmanager
+async def _paused(job: JobProcess) -> AsyncIterator[None]:
+    """`job` stopped (SIGSTOP, until the kernel reports it stopped), then continued."""
+    assert job.proc is not None
+    pid = job.proc.pid
+    job.proc.send_signal(signal.SIGSTOP)
+    try:
+        def stopped() -> bool:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+        await eventually(stopped, what=f"{job.worker_id} to stop")
+        yield
+    finally:
+        job.proc.send_signal(signal.SIGCONT)
+
+
 async def test_two_schedulers_send_one_reminder_that_reaches_the_socket(cluster: JobCluster) -> None:
     async with httpx.AsyncClient(base_url=cluster.api.url, timeout=30) as api:
         owner, guest = await person(api, "host"), await person(api, "guest")
         frames: list[dict[str, Any]] = []
+        q = await queue(cluster)
         async with RealtimeClient(cluster.api.ws_url, token=guest.token, origin="http://localhost:3000") as ws:
             await ws.join(f"user:{guest.id}")
             reader = asyncio.create_task(_frames(ws, frames))
             cluster.worker()
-            cluster.scheduler()
-            cluster.scheduler()
-            # Due 3 s from now: 15 minutes (the default preference) before the start.
+            schedulers = cluster.scheduler(), cluster.scheduler()
+            # Due in 3-4 s: 15 minutes (the default preference) before the start.
             start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=15, seconds=4)
             event = await _event(api, owner, start, guest)
             due = start - timedelta(minutes=15)
 
-            def reminders() -> list[dict[str, Any]]:
-                return [f for f in frames if f.get("event") == "reminder"]
+            def reminders(event_id: str) -> list[dict[str, Any]]:
+                return [f for f in frames if f.get("event") == "reminder" and f["data"]["eventId"] == event_id]
 
-            async def got() -> bool:
-                return bool(reminders())
-
-            await eventually(got, timeout=30, what="the reminder on the socket")
-            received = time.time()
-            await asyncio.sleep(3)  # two schedulers, several ticks: still one
+            await eventually(lambda: reminders(event["id"]), what="the reminder on the socket")
+            # Each scheduler in turn, the other one stopped, claims and sends a reminder that is due at once (an
+            # event starting in less than its 15 minutes' notice): both have ticked since the first went out.
+            claimers = []
+            for active, stopped in (schedulers, schedulers[::-1]):
+                async with _paused(stopped):
+                    soon = datetime.now(UTC) + timedelta(minutes=15) - timedelta(seconds=1)
+                    sentinel = await _event(api, owner, soon, guest)
+                    await eventually(functools.partial(reminders, sentinel["id"]),
+                                     what=f"the reminder sent by {active.worker_id}")
+                conn = await db(cluster)
+                claimers.append(await conn.fetchval("SELECT claimed_by FROM reminders WHERE event_id = $1 AND "
+                                                    "user_id = $2", uuid.UUID(sentinel["id"]), uuid.UUID(guest.id)))
+                await conn.close()
+            assert claimers == [s.worker_id for s in schedulers]
+            # Every job those ticks queued has finished, and everything published on the guest's topic before
+            # the barrier has reached the socket.
+            await eventually(lambda: _stream_empty(q), what="every queued job to finish")
+            await _barrier(api, guest, frames)
             reader.cancel()
-        found = reminders()
-        assert len(found) == 1 and found[0]["data"]["eventId"] == event["id"]
-        assert found[0]["data"]["dueAt"] == iso(due)
-        # Delivered within a couple of seconds of its due time (scheduler tick 0.5 s + a job).
-        assert received - due.timestamp() < 3.0
+        await q.shutdown()
+        found = reminders(event["id"])
+        assert len(found) == 1 and found[0]["data"]["dueAt"] == iso(due)
         conn = await db(cluster)
         rows = await conn.fetch("SELECT user_id, sent_at, claimed_by FROM reminders WHERE event_id = $1",
                                 uuid.UUID(event["id"]))
@@ -155,6 +184,7 @@ async def test_two_schedulers_send_one_reminder_that_reaches_the_socket(cluster:
                                  "reference_id = $1", uuid.UUID(event["id"]))
         await conn.close()
         assert len(rows) == 2 and all(r["sent_at"] is not None for r in rows)
+        assert all(r["sent_at"] >= due for r in rows)  # not early (how soon after is for the benches)
         assert all(r["claimed_by"].startswith("scheduler-") for r in rows)
         assert sorted(str(n["user_id"]) for n in notes) == sorted([owner.id, guest.id])
         unread = (await api.get("/notifications/unread-count", headers=guest.headers)).json()
@@ -226,7 +256,14 @@ async def test_generated_media_is_processed_and_corrupt_files_fail_cleanly(clust
                 return out if all(m["status"] != "processing" for m in out.values()) else None
 
             media = await eventually(settled, timeout=40, what="every upload to settle")
-            await asyncio.sleep(0.5)
+            # A job publishes after its commit, and is acknowledged after that: once none is queued or running,
+            # every frame is published, and the barriers on both topics make sure the sockets have them.
+            q = await queue(cluster)
+            await eventually(lambda: _stream_empty(q), what="every queued job to finish")
+            await q.shutdown()
+            await _barrier(api, owner, mine)
+            await b.push(f"event:{event['id']}", "chat.send", {"text": "sentinel"})
+            await eventually(lambda: any(f.get("event") == "chat.message" for f in room), what="the room's sentinel")
             for task in readers:
                 task.cancel()
         image, video, wav, mp3 = media["image"], media["video"], media["wav"], media["mp3"]
@@ -262,7 +299,7 @@ async def test_failing_jobs_retry_then_dead_letter_that_an_admin_retries(cluster
     async with httpx.AsyncClient(base_url=cluster.api.url, timeout=30) as api:
         admin = await make_admin(cluster, await person(api, "ops"))
         plain = await person(api, "plain")
-        q = await queue()
+        q = await queue(cluster)
         cluster.worker()
         key = uuid.uuid4().hex
         await q.enqueue("ops.probe", {"key": key, "user_id": plain.id, "fail": True})
@@ -307,7 +344,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 async def test_metrics_show_what_the_tests_caused(cluster: JobCluster) -> None:
     async with httpx.AsyncClient(base_url=cluster.api.url, timeout=30) as api:
         cluster.worker()
-        q = await queue()
+        q = await queue(cluster)
         before = (await api.get("/metrics")).text
         for _ in range(5):
             await q.enqueue("ops.noop", {})

@@ -11,19 +11,21 @@ import jwt
 import orjson
 import pytest
 import websockets
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from channels.client import RealtimeClient, ReplyError
+from channels.client import Closed, RealtimeClient, ReplyError
 from tests.conftest import SECRET
 from tests.realtime.conftest import Cluster
 from tests.realtime.harness import event_with, person
+from tests.waiting import LIVENESS
 
 
 async def _closed_with(ws: Any) -> int | None:
+    """The close code the server ends the connection with (frames before it are read and dropped)."""
     try:
         while True:
-            await asyncio.wait_for(ws.recv(), 10)
+            await asyncio.wait_for(ws.recv(), LIVENESS)
     except ConnectionClosed as exc:
         return exc.rcvd.code if exc.rcvd else None
 
@@ -56,10 +58,11 @@ async def test_anything_but_a_valid_auth_first_closes_4001(cluster: Cluster, fir
 
 
 async def test_no_auth_within_the_timeout_closes_4001(cluster: Cluster) -> None:
+    started = time.monotonic()  # before the server opens the connection: what follows can only be longer
     async with connect(cluster.a.ws_url) as ws:  # WS_AUTH_TIMEOUT=2 in the cluster
-        started = time.monotonic()
         assert await _closed_with(ws) == 4001
-        assert 1.5 < time.monotonic() - started < 6
+    # Not before the timeout (how soon after it is for the benches: a loaded machine only makes it later).
+    assert time.monotonic() - started >= 2.0
 
 
 async def test_expired_token_is_refused(cluster: Cluster) -> None:
@@ -80,22 +83,49 @@ async def test_bearer_header_authenticates_the_upgrade(cluster: Cluster) -> None
         assert await _closed_with(ws) == 4001
 
 
+async def _authenticated(url: str, token: str) -> ClientConnection:
+    ws = await connect(url)
+    await ws.send(orjson.dumps({"op": "auth", "ref": "1", "token": token}).decode())
+    reply = orjson.loads(await asyncio.wait_for(ws.recv(), LIVENESS))
+    assert reply["ok"] is True, reply
+    return ws
+
+
 async def test_token_expiry_without_refresh_closes_4001_and_refresh_keeps_it_open(cluster: Cluster) -> None:
     async with cluster.api() as api:
         alice = await person(api)
-    short = _reissue(alice.token, exp=int(time.time()) + 2)
-    async with connect(cluster.a.ws_url) as ws:
-        await ws.send(orjson.dumps({"op": "auth", "ref": "1", "token": short}).decode())
-        assert orjson.loads(await ws.recv())["ok"] is True
-        assert await _closed_with(ws) == 4001
-    short = _reissue(alice.token, exp=int(time.time()) + 2)
-    async with RealtimeClient(cluster.a.ws_url, short, reconnect=False) as c:
-        exp = int(time.time()) + 600
-        longer = _reissue(alice.token, exp=exp)
-        reply = await c.refresh(longer)
-        assert reply["expiresAt"] == exp  # the token's Unix expiry
-        await asyncio.sleep(3)
-        await c.ping()  # still open after the first token's expiry
+    # Two sockets with short tokens: `kept` refreshes to a long one, `lapsed` does not. The server closing
+    # `lapsed` at its expiry is the barrier: `kept`'s first token expired a second before, so by then a server
+    # that ignored the refresh would have closed `kept` too (both deadlines run on one instance's event loop, in
+    # order). A token must still be valid when the server checks it: on a machine slow enough to let one expire
+    # before that, the round is tried again with fresh tokens.
+    deadline = time.monotonic() + LIVENESS
+    while True:
+        now = int(time.time())
+        first, lapsing = _reissue(alice.token, exp=now + 3), _reissue(alice.token, exp=now + 4)
+        kept = RealtimeClient(cluster.a.ws_url, first, reconnect=False)
+        lapsed: ClientConnection | None = None
+        try:
+            await kept.connect()
+            exp = int(time.time()) + 600
+            reply = await kept.refresh(_reissue(alice.token, exp=exp))
+            assert reply["expiresAt"] == exp  # the token's Unix expiry
+            lapsed = await _authenticated(cluster.a.ws_url, lapsing)
+        except (AssertionError, ReplyError, Closed, ConnectionClosed):
+            await kept.close()
+            if lapsed is not None:
+                await lapsed.close()
+            if time.time() < now + 3 or time.monotonic() > deadline:
+                raise  # the tokens were still valid: a real failure
+            continue
+        break
+    assert lapsed is not None
+    try:
+        assert await _closed_with(lapsed) == 4001
+        await kept.ping()  # still open after the first token's expiry
+    finally:
+        await kept.close()
+        await lapsed.close()
 
 
 async def test_foreign_origin_is_refused_and_allowed_origin_accepted(cluster: Cluster) -> None:

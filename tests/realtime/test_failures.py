@@ -19,6 +19,7 @@ import redis
 
 from channels.client import RealtimeClient
 from tests.realtime.harness import ServerProcess, event_with, free_port, migrate, person, server_env
+from tests.waiting import LIVENESS, chat_sentinel, eventually, frames_until, is_msg
 
 
 class RedisServer:
@@ -37,7 +38,7 @@ class RedisServer:
         self.proc = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--dir", str(self.data)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + LIVENESS
         while True:
             try:
                 if redis.Redis(port=self.port).ping():
@@ -108,18 +109,28 @@ async def test_redis_restart_mid_stream(private_cluster: tuple[RedisServer, Serv
                 r = await api.post(f"/events/{event['id']}/chat", headers=alice.headers, json={"text": text})
                 assert r.status_code == 201, r.text  # the write itself never fails with Redis down
                 sent.append(text)
-                await asyncio.sleep(0.05)
-            await asyncio.sleep(3)
+                await asyncio.sleep(0.05)  # spread the writes over the outage (pacing, not waiting)
+            # The new epoch reaches each client as a resync (its socket is closed with 1012 and the client's
+            # resume comes back recovered:false): wait for that first, so the next message lands after it ...
+            frames: dict[RealtimeClient, list[dict[str, Any]]] = {}
             for client in (ca, cb):
-                frames = [f for f in client.pending_frames()
-                          if f["op"] == "resync" or (f["op"] == "msg" and f["event"] == "chat.message")]
-                _check_no_silent_gap(frames, sent)
-                assert any(f["op"] == "resync" for f in frames), "the epoch changed: clients must be told"
-            # After the restart the room works normally again, on both instances.
+                frames[client] = await frames_until(client, lambda f: f["op"] == "resync",
+                                                    what="a resync: the epoch changed, clients must be told")
+            # ... then for a message sent after every one of the 60 (the outbox keeps a topic's order): what
+            # each client got before it is all it will ever get of them.
             r = await api.post(f"/events/{event['id']}/chat", headers=alice.headers, json={"text": "after"})
             assert r.status_code == 201
-            fa = await ca.next(event="chat.message", timeout=15)
-            fb = await cb.next(event="chat.message", timeout=15)
+            after: list[dict[str, Any]] = []
+            for client in (ca, cb):
+                frames[client] += await frames_until(
+                    client, lambda f: is_msg(f, topic, "chat.message") and f["data"]["text"] == "after",
+                    what="the message sent after the restart")
+                after.append(frames[client].pop())
+                got = [f for f in frames[client]
+                       if f["op"] == "resync" or (f["op"] == "msg" and f["event"] == "chat.message")]
+                _check_no_silent_gap(got, sent)
+            # After the restart the room works normally again, on both instances.
+            fa, fb = after
             assert fa["data"]["text"] == fb["data"]["text"] == "after" and fa["offset"] == fb["offset"]
 
 
@@ -149,21 +160,21 @@ async def test_sigterm_drains_with_1012_and_clients_resume_elsewhere(
                 await api.post(f"/events/{event['id']}/chat", headers=alice.headers, json={"text": text})
                 sent.append(text)
             # uvicorn re-raises the signal after its graceful shutdown, so the status reports SIGTERM.
-            assert a.proc.wait(20) in (0, -signal.SIGTERM)
+            assert a.proc.wait(LIVENESS) in (0, -signal.SIGTERM)
             assert "Traceback" not in a.log()
-            deadline = asyncio.get_running_loop().time() + 20
-            while client.reconnects == 0:  # the client comes back on the other instance and resumes
-                assert asyncio.get_running_loop().time() < deadline, "client did not reconnect"
-                await asyncio.sleep(0.05)
+            # The client comes back on the other instance and resumes.
+            await eventually(lambda: client.reconnects > 0, what="the client to reconnect")
             assert client.close_code == 1012
             for i in range(3):
                 text = f"after{i}"
                 await api.post(f"/events/{event['id']}/chat", headers=alice.headers, json={"text": text})
                 sent.append(text)
-            got = [await client.next(event="chat.message", timeout=20) for _ in range(13)]
+            got = [await client.next(event="chat.message", timeout=LIVENESS) for _ in range(13)]
             assert [m["data"]["text"] for m in got] == sent
             assert [m["offset"] for m in got] == list(range(got[0]["offset"], got[0]["offset"] + 13))
-            await asyncio.sleep(0.3)
-            assert [f for f in client.pending_frames() if f.get("op") in ("msg", "resync")] == []
+            # Nothing more (no duplicate, no resync) before a message sent after them.
+            before, sentinel = await chat_sentinel(client, topic)
+            assert [f for f in before if f.get("op") in ("msg", "resync")] == []
+            assert sentinel["offset"] == got[-1]["offset"] + 1
         finally:
             await client.close()

@@ -9,6 +9,7 @@ import httpx
 from channels.client import RealtimeClient
 from tests.realtime.conftest import Cluster
 from tests.realtime.harness import ServerProcess, event_with, person
+from tests.waiting import LIVENESS, chat_sentinel, notification_sentinel
 
 
 async def _chat(api: httpx.AsyncClient, headers: dict[str, str], event_id: str, n: int, tag: str) -> None:
@@ -35,8 +36,10 @@ async def test_client_cut_off_mid_stream_resumes_with_exactly_the_missed_message
             got = [await c.next(event="chat.message") for _ in range(7)]
             assert [m["data"]["text"] for m in got] == [f"away{i}" for i in range(5)] + ["after0", "after1"]
             assert [m["offset"] for m in got] == list(range(last + 1, last + 8))
-            await asyncio.sleep(0.2)
-            assert [f for f in c.pending_frames() if f.get("op") == "msg"] == []  # no duplicates
+            # No duplicates: nothing more on the topic before a message bob sends after them.
+            before, sentinel = await chat_sentinel(c, topic)
+            assert [f for f in before if f.get("op") == "msg"] == []
+            assert sentinel["offset"] == last + 8
 
 
 async def test_wrong_epoch_or_future_offset_is_not_recovered(cluster: Cluster) -> None:
@@ -53,8 +56,10 @@ async def test_wrong_epoch_or_future_offset_is_not_recovered(cluster: Cluster) -
         await c.leave(topic)
         reply = await c.join(topic, since=(reply["epoch"], 99))
         assert reply["recovered"] is False
-        await asyncio.sleep(0.2)
-        assert [f for f in c.pending_frames() if f.get("op") == "msg"] == []
+        # Nothing replayed: a replay follows its join reply, so it would come before a message sent after it.
+        before, sentinel = await chat_sentinel(c, topic)
+        assert [f for f in before if f.get("op") == "msg"] == []
+        assert sentinel["offset"] == head + 1
 
 
 async def test_away_too_long_is_not_recovered(embedded: ServerProcess) -> None:
@@ -72,8 +77,10 @@ async def test_away_too_long_is_not_recovered(embedded: ServerProcess) -> None:
             assert reply["recovered"] is False and reply["offset"] == last + 1010
             reply2 = await c.join(f"user:{alice.id}")
             assert reply2["recovered"] is False
-            await asyncio.sleep(0.2)
-            assert [f for f in c.pending_frames() if f.get("op") == "msg"] == []
+            # Nothing replayed on either topic: a replay follows its join reply on this socket, so it would
+            # come before a message published on the user's topic after that reply.
+            [before] = await notification_sentinel(api, alice.headers, alice.id, c)
+            assert [f for f in before if f.get("op") == "msg"] == []
             # ... and one that missed only the last few recovers on the embedded hub as well.
             await c.leave(topic)
             reply = await c.join(topic, since=(epoch, last + 1005))
@@ -95,6 +102,6 @@ async def test_client_reconnects_by_itself_and_resumes(cluster: Cluster) -> None
             assert c._ws is not None
             c._ws.transport.abort()  # the network drops the connection
             await _chat(api, alice.headers, event["id"], 3, "b")
-            rest = [await c.next(event="chat.message", timeout=20) for _ in range(3)]
+            rest = [await c.next(event="chat.message", timeout=LIVENESS) for _ in range(3)]
             assert c.reconnects == 1
             assert [m["offset"] for m in first + rest] == list(range(first[0]["offset"], first[0]["offset"] + 5))

@@ -15,6 +15,7 @@ from channels.hub import Hub
 from channels.memory_hub import MemoryHub
 from channels.redis_hub import RedisHub
 from tests.conftest import REDIS_URL
+from tests.waiting import eventually
 
 
 class Recorder:
@@ -41,13 +42,6 @@ class Recorder:
     def on_resync(self, topic: str) -> None:
         self.resynced.append(topic)
         self.got.set()
-
-
-async def wait_for(predicate: Any, seconds: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while not predicate():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 def topic() -> str:
@@ -80,7 +74,7 @@ async def test_every_subscriber_sees_one_order_with_offsets(hubs: tuple[Hub, Hub
     await b.subscribe(t, rb)
     offsets = await asyncio.gather(*[(a if i % 2 else b).publish(t, "step.updated", {"i": i}) for i in range(40)])
     assert sorted(offsets) == list(range(1, 41))
-    await wait_for(lambda: len(ra.msgs) == 40 and len(rb.msgs) == 40)
+    await eventually(lambda: len(ra.msgs) == 40 and len(rb.msgs) == 40)
     assert [o for _, o, _ in ra.msgs] == list(range(1, 41))
     assert [f["data"] for *_, f in ra.msgs] == [f["data"] for *_, f in rb.msgs]
     frame = ra.msgs[0][2]
@@ -134,13 +128,16 @@ async def test_presence_joins_and_leaves_per_user(hubs: tuple[Hub, Hub]) -> None
     await b.subscribe(t, watcher)
     await a.track(t, "c1", "u1", {"name": "Ann"})
     await a.track(t, "c2", "u1", {"name": "Ann"})  # a second tab: no second join
-    await wait_for(lambda: len(watcher.presence) >= 1)
+    await eventually(lambda: len(watcher.presence) >= 1)
     assert await b.presence(t) == {"u1": {"name": "Ann"}}
     await a.untrack(t, "c1", "u1")
-    await asyncio.sleep(0.1)
+    # A sentinel on the same topic after it: presence and messages share the topic's channel, in order, so
+    # had the untrack announced a leave, the watcher would have it before the sentinel.
+    await a.publish(t, "chat.message", {"sentinel": True})
+    await eventually(lambda: len(watcher.msgs) == 1)
     assert len(watcher.presence) == 1 and await b.presence(t) == {"u1": {"name": "Ann"}}
     await a.untrack(t, "c2", "u1")
-    await wait_for(lambda: len(watcher.presence) == 2)
+    await eventually(lambda: len(watcher.presence) == 2)
     assert watcher.presence[0]["joins"] == {"u1": {"name": "Ann"}}
     assert watcher.presence[1]["leaves"] == {"u1": {}}
     assert await b.presence(t) == {}
@@ -153,7 +150,7 @@ async def test_remove_user_reaches_every_instance(hubs: tuple[Hub, Hub]) -> None
     await a.subscribe(t, ra)
     await b.subscribe(t, rb)
     await a.remove_user(t, "u9", "revoked")
-    await wait_for(lambda: ra.removed and rb.removed)
+    await eventually(lambda: ra.removed and rb.removed)
     assert ra.removed == rb.removed == [(t, "u9", "revoked")]
 
 
@@ -164,8 +161,13 @@ async def test_unsubscribed_listener_hears_nothing(hubs: tuple[Hub, Hub]) -> Non
     await b.subscribe(t, r)
     await b.unsubscribe(t, r)
     await a.publish(t, "chat.message", {})
-    await asyncio.sleep(0.1)
-    assert r.msgs == []
+    # A sentinel on another topic the listener does hear, published after: one hub reads every topic from one
+    # subscription in publish order, so the first message would have come before it.
+    other = topic()
+    await b.subscribe(other, r)
+    await a.publish(other, "chat.message", {"sentinel": True})
+    await eventually(lambda: r.msgs)
+    assert [(t_, f["data"]) for t_, _, f in r.msgs] == [(other, {"sentinel": True})]
 
 
 async def test_redis_data_loss_makes_listeners_resync_not_skip() -> None:
@@ -178,11 +180,11 @@ async def test_redis_data_loss_makes_listeners_resync_not_skip() -> None:
         r = Recorder()
         await b.subscribe(t, r)
         await a.publish(t, "chat.message", {"i": 1})
-        await wait_for(lambda: len(r.msgs) == 1)
+        await eventually(lambda: len(r.msgs) == 1)
         # What a Redis restart without persistence does to a topic: counter, epoch and stream are gone.
         await a.redis.delete(*a._keys(t))
         await a.publish(t, "chat.message", {"i": 2})
-        await wait_for(lambda: r.resynced == [t])
+        await eventually(lambda: r.resynced == [t])
         assert len(r.msgs) == 1
     finally:
         await a.close()
@@ -199,13 +201,13 @@ async def test_redis_gap_is_filled_from_the_stream() -> None:
         r = Recorder()
         await b.subscribe(t, r)
         await a.publish(t, "chat.message", {"i": 1})
-        await wait_for(lambda: len(r.msgs) == 1)
+        await eventually(lambda: len(r.msgs) == 1)
         # Entry 2 is logged but its pub/sub message is lost (as in a dropped subscriber connection).
         await a.redis.eval(
             "redis.call('INCR', KEYS[1]); redis.call('XADD', KEYS[3], '0-2', 'f', ARGV[1], 't', ARGV[2])", 3,
             *a._keys(t), json.dumps({"op": "msg", "topic": t, "offset": 2}), int(1e13))
         await a.publish(t, "chat.message", {"i": 3})
-        await wait_for(lambda: len(r.msgs) == 3)
+        await eventually(lambda: len(r.msgs) == 3)
         assert [o for _, o, _ in r.msgs] == [1, 2, 3] and r.resynced == []
     finally:
         await a.close()
@@ -223,12 +225,12 @@ async def test_a_crashed_instances_presence_expires_on_its_own() -> None:
         watcher = Recorder("w")
         await alive.subscribe(t, watcher)
         await crashed.track(t, "c1", "u1", {"name": "Ann"})
-        await wait_for(lambda: len(watcher.presence) == 1)
+        await eventually(lambda: len(watcher.presence) == 1)
         # The instance dies: no untrack, no refresh (its tasks and connections just stop).
         for task in crashed._tasks:
             task.cancel()
         crashed._mine.clear()
-        await wait_for(lambda: len(watcher.presence) == 2, seconds=5)
+        await eventually(lambda: len(watcher.presence) == 2)
         assert watcher.presence[1]["leaves"] == {"u1": {}}
         assert await alive.presence(t) == {}
     finally:
