@@ -8,10 +8,15 @@ Contract for both backends:
   with no gap (a backend that loses entries calls `on_resync` instead — never a silent gap).
 - `history(topic, after)` returns every entry with offset > after, or None when some are gone.
 - Presence is per topic and user; entries of an instance that dies expire on their own.
+- Durable topics (`channels.topics.is_durable`) are sequenced by the database, not the hub: the caller appends
+  to the `TopicLog` inside its transaction and, after the commit, hands the entries to `publish_entries`. The
+  hub then only fans out, reads positions and history from the log, and relays what a dead or cut-off
+  instance committed but never published (`relay_once`, polled), so nothing committed is lost.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -46,8 +51,32 @@ class Position:
     offset: int
 
 
+class TopicLog(Protocol):
+    """The durable log of event and user topics, kept by the database (server/topic_log.py)."""
+
+    async def position(self, topic: str) -> Position:
+        """The topic's epoch and last committed offset (a topic never written has offset 0)."""
+
+    async def history(self, topic: str, epoch: str, after: int) -> list[Entry] | None:
+        """Every committed entry with offset > after, or None when some are gone or the epoch differs."""
+
+    async def moved_since(self, seconds: float) -> list[tuple[str, Position]]:
+        """Topics whose head moved in the last `seconds`, with their head now."""
+
+
 class Hub(Protocol):
     async def start(self) -> None: ...
+
+    def attach_log(self, log: TopicLog) -> None:
+        """Durable topics' positions and history come from `log` from now on."""
+
+    async def publish_entries(self, topic: str, epoch: str, entries: Sequence[Entry]) -> None:
+        """Fan out entries the durable log already holds (committed, offsets assigned): to this process's
+        listeners at once, and to the other instances. Idempotent: an offset a listener has is skipped."""
+
+    async def relay_once(self) -> int:
+        """Deliver to this process's listeners whatever the log committed that they have not received (an
+        instance died before publishing, or Redis was away); returns the number of entries delivered."""
 
     async def close(self) -> None: ...
 
@@ -75,6 +104,7 @@ class Hub(Protocol):
 
 
 def create_hub(url: str, instance_id: str, prefix: str = "cm:") -> Hub:
+    """The hub for `url`; the server attaches the database's `TopicLog` (`attach_log`) once it has one."""
     if url.startswith(("redis://", "rediss://", "unix://")):
         from channels.redis_hub import RedisHub
 

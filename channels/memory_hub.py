@@ -1,19 +1,25 @@
-"""The in-process hub (memory://): the embedded default's real backend, one server process."""
+"""The in-process hub (memory://): the embedded default's real backend, one server process. Live topics are
+sequenced here; durable topics (event, user) come sequenced from the database's log (`publish_entries`)."""
 
 from __future__ import annotations
 
 import secrets
 import time
 from collections import deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from channels import messages as m
-from channels.hub import HISTORY_SECONDS, HISTORY_SIZE, Entry, Listener, Position
+from channels.hub import HISTORY_SECONDS, HISTORY_SIZE, Entry, Listener, Position, TopicLog
+from channels.ordering import Cursor, catch_up, receive
+from channels.topics import is_durable
+
+RELAY_WINDOW = 30.0  # seconds of head movements each relay pass looks at
 
 
 class _Topic:
-    __slots__ = ("epoch", "listeners", "log", "offset", "presence")
+    __slots__ = ("cursor", "epoch", "listeners", "log", "offset", "presence")
 
     def __init__(self) -> None:
         self.epoch = secrets.token_hex(8)
@@ -21,6 +27,7 @@ class _Topic:
         self.log: deque[tuple[float, Entry]] = deque(maxlen=HISTORY_SIZE)
         self.listeners: set[Listener] = set()
         self.presence: dict[str, tuple[str, dict[str, Any]]] = {}  # connection id → (user id, meta)
+        self.cursor = Cursor()  # durable topics: what the listeners have received
 
 
 def now_iso() -> str:
@@ -33,7 +40,15 @@ class MemoryHub:
         self._history_seconds = history_seconds
         self._history_size = history_size
         self.published = 0
+        self.relayed = 0
         self._swept_at = time.monotonic()
+        self._log: TopicLog | None = None
+
+    def attach_log(self, log: TopicLog) -> None:
+        self._log = log
+
+    def _durable(self, topic: str) -> TopicLog | None:
+        return self._log if self._log is not None and is_durable(topic) else None
 
     def _topic(self, name: str) -> _Topic:
         topic = self._topics.get(name)
@@ -71,8 +86,51 @@ class MemoryHub:
                     if not v.listeners and not v.presence and (not v.log or v.log[-1][0] < cutoff)]:
             del self._topics[key]
 
+    async def publish_entries(self, topic: str, epoch: str, entries: Sequence[Entry]) -> None:
+        t = self._topic(topic)
+        for entry in entries:
+            await receive(t.cursor, epoch, entry.offset, entry.frame, self._fill(topic),
+                          self._emitter(topic, t), self._resyncer(topic, t))
+        self.published += len(entries)
+
+    def _fill(self, topic: str) -> Any:
+        async def fill(epoch: str, after: int) -> list[Entry] | None:
+            return await self.history(topic, epoch, after)
+        return fill
+
+    def _emitter(self, topic: str, t: _Topic) -> Any:
+        def emit(offset: int, frame: str) -> None:
+            for listener in list(t.listeners):
+                listener.on_msg(topic, offset, frame)
+        return emit
+
+    def _resyncer(self, topic: str, t: _Topic) -> Any:
+        def resync() -> None:
+            for listener in list(t.listeners):
+                listener.on_resync(topic)
+        return resync
+
+    async def relay_once(self) -> int:
+        if self._log is None:
+            return 0
+        delivered = 0
+        for topic, pos in await self._log.moved_since(RELAY_WINDOW):
+            t = self._topics.get(topic)
+            if t is not None and t.listeners:
+                delivered += await catch_up(t.cursor, pos.epoch, pos.offset, self._fill(topic),
+                                            self._emitter(topic, t), self._resyncer(topic, t))
+        self.relayed += delivered
+        return delivered
+
     async def subscribe(self, topic: str, listener: Listener) -> None:
-        self._topic(topic).listeners.add(listener)
+        t = self._topic(topic)
+        t.listeners.add(listener)
+        log = self._durable(topic)
+        if log is not None and t.cursor.last is None:
+            pos = await log.position(topic)
+            async with t.cursor.lock:
+                if t.cursor.last is None:
+                    t.cursor.epoch, t.cursor.last = pos.epoch, pos.offset
 
     async def unsubscribe(self, topic: str, listener: Listener) -> None:
         t = self._topics.get(topic)
@@ -80,10 +138,16 @@ class MemoryHub:
             t.listeners.discard(listener)
 
     async def position(self, topic: str) -> Position:
+        log = self._durable(topic)
+        if log is not None:
+            return await log.position(topic)
         t = self._topic(topic)
         return Position(t.epoch, t.offset)
 
     async def history(self, topic: str, epoch: str, after: int) -> list[Entry] | None:
+        log = self._durable(topic)
+        if log is not None:
+            return await log.history(topic, epoch, after)
         t = self._topic(topic)
         if epoch != t.epoch or after > t.offset:
             return None
@@ -128,4 +192,4 @@ class MemoryHub:
     def local_stats(self) -> dict[str, int]:
         return {"topics": sum(1 for t in self._topics.values() if t.listeners),
                 "subscriptions": sum(len(t.listeners) for t in self._topics.values()),
-                "published": self.published}
+                "published": self.published, "relayed": self.relayed}

@@ -17,7 +17,7 @@ CLIENT_OPS = ("auth", "refresh", "join", "leave", "push", "ping")
 SERVER_OPS = ("reply", "msg", "presence", "left", "pong", "error")
 ERROR_CODES = (
     "bad_frame", "unknown_op", "invalid", "unauthorized", "forbidden", "not_found", "not_joined", "conflict",
-    "rate_limited", "too_many_topics", "ai_unavailable", "internal",
+    "rate_limited", "too_many_topics", "ai_unavailable", "unavailable", "internal",
 )
 LEFT_REASONS = ("revoked", "deleted")
 

@@ -7,6 +7,10 @@ sees one order. Each process holds one subscription per topic it has local liste
 locally. A missing offset is fetched from the stream; if it is gone (or the epoch changed because Redis
 restarted), listeners are told to resync — never a silent gap.
 
+Durable topics (event, user) are sequenced by the database instead: `publish_entries` fans out entries the log
+already holds, positions and history come from the log, and `relay_once` (polled by the server) delivers what
+an instance committed but never published — so neither a dead instance nor a Redis outage loses a change.
+
 Channel payloads: `m<offset>|<epoch>|<frame>`, `p<frame>` (presence), `k<userId>|<reason>` (removal)."""
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -27,12 +33,15 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from channels import messages as m
-from channels.hub import HISTORY_SECONDS, HISTORY_SIZE, PRESENCE_TTL, Entry, Listener, Position
-from channels.memory_hub import now_iso
+from channels.hub import HISTORY_SECONDS, HISTORY_SIZE, PRESENCE_TTL, Entry, Listener, Position, TopicLog
+from channels.memory_hub import RELAY_WINDOW, now_iso
+from channels.ordering import Cursor, catch_up, receive
+from channels.topics import is_durable
 
 log = logging.getLogger("conversme.hub")
 
 KEYS_TTL_SECONDS = 24 * 3600
+MAX_OUTGOING = 50_000  # log entries waiting for Redis; past that the oldest go (the relay still delivers them)
 
 # The counter and epoch outlive the stream (ARGV[8] ms after the last publish, a day by default) so a client
 # that was away longer than the history is told recovered:false rather than handed a reset log; an idle
@@ -93,8 +102,7 @@ return 1
 @dataclass
 class _Local:
     listeners: set[Listener] = field(default_factory=set)
-    epoch: str | None = None
-    last: int | None = None
+    cursor: Cursor = field(default_factory=Cursor)
     ready: asyncio.Future[None] | None = None
 
 
@@ -116,6 +124,17 @@ class RedisHub:
         self._closing = False
         self.published = 0
         self.reconnects = 0
+        self.relayed = 0
+        self.publish_dropped = 0
+        self._log: TopicLog | None = None
+        self._outgoing: deque[tuple[str, str]] = deque()
+        self._outgoing_ready = asyncio.Event()
+
+    def attach_log(self, log: TopicLog) -> None:
+        self._log = log
+
+    def _durable(self, topic: str) -> TopicLog | None:
+        return self._log if self._log is not None and is_durable(topic) else None
 
     # ---- keys ---------------------------------------------------------------------------------------
 
@@ -145,7 +164,8 @@ class RedisHub:
         self._untrack = self._redis.register_script(UNTRACK)
         await self._open_pubsub()
         self._tasks = [asyncio.create_task(self._read_loop(), name="hub-reader"),
-                       asyncio.create_task(self._presence_loop(), name="hub-presence")]
+                       asyncio.create_task(self._presence_loop(), name="hub-presence"),
+                       asyncio.create_task(self._send_loop(), name="hub-sender")]
 
     async def _open_pubsub(self) -> None:
         self._pubsub = self.redis.pubsub()
@@ -182,11 +202,63 @@ class RedisHub:
         self.published += 1
         return int(offset)
 
+    async def publish_entries(self, topic: str, epoch: str, entries: Sequence[Entry]) -> None:
+        # This process's listeners first, straight from memory: they do not wait on (or depend on) Redis.
+        local = self._topics.get(topic)
+        if local is not None:
+            for entry in entries:
+                await self._receive(topic, local, epoch, entry.offset, entry.frame)
+        # The other instances hear of it through Redis, sent by a task of its own: a stalled Redis must not hold
+        # up the request that committed (the entries are durable; a publish that never happens is relayed).
+        for entry in entries:
+            if len(self._outgoing) >= MAX_OUTGOING:
+                self._outgoing.popleft()
+                self.publish_dropped += 1
+            self._outgoing.append((self._channel(topic), f"m{entry.offset}|{epoch}|{entry.frame}"))
+        self._outgoing_ready.set()
+        self.published += len(entries)
+
+    async def _send_loop(self) -> None:
+        while not self._closing:
+            await self._outgoing_ready.wait()
+            self._outgoing_ready.clear()
+            while self._outgoing:
+                batch = [self._outgoing.popleft() for _ in range(min(len(self._outgoing), 256))]
+                try:
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        for channel, payload in batch:
+                            pipe.publish(channel, payload)
+                        await pipe.execute()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # Committed already: the other instances' relay reads these from the database.
+                    self.publish_dropped += len(batch)
+                    log.warning("could not publish %d log entries (%s); the relay delivers them", len(batch), exc)
+
+    async def relay_once(self) -> int:
+        if self._log is None:
+            return 0
+        delivered = 0
+        for topic, pos in await self._log.moved_since(RELAY_WINDOW):
+            local = self._topics.get(topic)
+            if local is not None and local.listeners:
+                delivered += await catch_up(local.cursor, pos.epoch, pos.offset, self._fill(topic),
+                                            self._emitter(topic, local), self._resyncer(topic, local))
+        self.relayed += delivered
+        return delivered
+
     async def position(self, topic: str) -> Position:
+        durable = self._durable(topic)
+        if durable is not None:
+            return await durable.position(topic)
         epoch, offset = await self._position(keys=self._keys(topic), args=[secrets.token_hex(8), self._keys_ttl_ms])
         return Position(str(epoch), int(offset))
 
     async def history(self, topic: str, epoch: str, after: int) -> list[Entry] | None:
+        durable = self._durable(topic)
+        if durable is not None:
+            return await durable.history(topic, epoch, after)
         current_epoch, offset, raw = await self._history(keys=self._keys(topic), args=[epoch, after])
         if current_epoch != epoch or after > int(offset):
             return None
@@ -219,6 +291,13 @@ class RedisHub:
         if local.ready is not None and not local.ready.done():
             # The reader confirms the SUBSCRIBE; after that every publish reaches us.
             await asyncio.wait_for(asyncio.shield(local.ready), timeout=10)
+        durable = self._durable(topic)
+        if durable is not None and local.cursor.last is None:
+            # From here on a gap is noticed (and filled from the log), even before the first message arrives.
+            pos = await durable.position(topic)
+            async with local.cursor.lock:
+                if local.cursor.last is None:
+                    local.cursor.epoch, local.cursor.last = pos.epoch, pos.offset
 
     async def unsubscribe(self, topic: str, listener: Listener) -> None:
         local = self._topics.get(topic)
@@ -266,16 +345,14 @@ class RedisHub:
                 await self._pubsub.aclose()
         await self._open_pubsub()
         self.reconnects += 1
-        # Anything published while we were away is fetched from the stream; if it is gone, resync.
+        # Anything published while we were away is fetched from the history (the database's log for durable
+        # topics, the stream for the others); if it is gone, resync.
         for topic, local in list(self._topics.items()):
-            if local.last is None or local.epoch is None:
+            cursor = local.cursor
+            if cursor.last is None or cursor.epoch is None:
                 continue
-            entries = await self.history(topic, local.epoch, local.last)
-            if entries is None:
-                self._resync(topic, local)
-            else:
-                for entry in entries:
-                    self._deliver(topic, local, entry.offset, entry.frame)
+            await catch_up(cursor, cursor.epoch, 1 << 62, self._fill(topic),
+                           self._emitter(topic, local), self._resyncer(topic, local))
 
     async def _handle(self, message: dict[str, Any]) -> None:
         channel = str(message["channel"])
@@ -295,20 +372,7 @@ class RedisHub:
         tag, body = data[0], data[1:]
         if tag == "m":
             off_s, epoch, frame = body.split("|", 2)
-            offset = int(off_s)
-            if local.epoch is not None and epoch != local.epoch:
-                self._resync(topic, local)
-                return
-            if local.last is not None and offset > local.last + 1:
-                missing = await self.history(topic, epoch, local.last)
-                if missing is None:
-                    self._resync(topic, local)
-                    return
-                for entry in missing:
-                    self._deliver(topic, local, entry.offset, entry.frame)
-                return
-            local.epoch = epoch
-            self._deliver(topic, local, offset, frame)
+            await self._receive(topic, local, epoch, int(off_s), frame)
         elif tag == "p":
             for listener in list(local.listeners):
                 listener.on_presence(topic, body)
@@ -317,19 +381,27 @@ class RedisHub:
             for listener in list(local.listeners):
                 listener.on_removed(topic, user_id, reason)
 
-    def _deliver(self, topic: str, local: _Local, offset: int, frame: str) -> None:
-        if local.last is not None and offset <= local.last:
-            return
-        local.last = offset
-        for listener in list(local.listeners):
-            listener.on_msg(topic, offset, frame)
+    async def _receive(self, topic: str, local: _Local, epoch: str, offset: int, frame: str) -> None:
+        await receive(local.cursor, epoch, offset, frame, self._fill(topic), self._emitter(topic, local),
+                      self._resyncer(topic, local))
 
-    def _resync(self, topic: str, local: _Local) -> None:
-        log.warning("hub cannot recover %s (epoch changed or history gone); listeners resync", topic)
-        local.epoch = None
-        local.last = None
-        for listener in list(local.listeners):
-            listener.on_resync(topic)
+    def _fill(self, topic: str) -> Any:
+        async def fill(epoch: str, after: int) -> list[Entry] | None:
+            return await self.history(topic, epoch, after)
+        return fill
+
+    def _emitter(self, topic: str, local: _Local) -> Any:
+        def emit(offset: int, frame: str) -> None:
+            for listener in list(local.listeners):
+                listener.on_msg(topic, offset, frame)
+        return emit
+
+    def _resyncer(self, topic: str, local: _Local) -> Any:
+        def resync() -> None:
+            log.warning("hub cannot recover %s (epoch changed or history gone); listeners resync", topic)
+            for listener in list(local.listeners):
+                listener.on_resync(topic)
+        return resync
 
     # ---- presence -----------------------------------------------------------------------------------
 
@@ -387,4 +459,5 @@ class RedisHub:
 
     def local_stats(self) -> dict[str, int]:
         return {"topics": len(self._topics), "subscriptions": sum(len(t.listeners) for t in self._topics.values()),
-                "published": self.published, "reconnects": self.reconnects}
+                "published": self.published, "reconnects": self.reconnects, "relayed": self.relayed,
+                "publishDropped": self.publish_dropped}

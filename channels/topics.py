@@ -15,3 +15,10 @@ def for_live(context_id: uuid.UUID) -> str:
 
 def for_user(user_id: uuid.UUID) -> str:
     return f"user:{user_id}"
+
+
+def is_durable(topic: str) -> bool:
+    """Event and user topics live in the database's log: every committed change, sequenced in its transaction.
+    Live AI topics are sequenced by the hub: their deltas come too fast for a database write each, and what
+    lasts of them (the answer) is stored as a message row."""
+    return topic.startswith(("event:", "user:"))

@@ -55,11 +55,23 @@ class Removal:
     reason: str  # "revoked" | "deleted"
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """Messages of one durable topic, appended to the database's log in the change's transaction: after the
+    commit they are fanned out as they are (offsets and frames fixed)."""
+
+    topic: str
+    epoch: str
+    entries: tuple[tuple[int, str], ...]  # (offset, frame)
+
+
 @dataclass
 class Outcome(Generic[T]):
-    """A handler's result: the value for the caller, and what to announce after commit."""
+    """A handler's result: the value for the caller, and what to announce after commit. The unit of work moves
+    the messages of durable topics from `publish` into `recorded` inside the transaction (handlers.recording)."""
 
     value: T
     publish: list[Message] = field(default_factory=list)
     remove: list[Removal] = field(default_factory=list)
     enqueue: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    recorded: list[Recorded] = field(default_factory=list)

@@ -17,23 +17,33 @@ which must exceed the longest job (jobs time out well before it), and every job 
 a slow live worker's job is taken over too. (taskiq-redis's own `listen` runs XAUTOCLAIM only in rounds
 that read new entries, so on an idle queue a dead worker's job waited for the next enqueue: `listen` below
 claims every round.)
+
+When Redis goes away (killed, restarted, refusing commands) the read loop in `listen` does not end: it marks
+the queue not receiving (`ReceiveStatus`, reported in the worker's heartbeat), waits with capped exponential
+backoff, recreates the consumer group (a Redis that came back empty has lost the stream and the group: the
+next read would fail with NOGROUP forever) and reads again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import random
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
 from taskiq import AckableMessage, AsyncBroker, TaskiqMessage
 from taskiq.kicker import AsyncKicker
 from taskiq.labels import prepare_label
 from taskiq.message import BrokerMessage
 from taskiq_redis import RedisStreamBroker
+
+log = logging.getLogger("conversme.queue")
 
 # Key names under the deployment's REDIS_PREFIX.
 STREAM = "jobs"
@@ -52,6 +62,67 @@ return #due
 """
 
 
+# Reconnecting after a failed read: 0.2 s, doubling, at most 5 s apart (a restarted Redis is read again within
+# seconds, a Redis that stays away costs one attempt per 5 s).
+RECONNECT_FIRST = 0.2
+RECONNECT_MAX = 5.0
+# A Redis that stops answering without closing the connection (a stalled server, a partition) would hold a read
+# forever: past this a command fails with TimeoutError and the read loop reconnects. Above the 1 s XREADGROUP block.
+SOCKET_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 5.0
+
+
+class Backoff:
+    """Capped exponential delays with ±25 % jitter, so that workers losing Redis together do not retry in step."""
+
+    def __init__(self, first: float = RECONNECT_FIRST, cap: float = RECONNECT_MAX) -> None:
+        self.first, self.cap = first, cap
+        self._next = first
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self.cap)
+        return delay * random.uniform(0.75, 1.25)
+
+    def reset(self) -> None:
+        self._next = self.first
+
+
+@dataclass
+class ReceiveStatus:
+    """Whether this process is reading jobs from the queue now; the worker's heartbeat reports it. False from
+    a failed read (or a receiver that ended) until the next read that works; `reconnects` counts those
+    recoveries. `changed` is set on every flip, so the heartbeat can report it at once."""
+
+    receiving: bool = False
+    reconnects: int = 0
+    since: float = field(default_factory=time.time)
+    error: str = ""
+    changed: asyncio.Event = field(default_factory=asyncio.Event, repr=False, compare=False)
+    _interrupted: bool = field(default=False, init=False, repr=False)
+
+    def up(self) -> None:
+        if self.receiving:
+            return
+        if self._interrupted:  # the first start is not a reconnect
+            self.reconnects += 1
+        self.receiving, self._interrupted, self.since = True, False, time.time()
+        self.changed.set()
+
+    def down(self, error: str) -> None:
+        self.error = error[:300]
+        self._interrupted = True
+        if self.receiving:
+            self.receiving, self.since = False, time.time()
+            self.changed.set()
+
+
+def describe(exc: BaseException) -> str:
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:  # taskiq's receiver wraps its loops' errors
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}"
+
+
 @dataclass(frozen=True)
 class Depth:
     waiting: int
@@ -61,6 +132,7 @@ class Depth:
 
 class JobQueue(Protocol):
     url: str
+    status: ReceiveStatus
 
     @property
     def broker(self) -> AsyncBroker: ...
@@ -111,6 +183,10 @@ class AckDeletingStreamBroker(RedisStreamBroker):
     stream holds only jobs not yet done: its length is the queue depth and it never needs trimming (trimming
     by MAXLEN could drop jobs nobody has read yet)."""
 
+    def __init__(self, url: str, **kwargs: Any) -> None:
+        super().__init__(url, **kwargs)
+        self.status = ReceiveStatus()
+
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
             async with Redis(connection_pool=self.connection_pool) as redis:
@@ -122,21 +198,49 @@ class AckDeletingStreamBroker(RedisStreamBroker):
         return ack
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
-        async with Redis(connection_pool=self.connection_pool) as redis:
-            while True:
-                fetched: Any = await redis.xreadgroup(self.consumer_group_name, self.consumer_name,
-                                                      {self.queue_name: ">"}, block=self.block, noack=False,
-                                                      count=self.count)
-                for _stream, entries in fetched or []:
-                    for msg_id, fields in entries:
-                        yield AckableMessage(data=fields[b"data"], ack=self._ack_generator(msg_id, self.queue_name))
-                # Every round, busy or idle: take over jobs that another consumer received and never acknowledged.
-                claimed: Any = await redis.xautoclaim(self.queue_name, self.consumer_group_name, self.consumer_name,
-                                                      min_idle_time=self.idle_timeout,
-                                                      count=self.unacknowledged_batch_size)
-                for msg_id, fields in claimed[1]:
-                    if fields and b"data" in fields:
-                        yield AckableMessage(data=fields[b"data"], ack=self._ack_generator(msg_id, self.queue_name))
+        """Read jobs until closed. A Redis error never ends it (taskiq's receiver would stop for good and the
+        process live on idle): the read is retried with backoff on a fresh client, after recreating the group."""
+        backoff = Backoff()
+        while True:
+            try:
+                async with Redis(connection_pool=self.connection_pool) as redis:
+                    await self._declare_group(redis)
+                    while True:
+                        batch = await self._read_round(redis)
+                        backoff.reset()
+                        if not self.status.receiving:
+                            self.status.up()
+                            log.log(logging.WARNING if self.status.reconnects else logging.INFO,
+                                    "receiving jobs from %s (reconnects: %d)", self.queue_name, self.status.reconnects)
+                        for msg_id, data in batch:
+                            yield AckableMessage(data=data, ack=self._ack_generator(msg_id, self.queue_name))
+            except (RedisError, OSError) as exc:  # gone, restarted (NOGROUP), stalled, refusing: all the same here
+                delay = backoff.next()
+                # One warning when receiving stops; the attempts after it only at debug level.
+                level = logging.WARNING if self.status.receiving else logging.DEBUG
+                self.status.down(describe(exc))
+                log.log(level, "cannot read jobs (%s); not receiving, retrying in %.1f s", describe(exc), delay)
+                await asyncio.sleep(delay)
+
+    async def _declare_group(self, redis: Redis) -> None:
+        # A Redis that restarted empty has lost the stream and the group: XREADGROUP would answer NOGROUP for
+        # ever. "0" (not "$"): the group takes every job already queued on the new stream, e.g. by the API.
+        try:
+            await redis.xgroup_create(self.queue_name, self.consumer_group_name, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _read_round(self, redis: Redis) -> list[tuple[Any, bytes]]:
+        """New jobs for this consumer (waiting up to `block` ms), then jobs other consumers received and never
+        acknowledged — every round, busy or idle."""
+        fetched: Any = await redis.xreadgroup(self.consumer_group_name, self.consumer_name, {self.queue_name: ">"},
+                                              block=self.block, noack=False, count=self.count)
+        batch = [(msg_id, fields[b"data"]) for _stream, entries in fetched or [] for msg_id, fields in entries]
+        claimed: Any = await redis.xautoclaim(self.queue_name, self.consumer_group_name, self.consumer_name,
+                                              min_idle_time=self.idle_timeout, count=self.unacknowledged_batch_size)
+        batch += [(msg_id, fields[b"data"]) for msg_id, fields in claimed[1] if fields and b"data" in fields]
+        return batch
 
 
 class RedisJobQueue:
@@ -149,7 +253,9 @@ class RedisJobQueue:
             # "0": a group created now also takes jobs queued before any worker ever ran.
             consumer_id="0", idle_timeout=int(redeliver_after * 1000), xread_block=1000, xread_count=prefetch,
             unacknowledged_lock_timeout=5.0, max_connection_pool_size=64,
+            socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT,
         )
+        self.status = self.broker.status
         self._redis: Redis | None = None
 
     @property
@@ -159,7 +265,7 @@ class RedisJobQueue:
         return self._redis
 
     async def startup(self) -> None:
-        self._redis = Redis.from_url(self.url)
+        self._redis = Redis.from_url(self.url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT)
         await self.broker.startup()
 
     async def shutdown(self) -> None:
@@ -210,6 +316,7 @@ class LocalBroker(AsyncBroker):
 
     def __init__(self) -> None:
         super().__init__()
+        self.status = ReceiveStatus()
         self._queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.outstanding = 0
         self._idle = asyncio.Event()
@@ -221,6 +328,7 @@ class LocalBroker(AsyncBroker):
         self._queue.put_nowait(message.message)
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        self.status.up()  # nothing between this process and its own queue can fail
         while True:
             data = await self._queue.get()
             yield AckableMessage(data=data, ack=self._done)
@@ -245,6 +353,7 @@ class LocalJobQueue:
 
     def __init__(self) -> None:
         self.broker = LocalBroker()
+        self.status = self.broker.status
         self._timers: set[asyncio.TimerHandle] = set()
         self._pending: set[asyncio.Task[Any]] = set()
 

@@ -25,7 +25,8 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,6 +44,9 @@ from jobs import ai_metrics
 from jobs.llm import HOW_TO_CONFIGURE, LLM, Finish, TextDelta, ToolCall, Usage
 from persistence.errors import AITimeout, AIUnavailable, Conflict, DomainError, NotFound, RateLimited
 from persistence.models import LiveContext, User
+
+# The streams reserved by the unit of work running in this task (see Generations.reservations).
+_reserved_here: ContextVar[list[StreamInfo] | None] = ContextVar("ai_reserved_here", default=None)
 
 log = logging.getLogger("conversme.ai")
 
@@ -146,6 +150,26 @@ class Generations:
         info = StreamInfo(stream_id, str(context_id), topics.for_live(context_id), str(user_id), self.instance_id)
         if not await self.coordination.acquire(info, self.config.lease_seconds):
             raise Conflict("an answer is already being generated in this session: wait for it, or cancel it")
+        pending = _reserved_here.get()
+        if pending is not None:
+            pending.append(info)
+
+    @contextlib.asynccontextmanager
+    async def reservations(self) -> AsyncIterator[None]:
+        """Around one unit of work: a stream reserved inside it whose transaction then fails is given up at once —
+        its lease released and its registration ended without a word, since no member ever heard of it (else
+        everyone would get `ai.error interrupted` for a stream that never existed)."""
+        token = _reserved_here.set([])
+        try:
+            yield
+        except BaseException:
+            for info in _reserved_here.get() or []:
+                with contextlib.suppress(Exception):
+                    await self.coordination.claim_end(info.stream_id)
+                    await self.coordination.release(info)
+            raise
+        finally:
+            _reserved_here.reset(token)
 
     # ---- after commit -------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from channels import topics
 from handlers.context import Message, Outcome
 from handlers.media import media_out
+from handlers.recording import record
 from jobs.media_probe import Analysis, Unreadable, analyze, clock
 from jobs.runtime import JobRuntime, job
 from persistence.enums import MediaStatus, MediaType
@@ -40,10 +41,14 @@ async def _progress(rt: JobRuntime, uploader: uuid.UUID | None, media_id: uuid.U
     if uploader is None:
         return
     data = {"task": "media.process", "mediaId": str(media_id), "stage": stage, "progress": progress, **extra}
+    outcome = Outcome(None, publish=[Message(topics.for_user(uploader), "job.progress", data)])
     try:
-        await rt.hub.publish(topics.for_user(uploader), "job.progress", data)
-    except Exception:  # progress is a courtesy; the result is announced through the outbox
-        log.warning("could not publish progress of %s", media_id, exc_info=True)
+        async with rt.sessionmaker.begin() as db:
+            await record(db, outcome, rt.clock())  # the user topic's log sequences it like every other entry
+    except Exception:  # progress is a courtesy; the result is announced with its commit
+        log.warning("could not record progress of %s", media_id, exc_info=True)
+        return
+    await rt.announce(outcome)
 
 
 async def _store(rt: JobRuntime, media_id: uuid.UUID, found: Analysis) -> dict[str, str]:
@@ -85,17 +90,20 @@ def _values(row_meta: dict[str, Any], found: Analysis, written: dict[str, str], 
             "updated_at": rt.clock()}
 
 
-async def _finish(rt: JobRuntime, media_id: uuid.UUID, values: dict[str, Any]) -> Media | None:
+async def _finish(rt: JobRuntime, media_id: uuid.UUID, values: dict[str, Any], event_id: uuid.UUID | None,
+                  name: str) -> Outcome[Media] | None:
+    """Move the item out of `processing` and record `name` on its event's topic, in one transaction."""
     async with rt.sessionmaker.begin() as db:
         done = await db.scalar(update(Media).where(Media.id == media_id, Media.status == MediaStatus.PROCESSING)
                                .values(**values).returning(Media))
-        return done
-
-
-async def _announce(rt: JobRuntime, row: Media, event_id: uuid.UUID | None, name: str) -> None:
-    if event_id is not None:
-        await rt.announce(Outcome(None, publish=[Message(topics.for_event(event_id), name,
-                                                         media_out(row).model_dump(mode="json", by_alias=True))]))
+        if done is None:
+            return None
+        outcome = Outcome(done)
+        if event_id is not None:
+            outcome.publish.append(Message(topics.for_event(event_id), name,
+                                           media_out(done).model_dump(mode="json", by_alias=True)))
+        await record(db, outcome, rt.clock())
+        return outcome
 
 
 async def fail(rt: JobRuntime, media_id: uuid.UUID, reason: str) -> None:
@@ -104,11 +112,11 @@ async def fail(rt: JobRuntime, media_id: uuid.UUID, reason: str) -> None:
     if row is None or row.status != MediaStatus.PROCESSING:
         return
     meta = {**(row.media_metadata or {}), "error": reason}
+    event_id, uploader = await _target(rt, row)
     done = await _finish(rt, media_id, {"status": MediaStatus.FAILED, "media_metadata": meta,
-                                        "updated_at": rt.clock()})
+                                        "updated_at": rt.clock()}, event_id, "media.failed")
     if done is not None:
-        event_id, uploader = await _target(rt, done)
-        await _announce(rt, done, event_id, "media.failed")
+        await rt.announce(done)
         await _progress(rt, uploader, media_id, "failed", 1.0, error=reason)
 
 
@@ -139,12 +147,13 @@ async def process(rt: JobRuntime, media_id: str) -> None:
     await _progress(rt, uploader, mid, "storing", 0.7)
     written = await _store(rt, mid, found)
     try:
-        done = await _finish(rt, mid, _values(dict(row.media_metadata or {}), found, written, rt))
+        done = await _finish(rt, mid, _values(dict(row.media_metadata or {}), found, written, rt), event_id,
+                             "media.ready")
     except BaseException:
         await _remove(rt, written.values())
         raise
     if done is None:
         await _remove(rt, written.values())  # another delivery won, or the item is gone
         return
-    await _announce(rt, done, event_id, "media.ready")
+    await rt.announce(done)
     await _progress(rt, uploader, mid, "done", 1.0)

@@ -2,7 +2,7 @@
 failures and worker heartbeats — kept where every process can read them (Redis, or this process on the
 embedded default), so any API instance's `/metrics` and `/admin/jobs` show the whole cluster.
 
-`families(snapshot, depth)` turns them into Prometheus metric families (prometheus-client).
+`families(snapshot, depth, dead)` turns them into Prometheus metric families (prometheus-client).
 """
 
 from __future__ import annotations
@@ -189,7 +189,24 @@ def _histogram(name: str, doc: str, snap: Snapshot, kind: str) -> HistogramMetri
     return family
 
 
-def families(snap: Snapshot, waiting: int, running: int, delayed: int, dead: int) -> Iterable[Any]:
+def families(snap: Snapshot | None, depth: tuple[int, int, int] | None, dead: int | None) -> Iterable[Any]:
+    """The job figures as metric families; `depth` is (waiting, running, delayed). A figure that could not be
+    read (Redis or the database away) is None and left out, never reported as zero: a counter falling to zero
+    would read as a reset, and an empty queue as good news."""
+    if snap is not None:
+        yield from _snapshot_families(snap)
+    if depth is not None:
+        gauge = GaugeMetricFamily("conversme_job_queue_depth", "Jobs by queue state", labels=["state"])
+        for state, value in zip(("waiting", "running", "delayed"), depth, strict=True):
+            gauge.add_metric([state], value)
+        yield gauge
+    if dead is not None:
+        yield GaugeMetricFamily("conversme_job_dead_letters", "Dead letters not yet retried", value=dead)
+    if snap is not None:
+        yield from _worker_families(snap)
+
+
+def _snapshot_families(snap: Snapshot) -> Iterator[Any]:
     runs = CounterMetricFamily("conversme_jobs", "Jobs finished, by task and outcome (ok, retried, dead)",
                                labels=["task", "outcome"])
     for task, outcome, value in sorted(snap.by("runs")):
@@ -212,11 +229,9 @@ def families(snap: Snapshot, waiting: int, running: int, delayed: int, dead: int
     yield _histogram("conversme_job_duration_seconds", "Time one run of a job took", snap, "dur")
     yield _histogram("conversme_job_start_delay_seconds", "From enqueue (or due time) to a worker starting it",
                      snap, "delay")
-    depth = GaugeMetricFamily("conversme_job_queue_depth", "Jobs by queue state", labels=["state"])
-    for state, value in (("waiting", waiting), ("running", running), ("delayed", delayed)):
-        depth.add_metric([state], value)
-    yield depth
-    yield GaugeMetricFamily("conversme_job_dead_letters", "Dead letters not yet retried", value=dead)
+
+
+def _worker_families(snap: Snapshot) -> Iterator[Any]:
     now = time.time()
     yield GaugeMetricFamily("conversme_job_workers_alive", "Workers whose heartbeat is recent",
                             value=sum(1 for w in snap.workers if is_alive(w, now)))
@@ -225,6 +240,24 @@ def families(snap: Snapshot, waiting: int, running: int, delayed: int, dead: int
     for worker in snap.workers:
         beats.add_metric([str(worker["id"])], float(worker["lastSeen"]))
     yield beats
+    yield from _receiving_families(snap.workers, now)
+
+
+def _receiving_families(workers: list[dict[str, Any]], now: float) -> Iterator[Any]:
+    """From each worker's heartbeat: whether it takes jobs, and how often it had to reconnect to the queue. A
+    stale heartbeat (the worker or Redis gone) counts as not receiving: the last word is too old to trust."""
+    receiving = GaugeMetricFamily("conversme_job_worker_receiving", "Whether the worker reads jobs from the "
+                                  "queue (1) or is reconnecting (0), by its latest heartbeat", labels=["worker"])
+    reconnects = CounterMetricFamily("conversme_job_worker_reconnects", "Times the worker resumed receiving "
+                                     "after losing the queue", labels=["worker"])
+    for worker in workers:
+        if "receiving" not in worker:  # a heartbeat from before these fields
+            continue
+        wid = str(worker["id"])
+        receiving.add_metric([wid], 1.0 if worker["receiving"] and is_alive(worker, now) else 0.0)
+        reconnects.add_metric([wid], float(worker.get("reconnects", 0)))
+    yield receiving
+    yield reconnects
 
 
 class StaticCollector(Collector):

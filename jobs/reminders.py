@@ -6,13 +6,14 @@ import uuid
 
 from handlers import reminders
 from handlers.context import Outcome
+from handlers.recording import record
 from jobs.runtime import JobRuntime, job
 
 
 @job("reminders.send")
 async def send(rt: JobRuntime, reminder_id: str) -> None:
     async with rt.sessionmaker.begin() as db:
-        messages = await reminders.send(db, uuid.UUID(reminder_id), rt.clock())
-    # Committed: now the user may hear about it (a worker killed right here loses the live push, never the
-    # stored notification, and never sends it twice).
-    await rt.announce(Outcome(None, publish=messages))
+        now = rt.clock()
+        outcome = Outcome(None, publish=await reminders.send(db, uuid.UUID(reminder_id), now))
+        await record(db, outcome, now)  # in the topic log with the notification: a crash after commit loses neither
+    await rt.announce(outcome)

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from channels import topics
 from handlers.context import Context, Message, Outcome
+from handlers.recording import record
 from handlers.report_files import Period, quarter_period, save_report, week_period
 from handlers.reports import report_out
 from jobs.idempotency import first_time
@@ -50,11 +51,13 @@ async def generate(rt: JobRuntime, user_id: str, report_type: str, year: int, nu
             row, replaced = await save_report(ctx, rt.private_storage, period)
             written = [f"{row.storage_key}.{fmt}" for fmt in ("csv", "html")]
             out = report_out(row).model_dump(mode="json", by_alias=True)
+            outcome = Outcome(None, publish=[Message(topics.for_user(user.id), "report.ready", out)])
+            await record(db, outcome, ctx.now)
     except BaseException:
         await _remove(rt, written)  # the row was not committed: its files must not stay behind
         raise
     await _remove(rt, replaced)
-    await rt.announce(Outcome(None, publish=[Message(topics.for_user(user.id), "report.ready", out)]))
+    await rt.announce(outcome)
 
 
 async def enqueue_periodic(rt: JobRuntime, now_period: Period, previous: Period) -> int:

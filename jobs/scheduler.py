@@ -4,6 +4,10 @@ queues last period's reports once per period, and forgets old idempotency keys.
 
 Everything it decides is claimed in the database first (reminder leases, job keys), so any number of
 schedulers may run: each due reminder is claimed by one of them, and its job sends it exactly once anyway.
+
+A tick that fails (Redis or the database away) is logged and the next one tries again: the loop never ends
+before `stop`. Reminders claimed in a tick whose enqueue failed are released at once, so they go out on the
+first tick after Redis is back rather than when their lease runs out.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import time
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -22,7 +27,7 @@ from jobs import reports
 from jobs.idempotency import forget_before
 from jobs.runtime import JobRuntime
 from persistence.enums import MediaStatus, ReportType
-from persistence.models import Media
+from persistence.models import Media, Reminder
 
 log = logging.getLogger("conversme.scheduler")
 
@@ -45,10 +50,24 @@ class Scheduler:
     async def claim_reminders(self) -> int:
         async with self.rt.sessionmaker.begin() as db:
             ids = await reminders.claim_due(db, self.rt.clock(), self.name, REMINDER_LEASE)
-        for rid in ids:
-            await self.rt.enqueue("reminders.send", {"reminder_id": str(rid)})
+        for n, rid in enumerate(ids):
+            try:
+                await self.rt.enqueue("reminders.send", {"reminder_id": str(rid)})
+            except Exception:
+                await self._release(ids[n:])
+                raise
         self.claimed += len(ids)
         return len(ids)
+
+    async def _release(self, ids: list[uuid.UUID]) -> None:
+        # If the enqueue did reach Redis after all, the reminder is queued twice: its job sends it once anyway.
+        try:
+            async with self.rt.sessionmaker.begin() as db:
+                await db.execute(update(Reminder).where(Reminder.id.in_(ids), Reminder.claimed_by == self.name[:100],
+                                                        Reminder.sent_at.is_(None))
+                                 .values(claimed_by=None, claimed_at=None))
+        except Exception:  # the database is away too: the lease runs out instead
+            log.warning("could not release %d claimed reminders", len(ids), exc_info=True)
 
     async def requeue_stuck_media(self) -> int:
         now = self.rt.clock()
@@ -92,6 +111,7 @@ class Scheduler:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
         log.info("scheduler %s running every %.1f s", self.name, self.interval)
+        failing = 0
         while not stop.is_set():
             started = time.monotonic()
             try:
@@ -99,7 +119,13 @@ class Scheduler:
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database or the queue is down: try again next tick
-                log.exception("scheduler tick failed")
+                if not failing:  # once per outage, not every tick
+                    log.exception("scheduler tick failed; retrying every tick")
+                failing += 1
+            else:
+                if failing:
+                    log.warning("scheduler ticks again after %d failed ticks", failing)
+                failing = 0
             wait = max(self.interval - (time.monotonic() - started), 0.05)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)

@@ -1,7 +1,9 @@
 """Running jobs: `JobService` wires a runtime to its broker (tasks, middleware) and runs the taskiq receiver
 with its heartbeat and delayed-job loops — inside `conversme worker`, or inside the server on the embedded
-default. `process_runtime` builds a runtime for a process of its own (worker, scheduler, benchmark) from
-plain configuration values (this layer never reads the settings).
+default. None of the three loops ends before `stop`: errors are logged and retried, and a receiver that ends
+anyway is started again, so a worker never lives on without taking jobs. `process_runtime` builds a runtime
+for a process of its own (worker, scheduler, benchmark) from plain configuration values (this layer never
+reads the settings).
 """
 
 from __future__ import annotations
@@ -25,15 +27,18 @@ from channels.hub import create_hub
 from channels.outbox import Outbox
 from handlers.context import Limits, Outcome
 from handlers.storage import LocalStorage
-from jobs.broker import create_queue
+from jobs.broker import Backoff, create_queue, describe
 from jobs.metrics import HEARTBEAT_SECONDS, create_stats
 from jobs.middleware import JobsMiddleware
+from jobs.publishing import publish_outcome
 from jobs.runtime import JobRuntime, bind
 from persistence.database import create_engine, create_sessionmaker
 
 log = logging.getLogger("conversme.worker")
 
 PROMOTE_EVERY = 0.5
+# A receiver that ran this long before it ended was healthy: the next one starts after the shortest delay.
+HEALTHY_RUN = 60.0
 
 
 @dataclass(frozen=True)
@@ -89,36 +94,79 @@ class JobService:
         self.started_at = time.time()
         self._tasks: list[asyncio.Task[Any]] = []
         self._finish = asyncio.Event()
+        self._executor = ThreadPoolExecutor(2)
+        self.receiver_restarts = 0
 
     def info(self) -> dict[str, Any]:
+        status = self.rt.queue.status
         return {"role": self.role, "host": socket.gethostname(), "pid": os.getpid(), "startedAt": self.started_at,
                 "concurrency": self.concurrency, "running": self.middleware.running, "done": self.middleware.done,
-                "failed": self.middleware.failed}
+                "failed": self.middleware.failed, "receiving": status.receiving, "receivingSince": status.since,
+                "reconnects": status.reconnects, "receiverRestarts": self.receiver_restarts,
+                "lastError": status.error}
 
     async def _heartbeat(self) -> None:
+        # Every HEARTBEAT_SECONDS, and at once when receiving stops or starts again. While Redis is away nothing
+        # can be written: the last heartbeat stands (growing stale), and the first one written after it tells.
+        changed = self.rt.queue.status.changed
+        failing = False
         while True:
+            changed.clear()  # before `info()`: a flip during the write wakes the next round at once
             try:
                 await self.rt.stats.heartbeat(self.rt.worker_id, self.info())
-            except Exception:
-                log.warning("heartbeat failed", exc_info=True)
-            await asyncio.sleep(HEARTBEAT_SECONDS)
+                failing = False
+            except Exception as exc:
+                if not failing:
+                    log.warning("heartbeat failed (%s); retrying", describe(exc))
+                failing = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
 
     async def _promote(self) -> None:
+        failing = False
         while True:
             try:
                 await self.rt.queue.promote_due()
-            except Exception:
-                log.warning("could not move delayed jobs", exc_info=True)
+                failing = False
+            except Exception as exc:
+                if not failing:  # once per outage, not every half second
+                    log.warning("could not move delayed jobs (%s); retrying", describe(exc))
+                failing = True
             await asyncio.sleep(PROMOTE_EVERY)
+
+    async def _receive(self) -> None:
+        """taskiq's receiver, started again whenever it ends before `stop`. The broker's read loop outlives
+        Redis errors itself; this is for anything else that ends it (taskiq's receiver stops for good when its
+        broker's `listen` raises, and the process would live on without taking a job)."""
+        backoff = Backoff()
+        while not self._finish.is_set():
+            # Jobs a failed receiver had started run to their end on their own; `stop` waits only for the current
+            # receiver's, and one cut short at exit is unacknowledged, so it is delivered again.
+            receiver = Receiver(self.rt.queue.broker, executor=self._executor, validate_params=True,
+                                max_async_tasks=self.concurrency, max_prefetch=0, run_startup=False)
+            started = time.monotonic()
+            try:
+                await receiver.listen(self._finish)
+                error = "the receiver stopped"
+            except Exception as exc:
+                error = describe(exc)
+                log.exception("job receiver failed")
+            if self._finish.is_set():
+                return
+            self.rt.queue.status.down(error)
+            if time.monotonic() - started >= HEALTHY_RUN:
+                backoff.reset()
+            delay = backoff.next()
+            self.receiver_restarts += 1
+            log.error("job receiver ended (%s); starting it again in %.1f s", error, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finish.wait(), delay)
 
     def start(self) -> None:
         """Start receiving jobs in the background (the broker must be started)."""
-        broker = self.rt.queue.broker
-        broker.is_worker_process = True
-        receiver = Receiver(broker, executor=ThreadPoolExecutor(2), validate_params=True,
-                            max_async_tasks=self.concurrency, max_prefetch=0, run_startup=False)
+        self.rt.queue.broker.is_worker_process = True
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(receiver.listen(self._finish)), loop.create_task(self._heartbeat()),
+        self._tasks = [loop.create_task(self._receive()), loop.create_task(self._heartbeat()),
                        loop.create_task(self._promote())]
 
     async def stop(self, grace: float = 30.0) -> None:
@@ -139,14 +187,15 @@ class JobService:
 
 
 def make_announcer(outbox: Outbox, rt_ref: list[JobRuntime]) -> Any:
-    """After a job's commit: publish its messages (through the outbox), then enqueue its follow-up jobs."""
+    """After a job's commit: fan out what it recorded in the topic log and publish its other messages (through
+    the outbox), then enqueue its follow-up jobs."""
 
     async def announce(outcome: Outcome[Any]) -> None:
-        for message in outcome.publish:
-            await outbox.publish(message.topic, message.event, message.data)
+        rt = rt_ref[0]
+        await publish_outcome(rt.hub, outbox, rt.sessionmaker, outcome)
         for task, kwargs in outcome.enqueue:
             try:
-                await rt_ref[0].enqueue(task, kwargs)
+                await rt.enqueue(task, kwargs)
             except Exception:
                 log.exception("could not enqueue follow-up %s", task)
 

@@ -58,6 +58,18 @@ class RateLimited(DomainError):
         self.retry_after = retry_after
 
 
+class Unavailable(DomainError):
+    """A dependency (the database, Redis) did not answer: nothing was done, so the client may retry the same
+    request after `retry_after` seconds."""
+
+    code = "unavailable"
+
+    def __init__(self, message: str = "a service the server depends on is unavailable; retry shortly",
+                 retry_after: float = 2.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class PayloadTooLarge(DomainError):
     code = "payload_too_large"
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Enum,
     ForeignKey,
@@ -376,3 +377,24 @@ class DeadLetter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     retried_at: Mapped[datetime | None] = mapped_column(default=None)
     retried_by_id: Mapped[uuid.UUID | None] = fk("users.id", "SET NULL")
+
+
+class TopicHead(Base):
+    """The durable log's head per topic: the last offset handed out and the topic's epoch. A writer takes this
+    row's lock when it appends, so offsets follow commit order and a committed offset has no hole before it."""
+
+    __tablename__ = "topic_heads"
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    epoch: Mapped[str] = mapped_column(String(32))
+    head: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class TopicEntry(Base):
+    """One committed message of a topic's log, its wire frame as every subscriber receives it."""
+
+    __tablename__ = "topic_log"
+    topic: Mapped[str] = mapped_column(String(200), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    frame: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)

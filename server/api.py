@@ -3,6 +3,7 @@ owns the transaction (commit, then publish), serializes camelCase and maps error
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import uuid
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from handlers.accounts import Client, authenticate
 from handlers.context import Context, Outcome
+from handlers.recording import record
 from handlers.security import AccessClaims
 from persistence.errors import (
     BadRequest,
@@ -29,6 +31,7 @@ from persistence.errors import (
     PayloadTooLarge,
     RateLimited,
     Unauthorized,
+    Unavailable,
     UnsupportedMediaType,
 )
 from persistence.models import User
@@ -51,8 +54,8 @@ def error_response(error: DomainError, request_id: str | None = None) -> JSONRes
     headers: dict[str, str] = {}
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = "Bearer"
-    if isinstance(error, RateLimited):
-        headers["Retry-After"] = str(int(error.retry_after))
+    if isinstance(error, RateLimited | Unavailable):
+        headers["Retry-After"] = str(max(1, int(error.retry_after)))
     content = errors.body(error)
     if request_id:
         content["requestId"] = request_id
@@ -254,7 +257,12 @@ def make_handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]
         except IntegrityError:
             log.info("integrity error on %s %s", request.method, request.url.path, exc_info=True)
             return error_response(Conflict("the change conflicts with existing data"), request_id)
-        except Exception:
+        except Exception as exc:
+            if (down := errors.unavailable(exc)) is not None:
+                # The database or Redis did not answer: nothing to debug here, the client retries.
+                log.warning("%s %s: dependency unavailable (%s: %s)", request.method, request.url.path,
+                            type(exc).__name__, exc)
+                return error_response(down, request_id)
             log.exception("unhandled error on %s %s", request.method, request.url.path)
             return ORJSONResponse(
                 {"detail": "internal server error", "code": "internal", "requestId": request_id},
@@ -279,7 +287,8 @@ async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Respons
     path = _parse_path(endpoint, request)
     raw_body = await _read_body(endpoint, request) if endpoint.body is not None else None
     prepared = await endpoint.prepare(request, state) if endpoint.prepare is not None else None
-    async with state.sessionmaker() as db:
+    reservations = state.generations.reservations() if state.generations is not None else contextlib.nullcontext()
+    async with reservations, state.sessionmaker() as db:
         async with db.begin():
             ctx = None
             user: User | None = None
@@ -301,6 +310,9 @@ async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Respons
             refusal: DomainError | None = None
             try:
                 result = await endpoint.func(call)
+                if isinstance(result, Outcome):
+                    # In the same transaction: the announcement commits with the change, or neither does.
+                    await record(db, result, now)
             except DomainError as exc:
                 if not exc.keep_changes:
                     raise

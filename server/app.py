@@ -15,6 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -31,6 +32,7 @@ from handlers.security import Passwords, Tokens
 from handlers.storage import LocalStorage
 from jobs.broker import create_queue
 from jobs.metrics import create_stats
+from jobs.publishing import publish_outcome
 from jobs.runtime import JobRuntime
 from jobs.scheduler import Scheduler
 from jobs.worker import JobService
@@ -45,8 +47,11 @@ from server.middleware import RequestIdMiddleware
 from server.ratelimit import rate_limiter_for
 from server.routes import all_endpoints
 from server.routes.console import static_routes as console_routes
+from server.routes.ops import redis_answers
 from server.settings import Settings, load_settings
 from server.state import Announcer, AppState
+from server.topic_log import DatabaseTopicLog, run_relay
+from server.topic_log import stop as stop_relay
 from server.websocket import drain_connections, websocket_endpoint
 
 log = logging.getLogger("conversme")
@@ -57,14 +62,15 @@ except PackageNotFoundError:  # running from a source tree without an install
     VERSION = "0.0.0"
 
 
-def make_announcer(hub: Hub, outbox: Outbox, jobs: JobRuntime | None = None) -> Announcer:
-    """Publish a committed outcome's messages (through the outbox, so a Redis hiccup delays them instead of
-    losing them), then its removals, then enqueue its jobs. The change is already committed: failures are
-    logged, not raised (a job that cannot be enqueued is recorded as a dead letter admins can retry)."""
+def make_announcer(hub: Hub, outbox: Outbox, sessionmaker: async_sessionmaker[AsyncSession],
+                   jobs: JobRuntime | None = None) -> Announcer:
+    """After the commit: fan out the entries the transaction recorded in the durable log, publish the other
+    topics' messages (through the outbox, so a Redis hiccup delays them instead of losing them), then the
+    removals, then enqueue its jobs. Failures are logged, not raised (the change is committed; a job that
+    cannot be enqueued is recorded as a dead letter admins can retry)."""
 
     async def announce(outcome: Outcome[Any]) -> None:
-        for message in outcome.publish:
-            await outbox.publish(message.topic, message.event, message.data)
+        await publish_outcome(hub, outbox, sessionmaker, outcome)
         for removal in outcome.remove:
             try:
                 await hub.remove_user(removal.topic, str(removal.user_id) if removal.user_id else "*", removal.reason)
@@ -105,6 +111,9 @@ def create_app(settings: Settings) -> Starlette:
         limiter = rate_limiter_for(settings.redis_url, settings.redis_prefix)
         instance_id = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         hub = create_hub(settings.redis_url, instance_id, settings.redis_prefix)
+        sessionmaker = create_sessionmaker(engine)
+        topic_log = DatabaseTopicLog(sessionmaker, history_limit=settings.log_retention_messages)
+        hub.attach_log(topic_log)
         await hub.start()
         outbox = Outbox(hub)
         queue = create_queue(settings.broker_url, redeliver_after=settings.job_redeliver_seconds,
@@ -114,7 +123,7 @@ def create_app(settings: Settings) -> Starlette:
         app.state.conversme = AppState(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_cost,
                                 settings.argon2_parallelism),
             tokens=Tokens(settings.secret_key, settings.algorithm,
@@ -125,7 +134,7 @@ def create_app(settings: Settings) -> Starlette:
                           debug=settings.debug),
             clock=utc_now,
             hub=hub,
-            announce=make_announcer(hub, outbox),
+            announce=make_announcer(hub, outbox, sessionmaker),
             outbox=outbox,
             instance_id=instance_id,
         )
@@ -137,7 +146,7 @@ def create_app(settings: Settings) -> Starlette:
             private_storage=state.reports_storage, clock=utc_now, queue=queue, stats=job_stats,
             limits=state.limits, worker_id=instance_id, job_timeout=settings.job_timeout,
             max_retries=settings.job_max_retries, retry_base=settings.job_retry_base)
-        state.announce = make_announcer(hub, outbox, state.jobs)
+        state.announce = make_announcer(hub, outbox, sessionmaker, state.jobs)
         state.jobs.announce = state.announce
         job_service: JobService | None = None
         scheduler_stop = asyncio.Event()
@@ -153,6 +162,9 @@ def create_app(settings: Settings) -> Starlette:
                               settings.auto_reports).run(scheduler_stop))
                 state.background.add(loop_task)
         state.generations = await start_generations(settings, state)
+        relay = asyncio.get_running_loop().create_task(run_relay(
+            hub, topic_log, timedelta(seconds=settings.log_retention_seconds), settings.log_retention_messages),
+            name="topic-log-relay")
         _LIVE_STATES.append(app.state.conversme)
         # Everything loaded so far lives as long as the process: keep the cyclic GC from rescanning it on
         # every collection (measured: the month calendar with 3,000 events ~650 → ~520 ms).
@@ -169,6 +181,7 @@ def create_app(settings: Settings) -> Starlette:
             scheduler_stop.set()
             if job_service is not None:
                 await job_service.stop(grace=settings.shutdown_timeout / 2)
+            await stop_relay(relay)
             for task in list(state.background):
                 task.cancel()
             await queue.shutdown()
@@ -192,7 +205,10 @@ def create_app(settings: Settings) -> Starlette:
             checks["migrations"] = "ok" if current == head else f"at {current}, head is {head}"
         except Exception as exc:  # readiness reports, it does not raise
             checks["database"] = f"unreachable: {type(exc).__name__}"
-        ok = all(v == "ok" for v in checks.values()) and len(checks) == 2
+        redis_up = await redis_answers(state)
+        if redis_up is not None:  # only where REDIS_URL names a Redis
+            checks["redis"] = "ok" if redis_up else "unreachable"
+        ok = all(v == "ok" for v in checks.values()) and "migrations" in checks
         return ORJSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
                               status_code=200 if ok else 503)
 

@@ -1,10 +1,15 @@
-"""Errors mapped once: domain errors and bad input to HTTP statuses with `{detail, code}` bodies."""
+"""Errors mapped once: domain errors and bad input to HTTP statuses with `{detail, code}` bodies, and a
+dependency that does not answer (the database, Redis) to `Unavailable`."""
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import redis.exceptions
+import sqlalchemy.exc
 from pydantic import ValidationError
 
 from persistence import errors as e
@@ -20,6 +25,7 @@ HTTP_STATUS: list[tuple[type[e.DomainError], int]] = [
     (e.Invalid, 422),
     (e.BadRequest, 400),
     (e.RateLimited, 429),
+    (e.Unavailable, 503),
     (e.PayloadTooLarge, 413),
     (e.UnsupportedMediaType, 415),
     (e.NotImplementedFeature, 501),
@@ -66,6 +72,7 @@ WS_CODE: list[tuple[type[e.DomainError], str]] = [
     (e.Unauthorized, "unauthorized"),
     (e.Conflict, "conflict"),
     (e.RateLimited, "rate_limited"),
+    (e.Unavailable, "unavailable"),
     (e.AIUnavailable, "ai_unavailable"),
     (e.AIRejected, "invalid"),
     (e.Invalid, "invalid"),
@@ -80,3 +87,51 @@ def ws_code(error: e.DomainError) -> str:
         if isinstance(error, cls):
             return code
     return "internal"
+
+
+# What a database or Redis that is down, restarting, starting up or out of connections raises, at any depth.
+_DEPENDENCY_DOWN: tuple[type[BaseException], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection became free within DB_POOL_TIMEOUT
+    asyncpg.PostgresConnectionError,  # 08xxx, ConnectionDoesNotExistError among them
+    asyncpg.CannotConnectNowError,  # starting up, recovering after a crash
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    redis.exceptions.ConnectionError,  # BusyLoadingError too: Redis still loading its data
+    redis.exceptions.TimeoutError,
+    ConnectionError,  # refused, reset, broken pipe
+    TimeoutError,
+)
+# An OSError is a network failure only with one of these (or none: asyncio's "Multiple exceptions" when every
+# address refused); a full disk or a missing file is a bug or an outage of ours, never "retry shortly".
+_NETWORK_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EHOSTUNREACH,
+                   errno.ENETUNREACH, errno.ENETDOWN, errno.ETIMEDOUT, errno.EPIPE, errno.EADDRNOTAVAIL}
+
+
+def _dependency_down(error: BaseException) -> bool:
+    if isinstance(error, _DEPENDENCY_DOWN):
+        return True
+    if isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return type(error) is OSError and (error.errno is None or error.errno in _NETWORK_ERRNOS)
+
+
+def unavailable(error: BaseException) -> e.Unavailable | None:
+    """`Unavailable` when `error` (or what it wraps: SQLAlchemy's `orig`, its cause) says the database or Redis did
+    not answer; None for anything else, which is a bug and stays `internal`. The implicit context is not followed:
+    a bug in an `except` clause handling a dropped connection is still a bug."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if _dependency_down(current):
+            return e.Unavailable()
+        if isinstance(current, sqlalchemy.exc.StatementError):
+            pending.append(current.orig)
+        pending.append(current.__cause__)
+    return None

@@ -38,6 +38,10 @@ class ApiMetrics:
                                     registry=r)
         self.outbox_dropped = Gauge("conversme_outbox_dropped", "Messages given up after the outbox's max age",
                                     registry=r)
+        self.relayed = Gauge("conversme_log_relayed", "Committed log entries this instance delivered from the "
+                             "database because Redis did not bring them (since start)", registry=r)
+        self.publish_dropped = Gauge("conversme_log_publish_failed", "Committed log entries this instance could "
+                                     "not hand to Redis (the other instances relay them; since start)", registry=r)
 
     def refresh(self, ws_stats: dict[str, Any], outbox: Any) -> None:
         # Counters only grow: add what the connections counted since the last scrape.
@@ -52,6 +56,8 @@ class ApiMetrics:
         self.topics.set(ws_stats.get("topics", 0))
         self.subscriptions.set(ws_stats.get("subscriptions", 0))
         self.published.set(ws_stats.get("published", 0))
+        self.relayed.set(ws_stats.get("relayed", 0))
+        self.publish_dropped.set(ws_stats.get("publishDropped", 0))
         self.outbox_pending.set(outbox.pending)
         self.outbox_dropped.set(outbox.dropped)
 

@@ -1,12 +1,23 @@
-"""Fixed-window rate limits in a store shared by every instance (Redis), or in memory when embedded."""
+"""Fixed-window rate limits in a store shared by every instance (Redis), or in memory when embedded.
+
+While Redis does not answer, the Redis limiter counts in this process instead: the limits then hold per
+instance (never unlimited, never an error), and the shared counts take over again once Redis answers."""
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger("conversme.ratelimit")
 
 
 class RateLimiter(Protocol):
@@ -41,21 +52,70 @@ class MemoryRateLimiter:
 
 
 class RedisRateLimiter:
-    def __init__(self, url: str, prefix: str = "cm:rl:") -> None:
-        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    """Counts in Redis; falls back to a `MemoryRateLimiter` of its own while Redis is away. After a failure Redis
+    is left alone for `probe_every` seconds (a stalled Redis would otherwise cost every login a timeout), then
+    the next attempt tries it again."""
+
+    def __init__(self, url: str, prefix: str = "cm:rl:", *, probe_every: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        # Short timeouts and one retry (a pooled connection Redis closed on restart): a login waits little.
+        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1,
+                                            retry=Retry(NoBackoff(), 1))
         self._prefix = prefix
+        self._fallback = MemoryRateLimiter()
+        self._probe_every = probe_every
+        self._clock = clock
+        self._down_since: float | None = None
+        self._next_probe = 0.0
+
+    @property
+    def shared(self) -> bool:
+        """Whether the last attempt counted in Redis (False: per instance, in memory)."""
+        return self._down_since is None
+
+    def _skip_redis(self) -> bool:
+        return self._down_since is not None and self._clock() < self._next_probe
+
+    def _failed(self, exc: Exception) -> None:
+        now = self._clock()
+        self._next_probe = now + self._probe_every
+        if self._down_since is None:  # once per outage, not per request
+            self._down_since = now
+            log.warning("Redis is unreachable (%s: %s); login rate limits count per instance until it answers",
+                        type(exc).__name__, exc)
+
+    def _answered(self) -> None:
+        if self._down_since is not None:
+            log.info("Redis answers again after %.0f s; login rate limits are shared again",
+                        self._clock() - self._down_since)
+            self._down_since = None
 
     async def hit(self, key: str, limit: int, window: int) -> float | None:
+        if self._skip_redis():
+            return await self._fallback.hit(key, limit, window)
         name = self._prefix + key
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
-            pipe.expire(name, window, nx=True)
-            pipe.ttl(name)
-            count, _, ttl = await pipe.execute()
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, window, nx=True)
+                pipe.ttl(name)
+                count, _, ttl = await pipe.execute()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            self._failed(exc)
+            return await self._fallback.hit(key, limit, window)
+        self._answered()
         return None if int(count) <= limit else float(max(1, math.ceil(ttl)))
 
     async def reset(self, key: str) -> None:
-        await self._redis.delete(self._prefix + key)
+        await self._fallback.reset(key)
+        if self._skip_redis():
+            return
+        try:
+            await self._redis.delete(self._prefix + key)
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            self._failed(exc)
+            return
+        self._answered()
 
     async def close(self) -> None:
         await self._redis.aclose()

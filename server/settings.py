@@ -66,6 +66,9 @@ class Settings:
     admin_password: str = ""
     auto_migrate: bool = True
     max_page_size: int = 200
+    # The durable topic log (event and user topics): how long, and how many per topic, a client can resume.
+    log_retention_seconds: int = 86_400
+    log_retention_messages: int = 1000
     log_level: str = "info"
     log_format: str = ""  # LOG_FORMAT: json | text; empty: text in DEBUG, json otherwise (server/logging.py)
     ws_auth_timeout: float = 10.0
@@ -184,7 +187,8 @@ _INTS = {
     "LOGIN_RATE_PER_ACCOUNT": "login_rate_per_account", "LOGIN_RATE_PER_IP": "login_rate_per_ip",
     "LOGIN_RATE_WINDOW_SECONDS": "login_rate_window_seconds", "ARGON2_TIME_COST": "argon2_time_cost",
     "ARGON2_MEMORY_COST": "argon2_memory_cost", "ARGON2_PARALLELISM": "argon2_parallelism",
-    "MAX_PAGE_SIZE": "max_page_size",
+    "MAX_PAGE_SIZE": "max_page_size", "LOG_RETENTION_SECONDS": "log_retention_seconds",
+    "LOG_RETENTION_MESSAGES": "log_retention_messages",
     "AI_TOKENS_PER_MINUTE_USER": "ai_tokens_per_minute_user",
     "AI_TOKENS_PER_MINUTE_SESSION": "ai_tokens_per_minute_session", "AI_CONTEXT_TOKENS": "ai_context_tokens",
     "AI_MAX_OUTPUT_TOKENS": "ai_max_output_tokens", "MAX_AUDIO_BYTES": "max_audio_bytes",

@@ -26,10 +26,11 @@ from channels.protocol import Close, ConnectionProtocol, Limits, State
 from handlers import realtime
 from handlers.accounts import authenticate
 from handlers.context import Context
+from handlers.recording import record
 from handlers.users import brief
 from persistence.errors import DomainError, Unauthorized
 from persistence.models import User
-from server.errors import ws_code
+from server.errors import unavailable, ws_code
 from server.state import AppState
 
 log = logging.getLogger("conversme.ws")
@@ -239,14 +240,20 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     user: User | None = None
     expires_at: float | None = None
     header_error: str | None = None
+    header_close = Close.UNAUTHENTICATED
     if header.lower().startswith("bearer "):
         try:
             user, expires_at = await _verify(state, header[7:].strip())
         except Unauthorized as exc:
             header_error = exc.message
+        except Exception as exc:
+            if unavailable(exc) is None:
+                raise
+            # The database did not answer: 1011 (not a 500 on the upgrade) makes the client reconnect with backoff.
+            header_error, header_close = "unavailable", Close.INTERNAL
     await ws.accept(subprotocol=m.SUBPROTOCOL if m.SUBPROTOCOL in offered else None)
     if header_error is not None:
-        await ws.close(Close.UNAUTHENTICATED, header_error)
+        await ws.close(header_close, header_error)
         return
     proto = ConnectionProtocol(limits, time.monotonic(), user_id=str(user.id) if user else None,
                                expires_at=_mono(expires_at) if expires_at else None)
@@ -305,10 +312,17 @@ async def _read_loop(conn: Connection) -> None:
         for command in proto.commands():
             try:
                 await _carry_out(conn, command)
-            except Exception:
-                log.exception("websocket command failed")
-                if command.ref is not None:
-                    proto.push_failed(command.ref, "internal", "internal error")
+            except Exception as exc:
+                code, detail = "internal", "internal error"
+                if (down := unavailable(exc)) is not None:  # the database or Redis did not answer: retry later
+                    code, detail = ws_code(down), down.message
+                    log.warning("websocket command failed: dependency unavailable (%s: %s)", type(exc).__name__, exc)
+                else:
+                    log.exception("websocket command failed")
+                if isinstance(command, m.Join):  # no longer joining: the client may join again once it is back
+                    proto.join_failed(command.ref, command.topic, code, detail)
+                elif command.ref is not None:
+                    proto.push_failed(command.ref, code, detail)
         proto.tick(time.monotonic())
         conn.flush_protocol()
 
@@ -409,9 +423,16 @@ async def _recheck_topics(conn: Connection) -> None:
 async def _push(conn: Connection, command: m.Push) -> None:
     proto, state = conn.proto, conn.state
     try:
-        outcome = await _in_transaction(
-            conn, lambda ctx: realtime.run_push(ctx, command.topic, command.event, command.data,
-                                                state.generations))
+        async def push(ctx: Context) -> Any:
+            done = await realtime.run_push(ctx, command.topic, command.event, command.data, state.generations)
+            await record(ctx.db, done, ctx.now)  # committed with the change, or not at all
+            return done
+
+        if state.generations is None:
+            outcome = await _in_transaction(conn, push)
+        else:
+            async with state.generations.reservations():  # a stream reserved by a failed transaction is freed
+                outcome = await _in_transaction(conn, push)
     except DomainError as exc:
         proto.push_failed(command.ref, ws_code(exc), exc.message)
         return

@@ -139,7 +139,8 @@ async def test_calendar_query_count_does_not_grow_with_events(client: httpx.Asyn
         seen: list[str] = []
 
         def record(*args: Any) -> None:
-            seen.append(args[2])
+            if "FROM topic_heads" not in args[2]:  # the topic log's relay polls in the background
+                seen.append(args[2])
 
         engine = backend.state.engine.sync_engine
         sa_event.listen(engine, "before_cursor_execute", record)
