@@ -41,16 +41,27 @@ from channels.topics import is_durable
 log = logging.getLogger("conversme.hub")
 
 KEYS_TTL_SECONDS = 24 * 3600
+PUBLISH_ID_TTL_MS = 30_000  # longer than the client's retries of one publish (2 retries, 5 s timeouts)
 MAX_OUTGOING = 50_000  # log entries waiting for Redis; past that the oldest go (the relay still delivers them)
 
 # The counter and epoch outlive the stream (ARGV[8] ms after the last publish, a day by default) so a client
 # that was away longer than the history is told recovered:false rather than handed a reset log; an idle
 # room's keys then go away on their own.
-PUBLISH = """
+# Hub-sequenced (live) topics. The epoch is bound to the Redis server process (the first 12 characters of its
+# run_id, read by the script itself): a restart, a restore from an older snapshot or a failover to a replica is
+# another process, so the topic gets a new epoch and `recovered:true` can never hand out offsets that were
+# rewound and reused. KEYS[4] makes a publish idempotent: the client library's retry of a script that already
+# ran returns the first offset (for ARGV[9] ms).
+RUN = "local run = string.sub(string.match(redis.call('INFO', 'server'), 'run_id:(%w+)'), 1, 12)\n"
+
+PUBLISH = RUN + """
+local done = redis.call('GET', KEYS[4])
+if done then return tonumber(done) end
 local epoch = redis.call('GET', KEYS[2])
-if not epoch then epoch = ARGV[4] end
+if not epoch or string.sub(epoch, 1, 12) ~= run then epoch = run .. ARGV[4] end
 redis.call('SET', KEYS[2], epoch, 'PX', ARGV[8])
 local off = redis.call('INCR', KEYS[1])
+redis.call('SET', KEYS[4], off, 'PX', ARGV[9])
 redis.call('PEXPIRE', KEYS[1], ARGV[8])
 local frame = ARGV[2] .. off .. ',"epoch":"' .. epoch .. '"' .. ARGV[3]
 redis.call('XADD', KEYS[3], 'MAXLEN', ARGV[5], '0-' .. off, 'f', frame, 't', ARGV[7])
@@ -59,14 +70,17 @@ redis.call('PUBLISH', ARGV[1], 'm' .. off .. '|' .. epoch .. '|' .. frame)
 return off
 """
 
-POSITION = """
+POSITION = RUN + """
 local epoch = redis.call('GET', KEYS[2])
-if not epoch then epoch = ARGV[1]; redis.call('SET', KEYS[2], epoch, 'PX', ARGV[2]) end
+if not epoch or string.sub(epoch, 1, 12) ~= run then
+  epoch = run .. ARGV[1]; redis.call('SET', KEYS[2], epoch, 'PX', ARGV[2])
+end
 return {epoch, tonumber(redis.call('GET', KEYS[1]) or '0')}
 """
 
-HISTORY = """
+HISTORY = RUN + """
 local epoch = redis.call('GET', KEYS[2])
+if epoch and string.sub(epoch, 1, 12) ~= run then epoch = nil end
 local off = tonumber(redis.call('GET', KEYS[1]) or '0')
 local entries = {}
 if epoch == ARGV[1] and off > tonumber(ARGV[2]) then
@@ -194,10 +208,11 @@ class RedisHub:
         head = m.msg(topic, event, 0, "", "", "null")
         prefix = head[: head.index('"offset":') + len('"offset":')]
         suffix = ',"ts":"' + now_iso() + '","data":' + m.encode_data(data) + "}"
+        publish_id = secrets.token_hex(12)  # the same on every retry of this one call
         offset = await self._publish(
-            keys=self._keys(topic),
+            keys=[*self._keys(topic), f"{self._p}pid:{publish_id}"],
             args=[self._channel(topic), prefix, suffix, secrets.token_hex(8), self._history_size,
-                  self._history_ms, int(time.time() * 1000), self._keys_ttl_ms],
+                  self._history_ms, int(time.time() * 1000), self._keys_ttl_ms, PUBLISH_ID_TTL_MS],
         )
         self.published += 1
         return int(offset)

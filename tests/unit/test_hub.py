@@ -14,7 +14,7 @@ import pytest
 from channels.hub import Hub
 from channels.memory_hub import MemoryHub
 from channels.redis_hub import RedisHub
-from tests.conftest import REDIS_URL
+from tests.conftest import REDIS_URL, redis_prefix
 from tests.waiting import eventually
 
 
@@ -55,7 +55,7 @@ async def hubs(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Hub, Hub]]
         hub = MemoryHub()
         yield hub, hub
         return
-    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    prefix = redis_prefix()
     a, b = RedisHub(REDIS_URL, "a", prefix=prefix), RedisHub(REDIS_URL, "b", prefix=prefix)
     await a.start()
     await b.start()
@@ -108,7 +108,7 @@ async def test_history_is_bounded() -> None:
 
 
 async def test_redis_history_is_bounded_by_length() -> None:
-    hub = RedisHub(REDIS_URL, "x", prefix=f"t{uuid.uuid4().hex[:8]}:", history_size=3)
+    hub = RedisHub(REDIS_URL, "x", prefix=redis_prefix(), history_size=3)
     await hub.start()
     try:
         t = topic()
@@ -171,7 +171,7 @@ async def test_unsubscribed_listener_hears_nothing(hubs: tuple[Hub, Hub]) -> Non
 
 
 async def test_redis_data_loss_makes_listeners_resync_not_skip() -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    prefix = redis_prefix()
     a, b = RedisHub(REDIS_URL, "a", prefix=prefix), RedisHub(REDIS_URL, "b", prefix=prefix)
     await a.start()
     await b.start()
@@ -192,7 +192,7 @@ async def test_redis_data_loss_makes_listeners_resync_not_skip() -> None:
 
 
 async def test_redis_gap_is_filled_from_the_stream() -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    prefix = redis_prefix()
     a, b = RedisHub(REDIS_URL, "a", prefix=prefix), RedisHub(REDIS_URL, "b", prefix=prefix)
     await a.start()
     await b.start()
@@ -215,7 +215,7 @@ async def test_redis_gap_is_filled_from_the_stream() -> None:
 
 
 async def test_a_crashed_instances_presence_expires_on_its_own() -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    prefix = redis_prefix()
     crashed = RedisHub(REDIS_URL, "crashed", prefix=prefix, presence_ttl=1.0)
     alive = RedisHub(REDIS_URL, "alive", prefix=prefix, presence_ttl=1.0)
     await crashed.start()
