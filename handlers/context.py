@@ -75,3 +75,4 @@ class Outcome(Generic[T]):
     remove: list[Removal] = field(default_factory=list)
     enqueue: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     recorded: list[Recorded] = field(default_factory=list)
+    handoffs: list[uuid.UUID] = field(default_factory=list)  # the `enqueue` items' rows in job_handoffs, in order

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels import messages as m
 from channels.topics import is_durable
 from handlers.context import Message, Outcome, Recorded
-from persistence import topic_log
+from persistence import handoffs, topic_log
 
 
 def wire_time(now: datetime) -> str:
@@ -21,8 +21,11 @@ def wire_time(now: datetime) -> str:
 
 async def record(db: AsyncSession, outcome: Outcome[Any], now: datetime) -> None:
     """Move `outcome`'s durable messages into the log (and into `outcome.recorded`); the rest stay in
-    `outcome.publish` for the hub to sequence. Call it last in the transaction: the head rows it locks are
-    then held only for the commit."""
+    `outcome.publish` for the hub to sequence. Its jobs become hand-off rows (`outcome.handoffs`), so a commit
+    followed by a crash still runs them. Call it last in the transaction: the head rows it locks are then held
+    only for the commit."""
+    if outcome.enqueue and not outcome.handoffs:
+        outcome.handoffs = await handoffs.add(db, outcome.enqueue, now)
     durable: dict[str, list[Message]] = {}
     others: list[Message] = []
     for message in outcome.publish:

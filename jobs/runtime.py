@@ -83,8 +83,9 @@ class JobRuntime:
     max_deliveries: int = 5
     tasks: dict[str, Any] = field(default_factory=dict)
 
-    async def enqueue(self, task: str, kwargs: dict[str, Any], *, delay: float = 0.0) -> str:
-        job_id = await self.queue.enqueue(task, kwargs, delay=delay)
+    async def enqueue(self, task: str, kwargs: dict[str, Any], *, delay: float = 0.0,
+                      task_id: str | None = None) -> str:
+        job_id = await self.queue.enqueue(task, kwargs, delay=delay, task_id=task_id)
         await self.stats.enqueued(task)
         return job_id
 

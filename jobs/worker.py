@@ -28,6 +28,7 @@ from channels.outbox import Outbox
 from handlers.context import Limits, Outcome
 from handlers.storage import LocalStorage
 from jobs.broker import Backoff, create_queue, describe
+from jobs.handoffs import enqueue_committed
 from jobs.metrics import HEARTBEAT_SECONDS, create_stats
 from jobs.middleware import JobsMiddleware
 from jobs.publishing import publish_outcome
@@ -193,11 +194,8 @@ def make_announcer(outbox: Outbox, rt_ref: list[JobRuntime]) -> Any:
     async def announce(outcome: Outcome[Any]) -> None:
         rt = rt_ref[0]
         await publish_outcome(rt.hub, outbox, rt.sessionmaker, outcome)
-        for task, kwargs in outcome.enqueue:
-            try:
-                await rt.enqueue(task, kwargs)
-            except Exception:
-                log.exception("could not enqueue follow-up %s", task)
+        if outcome.enqueue:
+            await enqueue_committed(rt, outcome.enqueue, outcome.handoffs)
 
     return announce
 

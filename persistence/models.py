@@ -390,6 +390,20 @@ class TopicHead(Base):
     updated_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class JobHandoff(Base):
+    """A job a committed change asked for, written in the change's transaction: enqueued right after the commit
+    and deleted then; a row still here later (its instance died, the queue was away) is enqueued by any
+    instance's relay. Jobs are idempotent, so a relay racing the first attempt costs nothing."""
+
+    __tablename__ = "job_handoffs"
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    task: Mapped[str] = mapped_column(String(200))
+    kwargs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column()
+    available_at: Mapped[datetime] = mapped_column(index=True)  # when a relay may take it (a lease once taken)
+
+
 class TopicEntry(Base):
     """One committed message of a topic's log, its wire frame as every subscriber receives it."""
 

@@ -31,6 +31,8 @@ from handlers.context import Limits, Outcome
 from handlers.security import Passwords, Tokens
 from handlers.storage import LocalStorage
 from jobs.broker import create_queue
+from jobs.handoffs import enqueue_committed
+from jobs.handoffs import relay as relay_handoffs
 from jobs.metrics import create_stats
 from jobs.publishing import publish_outcome
 from jobs.runtime import JobRuntime
@@ -41,7 +43,6 @@ from persistence.database import create_engine, create_sessionmaker
 from server import openapi
 from server.ai import start_generations
 from server.api import ORJSONResponse, build_routes
-from server.enqueue import enqueue_after_commit
 from server.metrics_middleware import ApiMetrics, MetricsMiddleware
 from server.middleware import RequestIdMiddleware
 from server.ratelimit import rate_limiter_for
@@ -66,8 +67,8 @@ def make_announcer(hub: Hub, outbox: Outbox, sessionmaker: async_sessionmaker[As
                    jobs: JobRuntime | None = None) -> Announcer:
     """After the commit: fan out the entries the transaction recorded in the durable log, publish the other
     topics' messages (through the outbox, so a Redis hiccup delays them instead of losing them), then the
-    removals, then enqueue its jobs. Failures are logged, not raised (the change is committed; a job that
-    cannot be enqueued is recorded as a dead letter admins can retry)."""
+    removals, then enqueue its jobs (hand-offs the transaction wrote: what cannot be enqueued now, a relay
+    enqueues later). Failures are logged, not raised: the change is committed."""
 
     async def announce(outcome: Outcome[Any]) -> None:
         await publish_outcome(hub, outbox, sessionmaker, outcome)
@@ -77,7 +78,7 @@ def make_announcer(hub: Hub, outbox: Outbox, sessionmaker: async_sessionmaker[As
             except Exception:
                 log.exception("could not remove %s from %s", removal.user_id, removal.topic)
         if outcome.enqueue and jobs is not None:
-            await enqueue_after_commit(jobs, outcome.enqueue)
+            await enqueue_committed(jobs, outcome.enqueue, outcome.handoffs)
 
     return announce
 
@@ -147,6 +148,7 @@ def create_app(settings: Settings) -> Starlette:
             limits=state.limits, worker_id=instance_id, job_timeout=settings.job_timeout,
             max_retries=settings.job_max_retries, retry_base=settings.job_retry_base)
         state.announce = make_announcer(hub, outbox, sessionmaker, state.jobs)
+        jobs_rt = state.jobs
         state.jobs.announce = state.announce
         job_service: JobService | None = None
         scheduler_stop = asyncio.Event()
@@ -163,8 +165,8 @@ def create_app(settings: Settings) -> Starlette:
                 state.background.add(loop_task)
         state.generations = await start_generations(settings, state)
         relay = asyncio.get_running_loop().create_task(run_relay(
-            hub, topic_log, timedelta(seconds=settings.log_retention_seconds), settings.log_retention_messages),
-            name="topic-log-relay")
+            hub, topic_log, timedelta(seconds=settings.log_retention_seconds), settings.log_retention_messages,
+            handoffs=lambda: relay_handoffs(jobs_rt, utc_now())), name="topic-log-relay")
         _LIVE_STATES.append(app.state.conversme)
         # Everything loaded so far lives as long as the process: keep the cyclic GC from rescanning it on
         # every collection (measured: the month calendar with 3,000 events ~650 → ~520 ms).

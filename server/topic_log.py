@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,6 +24,7 @@ log = logging.getLogger("conversme.topic_log")
 
 RELAY_INTERVAL = 1.0  # seconds between relay passes: the worst-case delay of a change its instance never published
 PRUNE_INTERVAL = 60.0
+HANDOFF_INTERVAL = 5.0  # seconds between passes over job hand-offs nobody enqueued
 
 
 class DatabaseTopicLog:
@@ -71,16 +73,22 @@ class DatabaseTopicLog:
             return await topic_log.prune(db, now - retention, keep, now - timedelta(seconds=PRUNE_INTERVAL * 2))
 
 
-async def run_relay(hub: Hub, log_: DatabaseTopicLog, retention: timedelta, keep: int) -> None:
-    """Forever: deliver what this process's listeners miss from the log; now and then prune it."""
-    pruned_at = asyncio.get_running_loop().time()
+async def run_relay(hub: Hub, log_: DatabaseTopicLog, retention: timedelta, keep: int,
+                    handoffs: Callable[[], Awaitable[int]] | None = None) -> None:
+    """Forever: deliver what this process's listeners miss from the log; enqueue the jobs of committed changes
+    their process did not (`handoffs`); now and then prune the log."""
+    loop = asyncio.get_running_loop()
+    pruned_at = handed_at = loop.time()
     while True:
         await asyncio.sleep(RELAY_INTERVAL)
         try:
             delivered = await hub.relay_once()
             if delivered:
                 log.info("relayed %d committed entries that were not published", delivered)
-            now = asyncio.get_running_loop().time()
+            now = loop.time()
+            if handoffs is not None and now - handed_at >= HANDOFF_INTERVAL:
+                handed_at = now
+                await handoffs()
             if now - pruned_at >= PRUNE_INTERVAL:
                 pruned_at = now
                 await log_.prune(retention, keep)

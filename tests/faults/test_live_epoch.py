@@ -61,8 +61,8 @@ async def test_a_retried_publish_is_appended_once(redis_and_hub: tuple[PrivateRe
     prefix = head[: head.index('"offset":') + len('"offset":')]
     suffix = ',"ts":"2026-12-06T00:00:00.000Z","data":{"text":"x"}}'
     keys = [f"cm:o:{topic}", f"cm:e:{topic}", f"cm:s:{topic}", "cm:pid:retried-once"]
-    args: list[str | int] = [f"cm:c:{topic}", prefix, suffix, secrets.token_hex(8), 1000, 600_000, int(time.time() * 1000),
-            86_400_000, PUBLISH_ID_TTL_MS]
+    args: list[str | int] = [f"cm:c:{topic}", prefix, suffix, secrets.token_hex(8), 1000, 600_000,
+                             int(time.time() * 1000), 86_400_000, PUBLISH_ID_TTL_MS]
     first = await hub.redis.evalsha(hub._publish.sha, len(keys), *keys, *args)
     again = await hub.redis.evalsha(hub._publish.sha, len(keys), *keys, *args)
     assert first == again == 2

@@ -14,8 +14,9 @@ from sqlalchemy import select, update
 
 from handlers import reminders
 from jobs.broker import RedisJobQueue
+from jobs.handoffs import relay as relay_handoffs
 from persistence.enums import EventStatus, ParticipantStatus
-from persistence.models import DeadLetter, Notification, Reminder, Step, SubStep, User
+from persistence.models import DeadLetter, JobHandoff, Notification, Reminder, Step, SubStep, User
 from tests.api.eventkit import insert_event, make_process
 from tests.conftest import Account, Backend, MakeUser
 from tests.waiting import eventually
@@ -212,19 +213,38 @@ async def test_reports_are_built_from_data_and_only_their_owner_downloads_them(
     assert bad.status_code == 422
 
 
-async def test_lost_enqueues_become_dead_letters_an_admin_can_retry(
+async def handoff_rows(backend: Backend) -> list[str]:
+    async with backend.state.sessionmaker() as db:
+        return [h.task for h in (await db.scalars(select(JobHandoff))).all()]
+
+
+async def test_jobs_of_a_commit_survive_a_queue_outage_then_dead_letter_an_admin_can_retry(
         client: httpx.AsyncClient, make_user: MakeUser, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
     admin, a = await make_user("root", admin=True), await make_user("ann")
     jobs = backend.state.jobs
     assert jobs is not None
-    # The queue is down (nothing listens on that port): the request still succeeds after its commit.
+    # The queue is down (nothing listens on that port): the request still succeeds after its commit, and the
+    # job waits in the hand-off table, written with the change.
     down = RedisJobQueue("redis://127.0.0.1:1/0", redeliver_after=10, consumer="down")
     monkeypatch.setattr(jobs, "queue", down)
     r = await client.post("/reports/generate", headers=a.headers, json={"reportType": "weekly"})
     assert r.status_code == 202, r.text
+    assert await handoff_rows(backend) == ["reports.generate"]
+    monkeypatch.undo()
+    # The queue is back: a relay pass (any instance, every few seconds) enqueues it, and it runs.
+    assert await relay_handoffs(jobs, datetime.now(UTC) + timedelta(seconds=11)) == 1
+    assert await handoff_rows(backend) == []
+    await drain(backend)
+    assert len((await client.get("/reports/me", headers=a.headers)).json()) == 1
+    # Down for longer than the relay keeps trying: the job becomes a dead letter an admin can retry.
+    monkeypatch.setattr(jobs, "queue", down)
+    r = await client.post("/reports/generate", headers=a.headers, json={"reportType": "weekly"})
+    assert r.status_code == 202, r.text
+    assert await relay_handoffs(jobs, datetime.now(UTC) + timedelta(seconds=11), give_up_after=timedelta(0)) == 0
     async with backend.state.sessionmaker() as db:
         letters = (await db.scalars(select(DeadLetter))).all()
     assert [(d.task_name, d.reason) for d in letters] == [("reports.generate", "enqueue_failed")]
+    assert await handoff_rows(backend) == []
     monkeypatch.undo()
     overview = await client.get("/admin/jobs", headers=admin.headers)
     assert overview.status_code == 200, overview.text
