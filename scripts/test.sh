@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 "$UV" sync --frozen --extra test --quiet
 .venv/bin/ruff check .
 .venv/bin/mypy .
-# Every core (TEST_WORKERS=0 for one process); a test module stays on one worker, with its own databases and
+# Two workers per core (TEST_WORKERS=0 for one process): most slow tests wait on server processes they started,
+# so the cores have room for a second worker each. A test module stays on one worker, with its own databases and
 # Redis key space per worker (tests/conftest.py).
-exec .venv/bin/pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"
+exec .venv/bin/pytest -n "${TEST_WORKERS:-$(( $(nproc) * 2 ))}" --dist loadfile "$@"

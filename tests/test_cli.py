@@ -10,6 +10,11 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
+
+# Real server processes: left out of the quick loop (./scripts/test.sh -m "not slow").
+pytestmark = pytest.mark.slow
+
 
 BIN = Path(sys.executable).parent / "conversme"
 

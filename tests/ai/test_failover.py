@@ -17,6 +17,9 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.realtime.harness import ServerProcess, migrate, server_env
 from tests.waiting import LIVENESS
 
+# Real server processes: left out of the quick loop (./scripts/test.sh -m "not slow").
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def two_servers(pg_db: str, fake_openai: FakeOpenAI, tmp_path: Path) -> Iterator[tuple[ServerProcess, ServerProcess]]:

@@ -13,6 +13,9 @@ from tests.ai.conftest import CANCEL, PROMPT, AICluster, ai_frames, deltas, live
 from tests.realtime.harness import event_with
 from tests.waiting import LIVENESS, chat_sentinel
 
+# Real server processes: left out of the quick loop (./scripts/test.sh -m "not slow").
+pytestmark = pytest.mark.slow
+
 
 async def test_two_members_on_two_instances_get_identical_deltas_in_order(ai_cluster: AICluster) -> None:
     async with ai_cluster.api() as api:

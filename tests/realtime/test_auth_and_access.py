@@ -20,6 +20,9 @@ from tests.realtime.conftest import Cluster
 from tests.realtime.harness import event_with, person
 from tests.waiting import LIVENESS
 
+# Real server processes: left out of the quick loop (./scripts/test.sh -m "not slow").
+pytestmark = pytest.mark.slow
+
 
 async def _closed_with(ws: Any) -> int | None:
     """The close code the server ends the connection with (frames before it are read and dropped)."""

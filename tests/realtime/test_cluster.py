@@ -11,6 +11,9 @@ from tests.realtime.conftest import Cluster
 from tests.realtime.harness import event_with, person
 from tests.waiting import notification_sentinel
 
+# Real server processes: left out of the quick loop (./scripts/test.sh -m "not slow").
+pytestmark = pytest.mark.slow
+
 
 async def test_rest_and_push_changes_reach_both_instances_in_one_order(cluster: Cluster) -> None:
     async with cluster.api() as api:

@@ -21,6 +21,9 @@ from channels.client import RealtimeClient
 from tests.realtime.harness import ServerProcess, event_with, free_port, migrate, person, server_env
 from tests.waiting import LIVENESS, chat_sentinel, eventually, frames_until, is_msg
 
+# Real server processes: left out of the quick loop (./scripts/test.sh -m "not slow").
+pytestmark = pytest.mark.slow
+
 
 class RedisServer:
     def __init__(self, data: Path) -> None:

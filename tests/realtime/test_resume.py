@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from channels.client import RealtimeClient
 from tests.realtime.conftest import Cluster
 from tests.realtime.harness import ServerProcess, event_with, person
 from tests.waiting import LIVENESS, chat_sentinel, notification_sentinel
+
+# Real server processes: left out of the quick loop (./scripts/test.sh -m "not slow").
+pytestmark = pytest.mark.slow
 
 
 async def _chat(api: httpx.AsyncClient, headers: dict[str, str], event_id: str, n: int, tag: str) -> None:

@@ -15,6 +15,9 @@ from websockets.exceptions import ConnectionClosed
 from channels.client import RealtimeClient
 from tests.realtime.harness import ServerProcess, event_with, person, server_env
 
+# Real server processes: left out of the quick loop (./scripts/test.sh -m "not slow").
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def small_queue_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
