@@ -11,6 +11,7 @@ import asyncpg  # type: ignore[import-untyped]
 import redis.exceptions
 import sqlalchemy.exc
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
 from persistence import errors as e
 
@@ -135,3 +136,11 @@ def unavailable(error: BaseException) -> e.Unavailable | None:
             pending.append(current.orig)
         pending.append(current.__cause__)
     return None
+
+
+def translate(error: BaseException) -> e.DomainError | None:
+    """The domain error a third-party exception stands for, the same for REST and the WebSocket: a constraint
+    the change broke is a conflict, a dependency that did not answer is `unavailable`; None for a bug."""
+    if isinstance(error, IntegrityError):
+        return e.Conflict("the change conflicts with existing data")
+    return unavailable(error)

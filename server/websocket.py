@@ -30,7 +30,7 @@ from handlers.recording import record
 from handlers.users import brief
 from persistence.errors import DomainError, Unauthorized
 from persistence.models import User
-from server.errors import unavailable, ws_code
+from server.errors import translate, unavailable, ws_code
 from server.state import AppState
 
 log = logging.getLogger("conversme.ws")
@@ -360,11 +360,18 @@ async def _carry_out(conn: Connection, command: m.Command) -> None:
 async def _in_transaction(conn: Connection, work: Callable[[Context], Any]) -> Any:
     state = conn.state
     assert conn.user is not None
+    refusal: DomainError | None = None
     async with state.sessionmaker() as db, db.begin():
         # The user verified at auth/refresh, attached without a query: one round trip less per command.
         user = await db.merge(conn.user, load=False)
         ctx = Context(db=db, user=user, now=state.clock(), limits=state.limits)
-        return await work(ctx)
+        try:
+            return await work(ctx)
+        except DomainError as exc:
+            if not exc.keep_changes:
+                raise
+            refusal = exc  # a refusal that must keep what it wrote (as over REST): commit, then refuse
+    raise refusal
 
 
 async def _join(conn: Connection, command: m.Join) -> None:
@@ -435,6 +442,12 @@ async def _push(conn: Connection, command: m.Push) -> None:
                 outcome = await _in_transaction(conn, push)
     except DomainError as exc:
         proto.push_failed(command.ref, ws_code(exc), exc.message)
+        return
+    except Exception as exc:
+        mapped = translate(exc)  # as over REST: a broken constraint is a conflict, an outage `unavailable`
+        if mapped is None:
+            raise
+        proto.push_failed(command.ref, ws_code(mapped), mapped.message)
         return
     # Committed: publish, then answer the pusher.
     await state.announce(outcome)
