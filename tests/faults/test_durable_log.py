@@ -18,9 +18,9 @@ import pytest
 
 from channels.client import RealtimeClient
 from tests.conftest import fresh_pg_database
-from tests.faults.services import PrivateRedis
+from tests.faults.services import PrivatePostgres, PrivateRedis
 from tests.realtime.harness import Person, ServerProcess, event_with, migrate, person, server_env
-from tests.waiting import frames_until, is_msg
+from tests.waiting import eventually, frames_until, is_msg
 
 pytestmark = pytest.mark.slow
 
@@ -205,3 +205,57 @@ async def test_a_stalled_redis_duplicates_nothing(stack: Stack) -> None:
         got = check_stream(await until_text(watcher, topic, "done"), topic)
         assert got == [f"s{i}" for i in range(10)] + ["done"]
         assert got == await committed(stack.database_url, event["id"])
+
+
+async def test_postgres_restarted_during_writes_every_answered_line_arrives_once(tmp_path: Path) -> None:
+    """A private PostgreSQL restarted (as after a crash) in the middle of a stream of writes: lines answered 201
+    reach every member once, in order; lines answered 503 were never committed and never arrive; no 500."""
+    pg = PrivatePostgres(tmp_path).init().start()
+    rs = PrivateRedis(tmp_path / "redis").start()
+    db_url = pg.createdb("faults")
+    env = server_env(db_url, rs.url, tmp_path / "data")
+    migrate(env)
+    a, b = ServerProcess(env).start(), ServerProcess(env).start()
+    try:
+        stack = Stack(rs, env, db_url, a, b)
+        alice, bob, event, topic = await room(stack)
+        statuses: dict[str, int] = {}
+        async with httpx.AsyncClient(base_url=a.url, timeout=30) as api, \
+                RealtimeClient(b.ws_url, bob.token) as watcher:
+            await watcher.join(topic)
+            restart: asyncio.Task[None] | None = None
+            restarted_at: int | None = None
+            i = 0
+            # Writes go on while PostgreSQL is down and coming back (the restart runs in a thread), and a few after.
+            while restarted_at is None or i < restarted_at + 10:
+                if i == 5:
+                    restart = asyncio.create_task(asyncio.to_thread(pg.restart, "immediate"))
+                if restart is not None and restart.done() and restarted_at is None:
+                    restarted_at = i
+                text = f"p{i}"
+                r = await api.post(f"/events/{event['id']}/chat", headers=alice.headers, json={"text": text})
+                assert r.status_code in (201, 503), r.text  # degrade, never 500
+                if r.status_code == 503:
+                    assert r.headers.get("retry-after")
+                statuses[text] = r.status_code
+                i += 1
+                assert i < 5000, "the restart did not finish"
+            assert restart is not None
+            await restart
+            async def after() -> bool:  # 503 until the pool has a live connection again (nothing committed)
+                r = await api.post(f"/events/{event['id']}/chat", headers=alice.headers, json={"text": "after"})
+                assert r.status_code in (201, 503), r.text
+                return r.status_code == 201
+
+            await eventually(after, what="a write after the restart")
+            got = check_stream(await until_text(watcher, topic, "after"), topic)
+        answered = [t for t, code in statuses.items() if code == 201]
+        print(f"postgres restart: {len(answered)} answered 201, {len(statuses) - len(answered)} answered 503")
+        assert got == [*answered, "after"]
+        assert set(got) == await chat_rows(db_url, event["id"])
+        assert got == await committed(db_url, event["id"])
+    finally:
+        a.stop(sig=9)
+        b.stop(sig=9)
+        rs.stop()
+        pg.destroy()
