@@ -207,7 +207,23 @@ def _schedule(days: list[_Day], sessions: list[_Session], effort: Effort) -> tup
     return events, unplaced, len({start.date() for start, _, _ in placed})
 
 
-async def generate(ctx: Context, body: PlanGenerateIn, planner: plan_model.Planner | None = None) -> PlanOut:
+@dataclass(frozen=True)
+class PlanDraft:
+    """What the database gave for a plan: the heuristic answer and what a model would need to do better."""
+
+    heuristic: PlanOut
+    sessions: list[_Session]
+    budgets: list[tuple[datetime, int]]
+
+
+async def finish_plan(draft: PlanDraft, body: PlanGenerateIn, planner: plan_model.Planner | None) -> PlanOut:
+    """Ask the model, if there is one (no database needed: call it after the transaction has ended)."""
+    if planner is None or not draft.sessions:
+        return draft.heuristic
+    return await _with_model(planner, body, draft.sessions, draft.budgets, draft.heuristic)
+
+
+async def draft_plan(ctx: Context, body: PlanGenerateIn) -> PlanDraft:
     templates = await _chosen_templates(ctx, body)
     steps = await _step_counts(ctx, [t.id for t in templates])
     zone = await user_zone(ctx)
@@ -232,9 +248,7 @@ async def generate(ctx: Context, body: PlanGenerateIn, planner: plan_model.Plann
     budgets = [(d.start, d.budget) for d in days]
     events, unplaced, day_count = _schedule(days, sessions, body.effort)
     heuristic = PlanOut(events=events, summary=_summary(events, unplaced, day_count, monday, body))
-    if planner is None or not sessions:
-        return heuristic
-    return await _with_model(planner, body, sessions, budgets, heuristic)
+    return PlanDraft(heuristic, sessions, budgets)
 
 
 async def _with_model(planner: plan_model.Planner, body: PlanGenerateIn, sessions: list[_Session],

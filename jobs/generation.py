@@ -40,6 +40,7 @@ from handlers import live_ai, live_suggestions
 from handlers.context import Context, Limits
 from handlers.live_ai import CancelRequested, PromptAccepted, Turn
 from handlers.live_suggestions import SuggestedOperation
+from handlers.unit_of_work import unit_of_work
 from jobs import ai_metrics
 from jobs.llm import HOW_TO_CONFIGURE, LLM, Finish, TextDelta, ToolCall, Usage
 from persistence.errors import AITimeout, AIUnavailable, Conflict, DomainError, NotFound, RateLimited
@@ -224,12 +225,12 @@ class Generations:
 
     async def _as_owner(self, r: _Running, work: Callable[[Context], Awaitable[Any]]) -> Any:
         """Run `work` in a short transaction acting as the session's owner (always a member of it)."""
-        async with self.sessionmaker() as db, db.begin():
-            context = await db.get(LiveContext, r.accepted.context_id)
-            owner = await db.get(User, context.user_id) if context is not None else None
+        async with unit_of_work(self.sessionmaker, self.clock()) as unit:
+            context = await unit.db.get(LiveContext, r.accepted.context_id)
+            owner = await unit.db.get(User, context.user_id) if context is not None else None
             if owner is None:
                 raise NotFound("live context", r.accepted.context_id)
-            return await work(Context(db=db, user=owner, now=self.clock(), limits=self.limits))
+            return await work(Context(db=unit.db, user=owner, now=unit.now, limits=self.limits))
 
     async def _stream_round(self, r: _Running, messages: list[dict[str, Any]], tool_choice: str,
                             calls: list[ToolCall]) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from channels import topics
 from handlers.context import Message, Outcome
 from handlers.media import media_out
-from handlers.recording import record
+from handlers.unit_of_work import unit_of_work
 from jobs.media_probe import Analysis, Unreadable, analyze, clock
 from jobs.runtime import JobRuntime, job
 from persistence.enums import MediaStatus, MediaType
@@ -41,14 +41,12 @@ async def _progress(rt: JobRuntime, uploader: uuid.UUID | None, media_id: uuid.U
     if uploader is None:
         return
     data = {"task": "media.process", "mediaId": str(media_id), "stage": stage, "progress": progress, **extra}
-    outcome = Outcome(None, publish=[Message(topics.for_user(uploader), "job.progress", data)])
     try:
-        async with rt.sessionmaker.begin() as db:
-            await record(db, outcome, rt.clock())  # the user topic's log sequences it like every other entry
+        # The user topic's log sequences it like every other entry.
+        async with unit_of_work(rt.sessionmaker, rt.clock(), rt.announce) as work:
+            work.add(Outcome(None, publish=[Message(topics.for_user(uploader), "job.progress", data)]))
     except Exception:  # progress is a courtesy; the result is announced with its commit
         log.warning("could not record progress of %s", media_id, exc_info=True)
-        return
-    await rt.announce(outcome)
 
 
 async def _store(rt: JobRuntime, media_id: uuid.UUID, found: Analysis) -> dict[str, str]:
@@ -91,19 +89,16 @@ def _values(row_meta: dict[str, Any], found: Analysis, written: dict[str, str], 
 
 
 async def _finish(rt: JobRuntime, media_id: uuid.UUID, values: dict[str, Any], event_id: uuid.UUID | None,
-                  name: str) -> Outcome[Media] | None:
-    """Move the item out of `processing` and record `name` on its event's topic, in one transaction."""
-    async with rt.sessionmaker.begin() as db:
-        done = await db.scalar(update(Media).where(Media.id == media_id, Media.status == MediaStatus.PROCESSING)
-                               .values(**values).returning(Media))
-        if done is None:
-            return None
-        outcome = Outcome(done)
-        if event_id is not None:
-            outcome.publish.append(Message(topics.for_event(event_id), name,
-                                           media_out(done).model_dump(mode="json", by_alias=True)))
-        await record(db, outcome, rt.clock())
-        return outcome
+                  name: str) -> Media | None:
+    """Move the item out of `processing` and announce `name` on its event's topic, in one unit of work."""
+    async with unit_of_work(rt.sessionmaker, rt.clock(), rt.announce) as work:
+        done = await work.db.scalar(update(Media).where(Media.id == media_id,
+                                                        Media.status == MediaStatus.PROCESSING)
+                                    .values(**values).returning(Media))
+        if done is not None and event_id is not None:
+            work.add(Outcome(None, publish=[Message(topics.for_event(event_id), name,
+                                                    media_out(done).model_dump(mode="json", by_alias=True))]))
+    return done
 
 
 async def fail(rt: JobRuntime, media_id: uuid.UUID, reason: str) -> None:
@@ -116,7 +111,6 @@ async def fail(rt: JobRuntime, media_id: uuid.UUID, reason: str) -> None:
     done = await _finish(rt, media_id, {"status": MediaStatus.FAILED, "media_metadata": meta,
                                         "updated_at": rt.clock()}, event_id, "media.failed")
     if done is not None:
-        await rt.announce(done)
         await _progress(rt, uploader, media_id, "failed", 1.0, error=reason)
 
 
@@ -155,5 +149,4 @@ async def process(rt: JobRuntime, media_id: str) -> None:
     if done is None:
         await _remove(rt, written.values())  # another delivery won, or the item is gone
         return
-    await rt.announce(done)
     await _progress(rt, uploader, mid, "done", 1.0)

@@ -6,14 +6,12 @@ import uuid
 
 from handlers import reminders
 from handlers.context import Outcome
-from handlers.recording import record
+from handlers.unit_of_work import unit_of_work
 from jobs.runtime import JobRuntime, job
 
 
 @job("reminders.send")
 async def send(rt: JobRuntime, reminder_id: str) -> None:
-    async with rt.sessionmaker.begin() as db:
-        now = rt.clock()
-        outcome = Outcome(None, publish=await reminders.send(db, uuid.UUID(reminder_id), now))
-        await record(db, outcome, now)  # in the topic log with the notification: a crash after commit loses neither
-    await rt.announce(outcome)
+    # The notification and its live message commit together: a worker killed after the commit loses neither.
+    async with unit_of_work(rt.sessionmaker, rt.clock(), rt.announce) as work:
+        work.add(Outcome(None, publish=await reminders.send(work.db, uuid.UUID(reminder_id), work.now)))

@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from channels import topics
 from handlers.context import Context, Message, Outcome
-from handlers.recording import record
 from handlers.report_files import Period, quarter_period, save_report, week_period
 from handlers.reports import report_out
+from handlers.unit_of_work import unit_of_work
 from jobs.idempotency import first_time
 from jobs.runtime import JobRuntime, Permanent, job
 from persistence.enums import ReportType
@@ -43,21 +43,19 @@ async def generate(rt: JobRuntime, user_id: str, report_type: str, year: int, nu
     period = period_for(report_type, int(year), int(number))
     written: list[str] = []
     try:
-        async with rt.sessionmaker.begin() as db:
-            user = await db.get(User, uuid.UUID(user_id))
+        async with unit_of_work(rt.sessionmaker, rt.clock(), rt.announce) as work:
+            user = await work.db.get(User, uuid.UUID(user_id))
             if user is None:
                 return  # the account is gone
-            ctx = Context(db=db, user=user, now=rt.clock(), limits=rt.limits)
+            ctx = Context(db=work.db, user=user, now=work.now, limits=rt.limits)
             row, replaced = await save_report(ctx, rt.private_storage, period)
             written = [f"{row.storage_key}.{fmt}" for fmt in ("csv", "html")]
             out = report_out(row).model_dump(mode="json", by_alias=True)
-            outcome = Outcome(None, publish=[Message(topics.for_user(user.id), "report.ready", out)])
-            await record(db, outcome, ctx.now)
+            work.add(Outcome(None, publish=[Message(topics.for_user(user.id), "report.ready", out)]))
     except BaseException:
         await _remove(rt, written)  # the row was not committed: its files must not stay behind
         raise
     await _remove(rt, replaced)
-    await rt.announce(outcome)
 
 
 async def enqueue_periodic(rt: JobRuntime, now_period: Period, previous: Period) -> int:

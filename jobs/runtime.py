@@ -1,8 +1,9 @@
 """What a job receives (the runtime: database, publishing, storage, the queue) and the table of jobs.
 
-A job is a plain async function `fn(rt, **kwargs)` registered by name with `@job("media.process")`. The
-caller that runs it owns the unit of work, as for a request: open a transaction, call the handlers,
-commit, then `rt.announce(outcome)` (publish, then enqueue follow-ups). `bind` turns every registered job
+A job is a plain async function `fn(rt, **kwargs)` registered by name with `@job("media.process")`. It does
+its writes as a request does, in `handlers.unit_of_work.unit_of_work(rt.sessionmaker, rt.clock(), rt.announce)`:
+one transaction that also records what it announces and the jobs it asks for, then the commit, then the
+announcement (publish, then enqueue follow-ups). `bind` turns every registered job
 into a taskiq task of one broker, closing over this process's runtime (no module-level broker: the URL is
 only known once the settings are).
 """

@@ -3,7 +3,6 @@ owns the transaction (commit, then publish), serializes camelCase and maps error
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
 import uuid
@@ -21,8 +20,8 @@ from starlette.routing import Route
 
 from handlers.accounts import Client, authenticate
 from handlers.context import Context, Outcome
-from handlers.recording import record
 from handlers.security import AccessClaims
+from handlers.unit_of_work import unit_of_work
 from persistence.errors import (
     BadRequest,
     Conflict,
@@ -287,42 +286,29 @@ async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Respons
     path = _parse_path(endpoint, request)
     raw_body = await _read_body(endpoint, request) if endpoint.body is not None else None
     prepared = await endpoint.prepare(request, state) if endpoint.prepare is not None else None
-    reservations = state.generations.reservations() if state.generations is not None else contextlib.nullcontext()
-    async with reservations, state.sessionmaker() as db:
-        async with db.begin():
-            ctx = None
-            user: User | None = None
-            if claims is not None:
-                try:
-                    user = await authenticate(db, claims, now)
-                except Unauthorized:
-                    if endpoint.auth:
-                        raise
-                    user = None
-            if user is not None:
-                if endpoint.admin and not user.is_admin:
-                    raise Forbidden("administrators only")
-                ctx = Context(db=db, user=user, now=now, limits=state.limits)
-            # Inputs are validated only once the caller may use the route, so a refusal reveals no schema.
-            query = _validate(endpoint.query, _query_dict(request), "query") if endpoint.query else None
-            body = _validate(endpoint.body, raw_body, "body") if endpoint.body is not None else None
-            call = Call(request, state, db, path, body, query, claims, ctx, prepared)
-            refusal: DomainError | None = None
+    guard = state.generations.reservations() if state.generations is not None else None
+    async with unit_of_work(state.sessionmaker, now, state.announce, guard) as work:
+        db = work.db
+        ctx = None
+        user: User | None = None
+        if claims is not None:
             try:
-                result = await endpoint.func(call)
-                if isinstance(result, Outcome):
-                    # In the same transaction: the announcement commits with the change, or neither does.
-                    await record(db, result, now)
-            except DomainError as exc:
-                if not exc.keep_changes:
+                user = await authenticate(db, claims, now)
+            except Unauthorized:
+                if endpoint.auth:
                     raise
-                refusal = exc
-        if refusal is not None:
-            raise refusal
-        # Committed: only now may anyone hear about it.
+                user = None
+        if user is not None:
+            if endpoint.admin and not user.is_admin:
+                raise Forbidden("administrators only")
+            ctx = Context(db=db, user=user, now=now, limits=state.limits)
+        # Inputs are validated only once the caller may use the route, so a refusal reveals no schema.
+        query = _validate(endpoint.query, _query_dict(request), "query") if endpoint.query else None
+        body = _validate(endpoint.body, raw_body, "body") if endpoint.body is not None else None
+        call = Call(request, state, db, path, body, query, claims, ctx, prepared)
+        result = await endpoint.func(call)
         if isinstance(result, Outcome):
-            await state.announce(result)
-            result = result.value
+            result = work.add(result)  # announced (and its jobs handed off) once the unit commits
     if isinstance(result, Response):
         return result
     if endpoint.status == 204 and result is None:

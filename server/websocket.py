@@ -25,8 +25,8 @@ from channels.hub import Hub
 from channels.protocol import Close, ConnectionProtocol, Limits, State
 from handlers import realtime
 from handlers.accounts import authenticate
-from handlers.context import Context
-from handlers.recording import record
+from handlers.context import Context, Outcome
+from handlers.unit_of_work import unit_of_work
 from handlers.users import brief
 from persistence.errors import DomainError, Unauthorized
 from persistence.models import User
@@ -358,20 +358,16 @@ async def _carry_out(conn: Connection, command: m.Command) -> None:
 
 
 async def _in_transaction(conn: Connection, work: Callable[[Context], Any]) -> Any:
+    """One short unit of work for one command (a join's access check, a push): nothing held between commands."""
     state = conn.state
     assert conn.user is not None
-    refusal: DomainError | None = None
-    async with state.sessionmaker() as db, db.begin():
+    guard = state.generations.reservations() if state.generations is not None else None
+    async with unit_of_work(state.sessionmaker, state.clock(), state.announce, guard) as unit:
         # The user verified at auth/refresh, attached without a query: one round trip less per command.
-        user = await db.merge(conn.user, load=False)
-        ctx = Context(db=db, user=user, now=state.clock(), limits=state.limits)
-        try:
-            return await work(ctx)
-        except DomainError as exc:
-            if not exc.keep_changes:
-                raise
-            refusal = exc  # a refusal that must keep what it wrote (as over REST): commit, then refuse
-    raise refusal
+        user = await unit.db.merge(conn.user, load=False)
+        ctx = Context(db=unit.db, user=user, now=unit.now, limits=state.limits)
+        value = await work(ctx)
+        return unit.add(value) if isinstance(value, Outcome) else value
 
 
 async def _join(conn: Connection, command: m.Join) -> None:
@@ -430,16 +426,9 @@ async def _recheck_topics(conn: Connection) -> None:
 async def _push(conn: Connection, command: m.Push) -> None:
     proto, state = conn.proto, conn.state
     try:
-        async def push(ctx: Context) -> Any:
-            done = await realtime.run_push(ctx, command.topic, command.event, command.data, state.generations)
-            await record(ctx.db, done, ctx.now)  # committed with the change, or not at all
-            return done
-
-        if state.generations is None:
-            outcome = await _in_transaction(conn, push)
-        else:
-            async with state.generations.reservations():  # a stream reserved by a failed transaction is freed
-                outcome = await _in_transaction(conn, push)
+        # The unit of work commits, then announces (a stream reserved by a failed transaction is freed).
+        value = await _in_transaction(
+            conn, lambda ctx: realtime.run_push(ctx, command.topic, command.event, command.data, state.generations))
     except DomainError as exc:
         proto.push_failed(command.ref, ws_code(exc), exc.message)
         return
@@ -449,11 +438,10 @@ async def _push(conn: Connection, command: m.Push) -> None:
             raise
         proto.push_failed(command.ref, ws_code(mapped), mapped.message)
         return
-    # Committed: publish, then answer the pusher.
-    await state.announce(outcome)
-    proto.push_ok(command.ref, realtime.reply_data(outcome.value))
+    # Committed and announced: answer the pusher.
+    proto.push_ok(command.ref, realtime.reply_data(value))
     if state.generations is not None:  # a prompt's stream starts (or a cancel is sent) only after the commit
-        await state.generations.after_commit(outcome.value)
+        await state.generations.after_commit(value)
 
 
 def stats(state: AppState) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers import plan
 from handlers.plan import PlanDirectory, PlanGenerateIn, PlanOut, PlanSaveIn, PlanSaveOut
 from server.api import ApiRouter, Call
+from server.routes.ai import AfterCommit
 
 router = ApiRouter("plan")
 
@@ -16,13 +17,18 @@ async def directories(call: Call) -> list[PlanDirectory]:
 
 
 @router.post("/plan/generate", body=PlanGenerateIn, response=PlanOut)
-async def generate(call: Call) -> PlanOut:
+async def generate(call: Call) -> PlanOut | AfterCommit:
     """Schedule the chosen templates (or goal sessions) next week: by the AI model if configured, else a heuristic.
 
     `generator` says which one answered ("model" or "heuristic"); a failing model falls back to the heuristic."""
     generations = call.state.generations
     planner = generations.llm if generations is not None and generations.llm.configured else None
-    return await plan.generate(call.ctx, call.body, planner)
+    draft = await plan.draft_plan(call.ctx, call.body)
+    if planner is None or not draft.sessions:
+        return draft.heuristic
+    body = call.body
+    # The model is asked once the transaction has ended: no pooled connection is held for a network call.
+    return AfterCommit(lambda: plan.finish_plan(draft, body, planner), PlanOut)
 
 
 @router.post("/plan/save", body=PlanSaveIn, response=PlanSaveOut)
