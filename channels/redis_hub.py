@@ -11,7 +11,8 @@ Durable topics (event, user) are sequenced by the database instead: `publish_ent
 already holds, positions and history come from the log, and `relay_once` (polled by the server) delivers what
 an instance committed but never published — so neither a dead instance nor a Redis outage loses a change.
 
-Channel payloads: `m<offset>|<epoch>|<frame>`, `p<frame>` (presence), `k<userId>|<reason>` (removal)."""
+Channel payloads: `m<offset>|<epoch>|<frame>` (hub-sequenced), `l<instance>|<offset>|<epoch>|<frame>` (a durable
+log entry, skipped by the instance that sent it), `p<frame>` (presence), `k<userId>|<reason>` (removal)."""
 
 from __future__ import annotations
 
@@ -126,6 +127,7 @@ class RedisHub:
         self._url = url
         self._presence_ttl = presence_ttl
         self.instance_id = instance_id
+        self._origin = instance_id.replace("|", "_")  # tags this instance's log entries on the wire
         self._p = prefix
         self._history_size = history_size
         self._history_ms = int(history_seconds * 1000)
@@ -229,7 +231,7 @@ class RedisHub:
             if len(self._outgoing) >= MAX_OUTGOING:
                 self._outgoing.popleft()
                 self.publish_dropped += 1
-            self._outgoing.append((self._channel(topic), f"m{entry.offset}|{epoch}|{entry.frame}"))
+            self._outgoing.append((self._channel(topic), f"l{self._origin}|{entry.offset}|{epoch}|{entry.frame}"))
         self._outgoing_ready.set()
         self.published += len(entries)
 
@@ -388,6 +390,11 @@ class RedisHub:
         if tag == "m":
             off_s, epoch, frame = body.split("|", 2)
             await self._receive(topic, local, epoch, int(off_s), frame)
+        elif tag == "l":
+            origin, rest = body.split("|", 1)
+            if origin != self._origin:  # our own entries reached our listeners before they left for Redis
+                off_s, epoch, frame = rest.split("|", 2)
+                await self._receive(topic, local, epoch, int(off_s), frame)
         elif tag == "p":
             for listener in list(local.listeners):
                 listener.on_presence(topic, body)
