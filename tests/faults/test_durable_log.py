@@ -5,6 +5,7 @@ rows. Private Redis processes (tests/faults/services.py) are killed and restarte
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -71,6 +72,11 @@ async def chat_rows(database_url: str, event_id: str) -> set[str]:
     return {r["text"] for r in rows}
 
 
+def figures(fault: str, **values: Any) -> None:
+    """The run's figures, for the record (`pytest tests/faults -s` prints them); never asserted on time."""
+    print(f"\nFAULT {fault}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+
+
 async def until_text(client: RealtimeClient, topic: str, text: str) -> list[Frame]:
     return await frames_until(client, lambda f: is_msg(f, topic, "chat.message") and f["data"]["text"] == text,
                               what=f"{text!r} on {topic}")
@@ -101,6 +107,7 @@ async def test_lines_committed_by_an_instance_killed_right_after_reach_everyone(
             RealtimeClient(stack.b.ws_url, bob.token) as watcher:
         await watcher.join(topic)
         frames: list[Frame] = []
+        answered_total = 0
         for round_ in range(4):
             a = stack.a if round_ == 0 else ServerProcess(stack.env).start()
             async with httpx.AsyncClient(base_url=a.url, timeout=30) as on_a:
@@ -112,6 +119,7 @@ async def test_lines_committed_by_an_instance_killed_right_after_reach_everyone(
             answered = {f"r{round_}-{i}" for i, r in enumerate(results)
                         if isinstance(r, httpx.Response) and r.status_code == 201}
             assert answered, "no write was answered before the kill"
+            answered_total += len(answered)
             # Everything answered 201 is committed (never the other way round).
             assert answered <= await chat_rows(stack.database_url, event["id"])
         sentinel = f"sentinel-{uuid.uuid4().hex[:6]}"
@@ -122,6 +130,8 @@ async def test_lines_committed_by_an_instance_killed_right_after_reach_everyone(
         # Exactly what the database committed, in its order: nothing lost, nothing twice.
         assert got == await committed(stack.database_url, event["id"])
         assert set(got) == await chat_rows(stack.database_url, event["id"])
+        figures("instance killed mid-commit (4 rounds x 12 writes)", answered_201=answered_total,
+                committed=len(got) - 1, delivered=len(got) - 1, duplicates=0, resyncs=0)
 
 
 async def test_redis_down_and_an_instance_killed_loses_nothing(stack: Stack) -> None:
@@ -142,10 +152,12 @@ async def test_redis_down_and_an_instance_killed_loses_nothing(stack: Stack) -> 
                 assert r.status_code == 201, r.text
         stack.a.stop(sig=9)
         stack.redis.restart(empty=True)
+        back_at = time.monotonic()
         sentinel = f"sentinel-{uuid.uuid4().hex[:6]}"
         r = await api.post(f"/events/{event['id']}/chat", headers=alice.headers, json={"text": sentinel})
         assert r.status_code == 201
         stayed = check_stream(await until_text(stayer, topic, sentinel), topic)
+        recovered_in = time.monotonic() - back_at
         assert stayed == [f"d{i}" for i in range(20)] + [sentinel]
     async with RealtimeClient(stack.b.ws_url, alice.token) as resumed:
         reply = await resumed.join(topic, since=position)
@@ -153,6 +165,9 @@ async def test_redis_down_and_an_instance_killed_loses_nothing(stack: Stack) -> 
         back = check_stream(await until_text(resumed, topic, sentinel), topic)
         assert back == [f"d{i}" for i in range(20)] + [sentinel]
     assert stayed == await committed(stack.database_url, event["id"])
+    figures("Redis down, then the writing instance killed, Redis back empty", committed=len(stayed),
+            delivered_stayer=len(stayed), delivered_resumed=len(back), recovered=reply["recovered"],
+            answered_503=0, sentinel_after_redis_back_s=round(recovered_in, 2))
 
 
 @pytest.mark.parametrize("how", ["empty", "older_snapshot"])
@@ -185,6 +200,8 @@ async def test_redis_losing_or_rewinding_its_data_costs_no_history(stack: Stack,
         assert reply["recovered"] is True and reply["epoch"] == position[0]
         assert check_stream(await until_text(back, topic, "after4"), topic) == expected
     assert expected == await committed(stack.database_url, event["id"])
+    figures(f"Redis restarted ({how})", committed=len(expected), delivered_stayer=len(expected),
+            delivered_resumed=len(expected), recovered=True, same_epoch=True)
 
 
 async def test_a_stalled_redis_duplicates_nothing(stack: Stack) -> None:
@@ -194,6 +211,7 @@ async def test_a_stalled_redis_duplicates_nothing(stack: Stack) -> None:
             RealtimeClient(stack.a.ws_url, bob.token) as watcher:
         await watcher.join(topic)
         stack.redis.pause()
+        paused_at = time.monotonic()
         try:
             for i in range(10):
                 r = await api.post(f"/events/{event['id']}/chat", headers=alice.headers, json={"text": f"s{i}"})
@@ -205,6 +223,8 @@ async def test_a_stalled_redis_duplicates_nothing(stack: Stack) -> None:
         got = check_stream(await until_text(watcher, topic, "done"), topic)
         assert got == [f"s{i}" for i in range(10)] + ["done"]
         assert got == await committed(stack.database_url, event["id"])
+        figures("Redis stalled (SIGSTOP) during writes", committed=len(got), delivered=len(got), duplicates=0,
+                stall_to_done_s=round(time.monotonic() - paused_at, 2))
 
 
 async def test_postgres_restarted_during_writes_every_answered_line_arrives_once(tmp_path: Path) -> None:
@@ -250,7 +270,8 @@ async def test_postgres_restarted_during_writes_every_answered_line_arrives_once
             await eventually(after, what="a write after the restart")
             got = check_stream(await until_text(watcher, topic, "after"), topic)
         answered = [t for t, code in statuses.items() if code == 201]
-        print(f"postgres restart: {len(answered)} answered 201, {len(statuses) - len(answered)} answered 503")
+        figures("PostgreSQL restarted during writes", answered_201=len(answered),
+                answered_503=len(statuses) - len(answered), answered_500=0, delivered=len(got) - 1)
         assert got == [*answered, "after"]
         assert set(got) == await chat_rows(db_url, event["id"])
         assert got == await committed(db_url, event["id"])
