@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 "$UV" sync --frozen --extra test --quiet
 .venv/bin/ruff check .
 .venv/bin/mypy .
-# Two workers per core (TEST_WORKERS=0 for one process): most slow tests wait on server processes they started,
-# so the cores have room for a second worker each. A test module stays on one worker, with its own databases and
-# Redis key space per worker (tests/conftest.py).
-exec .venv/bin/pytest -n "${TEST_WORKERS:-$(( $(nproc) * 2 ))}" --dist loadfile "$@"
+# One worker per core (TEST_WORKERS=0 for one process; more when the machine is yours alone: the slow tests
+# mostly wait on the server processes they started). A test module stays on one worker, with its own databases
+# and Redis key space per worker (tests/conftest.py).
+exec .venv/bin/pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"

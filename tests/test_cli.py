@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.waiting import LIVENESS
+
 # Real server processes: left out of the quick loop (./scripts/test.sh -m "not slow").
 pytestmark = pytest.mark.slow
 
@@ -57,7 +59,7 @@ def test_serve_on_embedded_default_and_admin_can_log_in(tmp_path: Path) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + LIVENESS
         while True:
             try:
                 if httpx.get(f"{base}/health", timeout=1).status_code == 200:

@@ -22,7 +22,9 @@ import httpx
 
 from channels.client import RealtimeClient
 
-LIVENESS = 30.0
+# A liveness bound only (a test that waits longer is stuck, not slow): generous, since two suite runs may share
+# this machine's two cores, and a server process then takes tens of seconds to start.
+LIVENESS = 90.0
 
 Frame = dict[str, Any]
 

@@ -14,6 +14,7 @@ import pytest
 
 from tests.conftest import REDIS_URL, fresh_pg_database
 from tests.realtime.harness import BIN, ServerProcess, migrate, server_env
+from tests.waiting import LIVENESS
 
 JOBS_REDIS_URL = REDIS_URL
 
@@ -115,7 +116,7 @@ def cluster(jobs_cluster: JobCluster) -> Iterator[JobCluster]:
         jobs_cluster.stop_all()
 
 
-def wait_until(predicate: object, timeout: float = 30.0, interval: float = 0.1) -> None:
+def wait_until(predicate: object, timeout: float = LIVENESS, interval: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if callable(predicate) and predicate():

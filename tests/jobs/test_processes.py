@@ -80,8 +80,8 @@ async def test_killed_worker_job_is_delivered_again_and_its_effect_happens_once(
         assert await effect("before") == 0
         cluster.worker()
         # XAUTOCLAIM hands both unacknowledged jobs to the new worker after JOB_REDELIVER_SECONDS.
-        await eventually(lambda: effect("before"), timeout=30, what="the second probe's effect")
-        await eventually(lambda: _stream_empty(q), timeout=30, what="both jobs acknowledged")
+        await eventually(lambda: effect("before"), what="the second probe's effect")
+        await eventually(lambda: _stream_empty(q), what="both jobs acknowledged")
         assert await effect("after") == 1 and await effect("before") == 1
         assert await deliveries(after_commit) == 2 and await deliveries(before_commit) == 2
     finally:
@@ -216,7 +216,7 @@ async def test_moving_an_event_moves_its_reminder(cluster: JobCluster) -> None:
             return await conn.fetchrow("SELECT due_at, sent_at FROM reminders WHERE event_id = $1 AND sent_at IS "
                                        "NOT NULL", uuid.UUID(event["id"]))
 
-        row = await eventually(sent, timeout=30, what="the moved reminder to be sent")
+        row = await eventually(sent, what="the moved reminder to be sent")
         assert row["due_at"] == soon - timedelta(minutes=15)
         count = await conn.fetchval("SELECT count(*) FROM notifications WHERE type = 'event_reminder' AND "
                                     "reference_id = $1", uuid.UUID(event["id"]))
@@ -308,7 +308,7 @@ async def test_failing_jobs_retry_then_dead_letter_that_an_admin_retries(cluster
             body = (await api.get("/admin/jobs", headers=admin.headers)).json()
             return [d for d in body["deadLetters"] if d["arguments"].get("key") == key]
 
-        letters = await eventually(dead, timeout=30, what="the dead letter")
+        letters = await eventually(dead, what="the dead letter")
         # JOB_MAX_RETRIES=2: the first run and two retries with backoff.
         assert letters[0]["attempts"] == 3 and letters[0]["reason"] == "failed"
         assert "asked to fail" in letters[0]["error"]
@@ -322,7 +322,7 @@ async def test_failing_jobs_retry_then_dead_letter_that_an_admin_retries(cluster
         again = await api.post(f"/admin/jobs/dead/{letters[0]['id']}/retry", headers=admin.headers)
         assert again.status_code == 409
         # Retried with fresh retries: it fails three more times and lands in the list again.
-        await eventually(lambda: _count_at_least(dead(), 1, fresh_of=letters[0]["id"]), timeout=30,
+        await eventually(lambda: _count_at_least(dead(), 1, fresh_of=letters[0]["id"]),
                          what="the retried job's new dead letter")
         await q.shutdown()
 

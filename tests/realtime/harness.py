@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from tests.conftest import SECRET, redis_prefix
+from tests.waiting import LIVENESS
 
 BIN = Path(sys.executable).parent / "conversme"
 
@@ -56,7 +57,7 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = LIVENESS) -> ServerProcess:
         self.log_path = Path(self.env["DATA_DIR"]) / f"server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
