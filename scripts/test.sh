@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/mypy .
 # One worker per core (TEST_WORKERS=0 for one process), each with its own databases and Redis key space
-# (tests/conftest.py). worksteal: an idle worker takes tests from a busy one, so one long module of server
-# processes no longer holds up the end of the run (measured here: 4:23 against 5:41 with loadfile).
-exec .venv/bin/pytest -n "${TEST_WORKERS:-auto}" --dist worksteal "$@"
+# (tests/conftest.py). loadfile keeps a module on one worker: its server processes start once, and a module
+# whose later tests read what the earlier ones caused (tests/jobs/test_processes.py) stays whole.
+exec .venv/bin/pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"

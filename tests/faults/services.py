@@ -5,6 +5,7 @@ Waits are on the service itself (a PING, a `pg_isready`), bounded by a liveness 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import signal
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from tests.realtime.harness import free_port
+from tests.realtime.harness import free_port, track
 from tests.waiting import LIVENESS
 
 
@@ -59,7 +60,7 @@ class PrivateRedis:
         assert binary, "redis-server is required for the fault tests"
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data),
                 "--appendonly", "no", "--save", "", "--dbfilename", "dump.rdb", "--logfile", "redis.log"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = track(subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         _wait(self._ping, f"redis on {self.port}")
         return self
 
@@ -139,6 +140,7 @@ class PrivatePostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
     def init(self) -> PrivatePostgres:
+        atexit.register(self.destroy)  # also when the test process ends before the test's own cleanup
         self.data.parent.mkdir(parents=True, exist_ok=True)
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
         return self

@@ -40,11 +40,14 @@ class Stack:
 @pytest.fixture
 async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     async with fresh_pg_database("faults") as db_url:
-        rs = PrivateRedis(tmp_path / "redis").start()
+        rs = PrivateRedis(tmp_path / "redis")
         env = server_env(db_url, rs.url, tmp_path / "data")
-        migrate(env)
-        a, b = ServerProcess(env).start(), ServerProcess(env).start()
-        try:
+        a, b = ServerProcess(env), ServerProcess(env)
+        try:  # whatever started is stopped, also when a later start fails
+            rs.start()
+            migrate(env)
+            a.start()
+            b.start()
             yield Stack(rs, env, db_url, a, b)
         finally:
             a.stop(sig=9)
@@ -230,13 +233,18 @@ async def test_a_stalled_redis_duplicates_nothing(stack: Stack) -> None:
 async def test_postgres_restarted_during_writes_every_answered_line_arrives_once(tmp_path: Path) -> None:
     """A private PostgreSQL restarted (as after a crash) in the middle of a stream of writes: lines answered 201
     reach every member once, in order; lines answered 503 were never committed and never arrive; no 500."""
-    pg = PrivatePostgres(tmp_path).init().start()
-    rs = PrivateRedis(tmp_path / "redis").start()
-    db_url = pg.createdb("faults")
-    env = server_env(db_url, rs.url, tmp_path / "data")
-    migrate(env)
-    a, b = ServerProcess(env).start(), ServerProcess(env).start()
-    try:
+    pg = PrivatePostgres(tmp_path)
+    rs = PrivateRedis(tmp_path / "redis")
+    a: ServerProcess | None = None
+    b: ServerProcess | None = None
+    try:  # whatever started is stopped, also when a later start fails
+        pg.init().start()
+        rs.start()
+        db_url = pg.createdb("faults")
+        env = server_env(db_url, rs.url, tmp_path / "data")
+        migrate(env)
+        a = ServerProcess(env).start()
+        b = ServerProcess(env).start()
         stack = Stack(rs, env, db_url, a, b)
         alice, bob, event, topic = await room(stack)
         statuses: dict[str, int] = {}
@@ -276,7 +284,8 @@ async def test_postgres_restarted_during_writes_every_answered_line_arrives_once
         assert set(got) == await chat_rows(db_url, event["id"])
         assert got == await committed(db_url, event["id"])
     finally:
-        a.stop(sig=9)
-        b.stop(sig=9)
+        for server in (a, b):
+            if server is not None:
+                server.stop(sig=9)
         rs.stop()
         pg.destroy()

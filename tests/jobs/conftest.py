@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REDIS_URL, fresh_pg_database
-from tests.realtime.harness import BIN, ServerProcess, migrate, server_env
+from tests.realtime.harness import BIN, ServerProcess, migrate, server_env, track
 from tests.waiting import LIVENESS
 
 JOBS_REDIS_URL = REDIS_URL
@@ -36,8 +36,8 @@ class JobProcess:
     def start(self) -> JobProcess:
         self.log_path = Path(self.env["DATA_DIR"]) / f"{self.role}-{self.name}.log"
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([str(BIN), self.role, "--name", f"{self.role}-{self.name}"], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = track(subprocess.Popen([str(BIN), self.role, "--name", f"{self.role}-{self.name}"],
+                                           env=self.env, stdout=log, stderr=subprocess.STDOUT))
         return self
 
     @property

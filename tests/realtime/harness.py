@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -18,6 +19,24 @@ from tests.conftest import SECRET, redis_prefix
 from tests.waiting import LIVENESS
 
 BIN = Path(sys.executable).parent / "conversme"
+
+# Every process a test started, killed when this test process exits: a fixture that fails half-way through its
+# setup (a second server that does not come up) must not leave the first one running after the run.
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
+def _kill_leftovers() -> None:
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.kill()
+
+
+atexit.register(_kill_leftovers)
+
+
+def track(proc: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    _STARTED.append(proc)
+    return proc
 
 
 def free_port() -> int:
@@ -61,8 +80,8 @@ class ServerProcess:
         self.log_path = Path(self.env["DATA_DIR"]) / f"server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([str(BIN), "serve", "--port", str(self.port)], env=self.env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = track(subprocess.Popen([str(BIN), "serve", "--port", str(self.port)], env=self.env,
+                                           stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
