@@ -31,6 +31,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from channels import messages as m
@@ -300,15 +301,25 @@ class RedisHub:
 
     async def subscribe(self, topic: str, listener: Listener) -> None:
         local = self._topics.get(topic)
+        durable = self._durable(topic)
         if local is None:
             local = self._topics[topic] = _Local(ready=asyncio.get_running_loop().create_future())
             assert self._pubsub is not None
-            await self._pubsub.subscribe(self._channel(topic))
+            try:
+                await self._pubsub.subscribe(self._channel(topic))
+            except (RedisError, OSError, RuntimeError) as exc:
+                # Redis is away or just came back: the reader's reconnect subscribes every topic in _topics.
+                if durable is None:
+                    del self._topics[topic]
+                    raise RedisConnectionError(f"cannot subscribe to {topic}: {exc}") from exc
+                # A durable topic does not need Redis to be complete: the relay delivers from the log meanwhile.
+                log.warning("subscribing to %s failed (%s); the log relay delivers until Redis answers", topic, exc)
+                if local.ready is not None and not local.ready.done():
+                    local.ready.set_result(None)
         local.listeners.add(listener)
         if local.ready is not None and not local.ready.done():
             # The reader confirms the SUBSCRIBE; after that every publish reaches us.
             await asyncio.wait_for(asyncio.shield(local.ready), timeout=10)
-        durable = self._durable(topic)
         if durable is not None and local.cursor.last is None:
             # From here on a gap is noticed (and filled from the log), even before the first message arrives.
             pos = await durable.position(topic)
