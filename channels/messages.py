@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from channels import wire_json
+
 SUBPROTOCOL = "conversme.v1"
 
 CLIENT_OPS = ("auth", "refresh", "join", "leave", "push", "ping")
@@ -142,12 +144,14 @@ def parse(text: str) -> Command:
             data = {}
         if not isinstance(data, dict):
             raise FrameError("invalid", "`data` must be an object", ref)
+        if (bad := wire_json.problem(data, "data")) is not None:
+            raise FrameError("invalid", bad, ref)
         return Push(ref, topic, event, data)
     raise FrameError("unknown_op", f"unknown op {op!r}", ref)
 
 
 def _dumps(obj: dict[str, Any]) -> str:
-    return orjson.dumps(obj).decode()
+    return wire_json.dumps(obj).decode()
 
 
 def reply_ok(ref: str, data: dict[str, Any] | None = None) -> str:
@@ -181,4 +185,4 @@ def msg(topic: str, event: str, offset: int, epoch: str, ts: str, data_json: str
 
 
 def encode_data(data: Any) -> str:
-    return orjson.dumps(data).decode()
+    return wire_json.dumps(data).decode()

@@ -14,7 +14,7 @@ from handlers.context import Context
 from handlers.event_times import MAX_YEAR, DateInput, combine
 from handlers.event_views import EventOut, event_outs
 from handlers.events import overlapping
-from handlers.schema import UTC, Out, PageQuery
+from handlers.schema import UTC, Limit, Out, PageQuery
 from persistence.models import Event
 
 MAX_RANGE_DAYS = 62
@@ -24,7 +24,7 @@ DEBUG_SAMPLE = 10
 
 
 class CalendarPage(PageQuery):
-    limit: int = Field(default=CALENDAR_MAX, ge=1)
+    limit: Limit = CALENDAR_MAX
 
 
 class CalendarRange(CalendarPage):

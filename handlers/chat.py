@@ -11,7 +11,7 @@ from sqlalchemy import select
 from channels import topics
 from handlers import access
 from handlers.context import Context, Message, Outcome
-from handlers.schema import UTC, In, Out
+from handlers.schema import UTC, In, Limit, Out
 from handlers.users import UserBrief, brief
 from persistence.models import ChatMessage, User
 
@@ -24,7 +24,7 @@ class ChatIn(In):
 
 class ChatQuery(In):
     before: datetime | None = None
-    limit: int = Field(default=50, ge=1)
+    limit: Limit = 50
 
 
 class ChatMessageOut(Out):

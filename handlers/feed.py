@@ -23,7 +23,7 @@ from handlers.clock import as_utc, time_ago
 from handlers.context import Context
 from handlers.post_access import post_visible_clause  # the one rule for who reads which post
 from handlers.posts import PostOut, post_outs
-from handlers.schema import UTC, In, Out
+from handlers.schema import UTC, In, Limit, Out
 from handlers.users import UserBrief, brief
 from persistence.enums import EventStatus
 from persistence.errors import Invalid, NotFound
@@ -32,7 +32,7 @@ from persistence.models import Event, Post, StatusLog, User
 
 class FeedQuery(In):
     cursor: str | None = Field(default=None, max_length=200)
-    limit: int = Field(default=20, ge=1)
+    limit: Limit = 20
 
 
 class FeedItem(Out):

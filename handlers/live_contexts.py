@@ -16,7 +16,7 @@ from channels import topics
 from handlers import access, instances
 from handlers.clock import UTCInput
 from handlers.context import Context, Message, Outcome, Removal
-from handlers.schema import UTC, In, Out, metadata_field
+from handlers.schema import UTC, In, Limit, Out, metadata_field
 from persistence.enums import LiveRole
 from persistence.errors import NotFound
 from persistence.models import Event, LiveContext, LiveMessage, Process
@@ -56,7 +56,7 @@ class LiveContextQuery(In):
     process_id: OptionalId = None
     event_id: OptionalId = None
     template_id: OptionalId = None
-    limit: int = Field(default=10, ge=1)
+    limit: Limit = 10
 
 
 class LiveMessageOut(Out):

@@ -20,14 +20,14 @@ from channels import topics
 from handlers.context import Context, Message, Outcome
 from handlers.links import check_link
 from handlers.notify import NotificationOut, notification_out
-from handlers.schema import In, Out, PageQuery, metadata_field
+from handlers.schema import In, Limit, Out, PageQuery, metadata_field
 from persistence.enums import NotificationType
 from persistence.errors import Forbidden, NotFound
 from persistence.models import Notification, User
 
 
 class NotificationQuery(PageQuery):
-    limit: int = Field(default=50, ge=1)
+    limit: Limit = 50
     unread_only: bool = False
     type: NotificationType | None = None
 

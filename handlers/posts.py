@@ -19,7 +19,7 @@ from handlers.media import FileCleanup, MediaOut, media_by_post, media_out, stor
 from handlers.notify import notify
 from handlers.post_access import can_see, post_for_author, post_for_viewer, post_visible_clause
 from handlers.schema import UTC as UTCStamp
-from handlers.schema import In, Out, PageQuery
+from handlers.schema import In, Limit, Out, PageQuery
 from handlers.users import UserBrief, brief
 from persistence.enums import MediaStatus, MediaType, NotificationType, Visibility
 from persistence.errors import Invalid
@@ -68,14 +68,14 @@ class PostUpdate(In):
 
 
 class PostQuery(PageQuery):
-    limit: int = Field(default=20, ge=1)
+    limit: Limit = 20
     event_id: OptionalId = None
     author_id: str | None = Field(default=None, max_length=200, description="a user id, a handle or guest-id")
     feed: bool = False
 
 
 class MyPostsQuery(PageQuery):
-    limit: int = Field(default=20, ge=1)
+    limit: Limit = 20
     start_date: DateOrTime | None = None
     end_date: DateOrTime | None = Field(default=None, description="a date includes that whole day (UTC)")
 

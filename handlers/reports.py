@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, select
 
 from handlers.context import Context, Outcome
 from handlers.report_files import Period, period_of, quarter_period, week_period
-from handlers.schema import UTC, In, Out, PageQuery
+from handlers.schema import UTC, In, Limit, Out, PageQuery
 from handlers.storage import Storage
 from persistence.enums import ReportType
 from persistence.errors import Invalid, NotFound
@@ -40,7 +40,7 @@ class ReportQuery(PageQuery):
 
 
 class ReportsQuery(In):
-    limit: int = Field(default=50, ge=1)
+    limit: Limit = 50
 
 
 class ReportOut(Out):

@@ -39,11 +39,20 @@ def metadata_field(entity: str) -> Any:
     )
 
 
+# Bounds on paging parameters, so a huge number is a 422 and never reaches the database (OFFSET past 2^63 was a
+# 500). Deeper than anyone pages; limits above every page-size cap, so today's clients are still clamped, not
+# refused.
+MAX_SKIP = 1_000_000
+MAX_LIMIT = 10_000
+Skip = Annotated[int, Field(ge=0, le=MAX_SKIP)]
+Limit = Annotated[int, Field(ge=1, le=MAX_LIMIT)]
+
+
 class PageQuery(In):
     """`skip`/`limit` (or `offset`/`limit`); `limit` is capped at the server's MAX_PAGE_SIZE."""
 
-    skip: int = Field(default=0, ge=0, validation_alias=AliasChoices("skip", "offset"))
-    limit: int = Field(default=50, ge=1)
+    skip: Skip = Field(default=0, validation_alias=AliasChoices("skip", "offset"))
+    limit: Limit = 50
 
     def window(self, max_page_size: int) -> tuple[int, int]:
         return self.skip, min(self.limit, max_page_size)

@@ -13,7 +13,7 @@ from handlers import access
 from handlers.context import Context
 from handlers.post_access import post_visible_clause
 from handlers.posts import PostOut, post_outs
-from handlers.schema import UTC, In, Out, PageQuery
+from handlers.schema import UTC, In, Limit, Out, PageQuery
 from persistence.enums import EventStatus
 from persistence.errors import Invalid
 from persistence.models import Event, Post, Process, Topic, User
@@ -48,11 +48,11 @@ class _Text(In):
 class SearchQuery(_Text):
     types: Annotated[list[Kind] | None, BeforeValidator(_kinds)] = Field(
         default=None, validation_alias=AliasChoices("types", "type", "entity_type", "entityType"))
-    limit: int = Field(default=10, ge=1)
+    limit: Limit = 10
 
 
 class SearchPageQuery(_Text, PageQuery):
-    limit: int = Field(default=20, ge=1)
+    limit: Limit = 20
 
 
 class UserHit(Out):

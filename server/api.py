@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 import orjson
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -18,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from channels import wire_json
 from handlers.accounts import Client, authenticate
 from handlers.context import Context, Outcome
 from handlers.security import AccessClaims
@@ -27,6 +29,7 @@ from persistence.errors import (
     Conflict,
     DomainError,
     Forbidden,
+    Invalid,
     PayloadTooLarge,
     RateLimited,
     Unauthorized,
@@ -41,12 +44,15 @@ from server.state import AppState
 log = logging.getLogger("conversme.api")
 
 MAX_JSON_BODY = 1024 * 1024
+# The login form carries a username, a password and a few OAuth2 fields: a few KiB at most.
+MAX_FORM_BODY = 16 * 1024
+MAX_FORM_FIELDS = 50
 _PARAM = re.compile(r"{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?}")
 
 
 class ORJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return wire_json.dumps(content)
 
 
 def error_response(error: DomainError, request_id: str | None = None) -> JSONResponse:
@@ -165,13 +171,27 @@ def _parse_path(endpoint: Endpoint, request: Request) -> dict[str, Any]:
                                   "ctx": {"error": "invalid UUID"}}]),
                     "path") from None
         else:
+            _refuse_nul(str(value), name, "path")
             parsed[name] = value
     return parsed
+
+
+def _refuse(where: str, problem: str) -> Invalid:
+    field, _, message = problem.partition(": ")
+    return Invalid(f"invalid {where}: {problem}", errors=[{"field": field, "message": message, "type": "value_error"}])
+
+
+def _refuse_nul(value: str, name: str, where: str) -> None:
+    # PostgreSQL refuses NUL in text: caught here, before any query runs, rather than as a 500 deep in one.
+    if "\x00" in value:
+        raise _refuse(where, f"{name}: may not contain a NUL character")
 
 
 def _query_dict(request: Request) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in request.query_params.multi_items():
+        _refuse_nul(key, "parameter name", "query")
+        _refuse_nul(value, key, "query")
         key = key.removesuffix("[]")
         if key in out:
             current = out[key]
@@ -186,34 +206,58 @@ async def _read_body(endpoint: Endpoint, request: Request) -> Any:
         content_type = request.headers.get("content-type", "")
         if "json" in content_type:
             return await _read_json(request)
-        if "form" not in content_type:
+        if "application/x-www-form-urlencoded" not in content_type:
             raise UnsupportedMediaType("send the form as application/x-www-form-urlencoded")
-        async with request.form(max_files=0, max_fields=50) as form:
-            return {k: v for k, v in form.items() if isinstance(v, str)}
+        return _parse_form(await _read_capped(request, MAX_FORM_BODY))
     return await _read_json(request)
 
 
-async def _read_json(request: Request) -> Any:
+def _parse_form(raw: bytes) -> dict[str, str]:
+    """A urlencoded form, strictly: UTF-8, a bounded number of fields, no NUL; the first value of a repeated key."""
+    try:
+        text = raw.decode("ascii")  # urlencoded bodies are ASCII; anything else is percent-encoded
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS, encoding="utf-8",
+                          errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("the form is not valid urlencoded UTF-8") from None
+    except ValueError:
+        raise BadRequest(f"the form has more than {MAX_FORM_FIELDS} fields") from None
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        _refuse_nul(key, "field name", "body")
+        _refuse_nul(value, key, "body")
+        form.setdefault(key, value)
+    return form
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_JSON_BODY:
-        raise PayloadTooLarge(f"request body is larger than {MAX_JSON_BODY} bytes")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_JSON_BODY:
-            raise PayloadTooLarge(f"request body is larger than {MAX_JSON_BODY} bytes")
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than {limit} bytes")
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def _read_json(request: Request) -> Any:
+    raw = await _read_capped(request, MAX_JSON_BODY)
     if not raw.strip():
         return {}
     content_type = request.headers.get("content-type", "application/json")
     if "json" not in content_type and "text/plain" not in content_type:
         raise UnsupportedMediaType("send the body as application/json")
     try:
-        return orjson.loads(raw)
+        value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
+    if (problem := wire_json.problem(value)) is not None:
+        raise _refuse("body", problem)
+    return value
 
 
 def _validate(model: type[BaseModel], data: Any, where: str) -> Any:

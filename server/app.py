@@ -121,6 +121,8 @@ def create_app(settings: Settings) -> Starlette:
                              consumer=instance_id, prefix=settings.redis_prefix)
         job_stats = create_stats(settings.broker_url, settings.redis_prefix)
         await queue.startup()
+        # Served by a StaticFiles mount, which answers 500 for every request while its directory does not exist.
+        settings.upload_dir.mkdir(parents=True, exist_ok=True)
         app.state.conversme = AppState(
             settings=settings,
             engine=engine,

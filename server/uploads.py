@@ -75,6 +75,9 @@ async def read_file(request: Request, max_bytes: int) -> ReceivedFile:
             if len(data) > max_bytes:
                 raise _too_large(max_bytes)
             fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            # PostgreSQL refuses NUL in text: the name and the fields are stored, so refuse it up front.
+            if any("\x00" in text for text in (upload.filename or "", *fields, *fields.values())):
+                raise Invalid("the file name and form fields may not contain a NUL character")
             return ReceivedFile(data, upload.filename, fields)
     except HTTPException as exc:  # Starlette's own answer to a malformed multipart body
         raise BadRequest(f"malformed multipart body: {exc.detail}") from None

@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
 # handlers may use only the wire-level parts of channels, never the hub or the connection machinery.
 HANDLERS_MAY_USE_CHANNELS = {"channels.topics", "channels.messages"}
 # The sans-I/O protocol core and the wire messages import only the standard library and the serializer.
-PURE_CHANNELS = {"channels/protocol.py", "channels/messages.py", "channels/topics.py"}
+PURE_CHANNELS = {"channels/protocol.py", "channels/messages.py", "channels/topics.py", "channels/wire_json.py"}
 PURE_ALLOWED_THIRD_PARTY = {"orjson"}
 
 

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -22,7 +21,7 @@ from handlers.context import Outcome
 from handlers.live_ai import LiveMessageRequest
 from handlers.live_contexts import LiveMessageOut
 from handlers.live_suggestions import SuggestedOperation
-from handlers.schema import In, Out
+from handlers.schema import In, Limit, Out
 from jobs.generation import Generations
 from jobs.llm import HOW_TO_CONFIGURE
 from persistence.errors import AIUnavailable, DomainError
@@ -75,7 +74,7 @@ class TranscriptOut(Out):
 
 
 class MessagesQuery(In):
-    limit: int = Field(default=100, ge=1)
+    limit: Limit = 100
 
 
 @router.post("/live/message", body=LiveMessageRequest, response=LiveMessageReply)

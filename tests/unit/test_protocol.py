@@ -231,3 +231,19 @@ def test_nothing_happens_after_close() -> None:
     p.close(Close.RESTART, "restarting")
     p.receive_text('{"op":"ping","ref":"1"}', now=0.0)
     assert p.data_to_send() == [] and p.close_code == Close.RESTART
+
+
+@pytest.mark.parametrize("data", ['{"n": 1e20}', '{"n": [9007199254740992]}', '{"text": "a\\u0000b"}',
+                                  '{"k\\u0000": 1}'])
+def test_push_data_no_client_can_hold_or_store_is_invalid(data: str) -> None:
+    p = joined()
+    p.receive_text(f'{{"op":"push","ref":"1","topic":"{T}","event":"chat.send","data":{data}}}', now=0.0)
+    assert p.commands() == []
+    [frame] = frames(p)
+    assert frame["ref"] == "1" and frame["error"]["code"] == "invalid", frame
+    assert p.close_code is None
+
+
+def test_frames_write_stored_numbers_past_64_bits_exactly() -> None:
+    data = m.encode_data({"n": 10**20, "x": float("nan"), "ok": [1, "a"]})
+    assert data == '{"n":100000000000000000000,"x":null,"ok":[1,"a"]}'
