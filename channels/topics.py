@@ -1,8 +1,12 @@
-"""Topic names: `event:<id>`, `live:<id>`, `user:<id>`."""
+"""Topic names: `event:<id>`, `live:<id>`, `user:<id>`; and `sessions`, which only instances listen to."""
 
 from __future__ import annotations
 
 import uuid
+
+# Sign-in sessions that ended (logout, revocation, password change, account deletion): every instance listens
+# and closes the sockets of those sessions. Clients cannot join it (the protocol accepts only the three kinds).
+SESSIONS = "sessions"
 
 
 def for_event(event_id: uuid.UUID) -> str:

@@ -13,6 +13,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from channels import topics
+from handlers.context import Message, announce_after_commit
 from handlers.schema import In, Out
 from handlers.security import AccessClaims, Passwords, Tokens
 from persistence.errors import BadRequest, Conflict, Invalid, TokenReuse, Unauthorized
@@ -131,11 +133,22 @@ async def start_session(db: AsyncSession, tokens: Tokens, user: User, now: datet
     return Issued(tokens.issue_access(user.id, session.id, now), refresh, int(tokens.access_ttl.total_seconds()))
 
 
+def sessions_ended(db: AsyncSession, *, session_id: uuid.UUID | None = None, user_id: uuid.UUID | None = None,
+                   keep: uuid.UUID | None = None, reason: str) -> None:
+    """Once the transaction commits, every instance closes the sockets of the ended sign-in: one session, or all
+    of a user's but `keep`. Without it a socket outlives its session until its access token expires."""
+    data: dict[str, str | None] = {"reason": reason, "keep": str(keep) if keep else None,
+                                   "sessionId": str(session_id) if session_id else None,
+                                   "userId": str(user_id) if user_id else None}
+    announce_after_commit(db, Message(topics.SESSIONS, "session.ended", data))
+
+
 async def revoke_session(db: AsyncSession, session_id: uuid.UUID, now: datetime, reason: str) -> None:
     await db.execute(
         update(AuthSession).where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=reason)
     )
+    sessions_ended(db, session_id=session_id, reason=reason)
 
 
 async def revoke_user_sessions(db: AsyncSession, user_id: uuid.UUID, now: datetime, reason: str,
@@ -144,6 +157,7 @@ async def revoke_user_sessions(db: AsyncSession, user_id: uuid.UUID, now: dateti
     if keep is not None:
         stmt = stmt.where(AuthSession.id != keep)
     result = await db.execute(stmt.values(revoked_at=now, revoked_reason=reason))
+    sessions_ended(db, user_id=user_id, keep=keep, reason=reason)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

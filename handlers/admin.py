@@ -104,6 +104,7 @@ async def delete_user(ctx: Context, user_id: uuid.UUID) -> None:
         raise Conflict("you cannot delete your own account from the admin page")
     await _user(ctx, user_id)
     await ctx.db.execute(delete(User).where(User.id == user_id))
+    accounts.sessions_ended(ctx.db, user_id=user_id, reason="account_deleted")
 
 
 async def reset_database(ctx: Context) -> ResetOut:

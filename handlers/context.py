@@ -46,6 +46,19 @@ class Message:
     data: Any
 
 
+_AFTER_COMMIT = "conversme.after_commit"
+
+
+def announce_after_commit(db: AsyncSession, message: Message) -> None:
+    """Announce `message` once `db`'s transaction commits, from code deep below any Outcome (ending a sign-in
+    session happens in six places): the unit of work that owns `db` publishes it with its own outcome."""
+    db.info.setdefault(_AFTER_COMMIT, []).append(message)
+
+
+def take_after_commit(db: AsyncSession) -> list[Message]:
+    return list(db.info.pop(_AFTER_COMMIT, []))
+
+
 @dataclass(frozen=True)
 class Removal:
     """After commit, take `user_id`'s connections (None: everyone's) off `topic`; they receive `left`."""

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import AliasChoices, EmailStr, Field, field_validator
 from sqlalchemy import delete, func, or_, select
 
-from handlers.accounts import HANDLE_RE, MIN_PASSWORD, normalize_email, revoke_user_sessions
+from handlers.accounts import HANDLE_RE, MIN_PASSWORD, normalize_email, revoke_user_sessions, sessions_ended
 from handlers.context import Context
 from handlers.schema import In, PageQuery, metadata_field
 from handlers.security import Passwords
@@ -162,3 +162,4 @@ async def delete_account(ctx: Context) -> None:
     await ctx.db.execute(delete(Collection).where(Collection.created_by_id == user_id,
                                                   Collection.is_library.is_(False)))
     await ctx.db.execute(delete(User).where(User.id == user_id))
+    sessions_ended(ctx.db, user_id=user_id, reason="account_deleted")

@@ -3,8 +3,9 @@ work, record what it announces and the jobs it asks for in that same transaction
 and only then carry out the effects through the caller's announcer (publish, remove from topics, enqueue).
 
 Errors are not mapped here: the edges map them once (server.errors). A refusal that must keep what it wrote
-(`DomainError.keep_changes`) commits first and is raised after. `guard` wraps the whole unit for what must be
-undone when the transaction fails — a reserved AI stream (jobs.generation.Generations.reservations)."""
+(`DomainError.keep_changes`) commits first, announces what it committed, and is raised after. `guard` wraps the
+whole unit for what must be undone when the transaction fails — a reserved AI stream
+(jobs.generation.Generations.reservations)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from handlers.context import Outcome
+from handlers.context import Outcome, take_after_commit
 from handlers.recording import record
 from persistence.errors import DomainError
 
@@ -51,11 +52,12 @@ async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession], now: date
             if not exc.keep_changes:
                 raise
             refusal = exc
+        work.effects.publish.extend(take_after_commit(db))
         # Last in the transaction: the log's head rows are locked only for the commit.
         await record(db, work.effects, now)
-    if refusal is not None:
-        raise refusal
     # Committed: only now may anyone hear about it, and only now may a job read it.
     if announce is not None and (work.effects.publish or work.effects.recorded or work.effects.remove
                                  or work.effects.enqueue):
         await announce(work.effects)
+    if refusal is not None:
+        raise refusal

@@ -49,6 +49,7 @@ from server.ratelimit import rate_limiter_for
 from server.routes import all_endpoints
 from server.routes.console import static_routes as console_routes
 from server.routes.ops import redis_answers
+from server.session_watch import SessionWatch, run_sweeps
 from server.settings import Settings, load_settings
 from server.state import Announcer, AppState
 from server.topic_log import DatabaseTopicLog, run_relay
@@ -166,6 +167,11 @@ def create_app(settings: Settings) -> Starlette:
                               settings.auto_reports).run(scheduler_stop))
                 state.background.add(loop_task)
         state.generations = await start_generations(settings, state)
+        state.session_watch = SessionWatch(hub, state.connections)
+        if (retrying := await state.session_watch.start()) is not None:
+            state.background.add(retrying)
+        state.background.add(asyncio.get_running_loop().create_task(run_sweeps(
+            state.session_watch, sessionmaker, utc_now, settings.ws_session_sweep_seconds), name="session-sweep"))
         relay = asyncio.get_running_loop().create_task(run_relay(
             hub, topic_log, timedelta(seconds=settings.log_retention_seconds), settings.log_retention_messages,
             handoffs=lambda: relay_handoffs(jobs_rt, utc_now())), name="topic-log-relay")
@@ -186,6 +192,7 @@ def create_app(settings: Settings) -> Starlette:
             if job_service is not None:
                 await job_service.stop(grace=settings.shutdown_timeout / 2)
             await stop_relay(relay)
+            await state.session_watch.stop()
             for task in list(state.background):
                 task.cancel()
             await queue.shutdown()

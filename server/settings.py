@@ -74,6 +74,9 @@ class Settings:
     ws_auth_timeout: float = 10.0
     ws_heartbeat: int = 25
     ws_heartbeat_timeout: int = 10
+    # How often each instance checks its sockets' sign-in sessions against the database: the backstop for a
+    # `session.ended` announcement that never arrived (normally sockets close as soon as it does).
+    ws_session_sweep_seconds: float = 60.0
     ws_max_queue_bytes: int = 1024 * 1024
     ws_push_burst: int = 20
     ws_push_rate: float = 10.0
@@ -213,7 +216,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     for key, attr in _STRS.items():
         if key in env:
             values[attr] = env[key]
-    for key, attr in (("WS_AUTH_TIMEOUT", "ws_auth_timeout"), ("WS_PUSH_RATE", "ws_push_rate")):
+    for key, attr in (("WS_AUTH_TIMEOUT", "ws_auth_timeout"), ("WS_PUSH_RATE", "ws_push_rate"),
+                      ("WS_SESSION_SWEEP_SECONDS", "ws_session_sweep_seconds")):
         if env.get(key):
             values[attr] = _float(key, env[key])
     for key, attr in (("WS_HEARTBEAT", "ws_heartbeat"), ("WS_HEARTBEAT_TIMEOUT", "ws_heartbeat_timeout"),

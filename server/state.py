@@ -46,3 +46,4 @@ class AppState:
     ws_totals: dict[str, int] = field(default_factory=lambda: {"framesIn": 0, "framesOut": 0, "opened": 0})
     generations: Generations | None = None  # live AI streams: the prompt gate and the running generations
     background: set[asyncio.Task[Any]] = field(default_factory=set)
+    session_watch: Any = None  # server.session_watch.SessionWatch

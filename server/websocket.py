@@ -56,6 +56,7 @@ class Connection:
         self.proto = proto
         self.id = uuid.uuid4().hex
         self.user_id = proto.user_id or ""
+        self.session_id: str | None = None  # the sign-in session of the token; the socket ends with it
         self.user: User | None = None
         self.views: dict[str, _TopicView] = {}
         self.queue: deque[str] = deque()
@@ -218,12 +219,12 @@ def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
     return urlsplit(origin).netloc == host and bool(host)  # same-origin pages (the console)
 
 
-async def _verify(state: AppState, token: str) -> tuple[User, float]:
+async def _verify(state: AppState, token: str) -> tuple[User, float, str | None]:
     now = state.clock()
     claims = state.tokens.decode_access(token, now)
     async with state.sessionmaker() as db, db.begin():
         user = await authenticate(db, claims, now)
-    return user, claims.expires_at.timestamp()
+    return user, claims.expires_at.timestamp(), str(claims.session_id) if claims.session_id else None
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
@@ -239,11 +240,12 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     header = ws.headers.get("authorization", "")
     user: User | None = None
     expires_at: float | None = None
+    session_id: str | None = None
     header_error: str | None = None
     header_close = Close.UNAUTHENTICATED
     if header.lower().startswith("bearer "):
         try:
-            user, expires_at = await _verify(state, header[7:].strip())
+            user, expires_at, session_id = await _verify(state, header[7:].strip())
         except Unauthorized as exc:
             header_error = exc.message
         except Exception as exc:
@@ -258,7 +260,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     proto = ConnectionProtocol(limits, time.monotonic(), user_id=str(user.id) if user else None,
                                expires_at=_mono(expires_at) if expires_at else None)
     conn = Connection(ws, state, proto, settings.ws_max_queue_bytes, coalesce=coalesce_deltas)
-    conn.user = user
+    conn.user, conn.session_id = user, session_id
     if user is not None:
         proto.connection_id = conn.id
     state.connections.add(conn)
@@ -331,7 +333,7 @@ async def _carry_out(conn: Connection, command: m.Command) -> None:
     proto, state = conn.proto, conn.state
     if isinstance(command, m.Auth | m.Refresh):
         try:
-            user, expires_at = await _verify(state, command.token)
+            user, expires_at, session_id = await _verify(state, command.token)
         except Unauthorized as exc:
             if isinstance(command, m.Auth):
                 proto.auth_failed(command.ref, exc.message)
@@ -340,11 +342,11 @@ async def _carry_out(conn: Connection, command: m.Command) -> None:
             return
         if isinstance(command, m.Auth):
             proto.auth_ok(command.ref, str(user.id), conn.id, _mono(expires_at))
-            conn.user_id, conn.user = str(user.id), user
+            conn.user_id, conn.user, conn.session_id = str(user.id), user, session_id
         elif str(user.id) != conn.user_id:
             proto.refresh_failed(command.ref, "token is for another user")
         else:
-            conn.user = user
+            conn.user, conn.session_id = user, session_id
             await _recheck_topics(conn)
             proto.refresh_ok(command.ref, _mono(expires_at), unix_expires_at=expires_at)
     elif isinstance(command, m.Join):

@@ -1,0 +1,175 @@
+"""A socket ends with its sign-in session, on every instance: logout, revoking one or all others, a password
+change (by the user or an administrator), an account deleted (by the user or an administrator), a refresh
+token replayed. Sockets of the user's other, still valid sessions stay open."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.realtime.conftest import Cluster
+from tests.realtime.harness import ServerProcess, person
+from tests.waiting import LIVENESS
+
+pytestmark = pytest.mark.slow
+
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class SignIn:
+    access: str
+    refresh: str
+    session_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access}"}
+
+
+async def sign_in(api: httpx.AsyncClient, email: str, password: str = PASSWORD) -> SignIn:
+    r = await api.post("/auth/token", data={"username": email, "password": password})
+    assert r.status_code == 200, r.text
+    access = r.json()["accessToken"]
+    sessions = await api.get("/auth/sessions", headers={"Authorization": f"Bearer {access}"})
+    [current] = [s for s in sessions.json() if s["current"]]
+    return SignIn(access, r.json()["refreshToken"], current["id"])
+
+
+async def socket(server: ServerProcess, token: str) -> ClientConnection:
+    ws = await connect(server.ws_url, open_timeout=LIVENESS)
+    await ws.send(orjson.dumps({"op": "auth", "ref": "a", "token": token}).decode())
+    reply = orjson.loads(await asyncio.wait_for(ws.recv(), LIVENESS))
+    assert reply["ok"] is True, reply
+    return ws
+
+
+async def closed_with(ws: ClientConnection) -> tuple[int | None, str]:
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), LIVENESS)
+    except ConnectionClosed as exc:
+        return (exc.rcvd.code, exc.rcvd.reason) if exc.rcvd else (None, "")
+
+
+async def still_open(ws: ClientConnection) -> bool:
+    """A ping answered after everything else: the socket outlived the announcement (the sentinel)."""
+    await ws.send('{"op":"ping","ref":"still"}')
+    while True:
+        frame = orjson.loads(await asyncio.wait_for(ws.recv(), LIVENESS))
+        if frame.get("op") == "pong" and frame.get("ref") == "still":
+            return True
+
+
+async def make_admin(cluster: Cluster, user_id: str) -> None:
+    conn = await asyncpg.connect(cluster.env["DATABASE_URL"].replace("postgresql+asyncpg", "postgresql"))
+    try:
+        await conn.execute("UPDATE users SET is_admin = true WHERE id = $1", uuid.UUID(user_id))
+    finally:
+        await conn.close()
+
+
+Ending = Callable[[httpx.AsyncClient, SignIn, SignIn, dict[str, Any]], Awaitable[None]]
+
+
+async def _logout(api: httpx.AsyncClient, ended: SignIn, other: SignIn, who: dict[str, Any]) -> None:
+    assert (await api.post("/auth/logout", headers=ended.headers)).status_code == 200
+
+
+async def _revoke_one(api: httpx.AsyncClient, ended: SignIn, other: SignIn, who: dict[str, Any]) -> None:
+    r = await api.post("/settings/sessions/revoke", headers=other.headers, json={"sessionId": ended.session_id})
+    assert r.status_code == 200, r.text
+
+
+async def _revoke_others(api: httpx.AsyncClient, ended: SignIn, other: SignIn, who: dict[str, Any]) -> None:
+    r = await api.post("/auth/revoke-sessions", headers=other.headers, json={})
+    assert r.status_code == 200, r.text
+
+
+async def _change_password(api: httpx.AsyncClient, ended: SignIn, other: SignIn, who: dict[str, Any]) -> None:
+    r = await api.post("/settings/change-password", headers=other.headers,
+                       json={"currentPassword": PASSWORD, "newPassword": "another horse battery"})
+    assert r.status_code == 200, r.text
+
+
+async def _replayed_refresh(api: httpx.AsyncClient, ended: SignIn, other: SignIn, who: dict[str, Any]) -> None:
+    assert (await api.post("/auth/refresh", json={"refreshToken": ended.refresh})).status_code == 200
+    assert (await api.post("/auth/refresh", json={"refreshToken": ended.refresh})).status_code == 401
+
+
+async def _admin_password(api: httpx.AsyncClient, ended: SignIn, other: SignIn, who: dict[str, Any]) -> None:
+    r = await api.put(f"/admin/users/{who['id']}", headers=who["admin"].headers, json={"password": "reset by admin 1"})
+    assert r.status_code == 200, r.text
+
+
+async def _delete_account(api: httpx.AsyncClient, ended: SignIn, other: SignIn, who: dict[str, Any]) -> None:
+    assert (await api.delete("/settings/account", headers=ended.headers)).status_code == 204
+
+
+async def _admin_delete(api: httpx.AsyncClient, ended: SignIn, other: SignIn, who: dict[str, Any]) -> None:
+    r = await api.delete(f"/admin/users/{who['id']}", headers=who["admin"].headers)
+    assert r.status_code == 204, r.text
+
+
+# (name, how it ends, whether the user's other session survives)
+ENDINGS: list[tuple[str, Ending, bool]] = [
+    ("logout", _logout, True),
+    ("revoke one", _revoke_one, True),
+    ("revoke all others", _revoke_others, True),
+    ("password change", _change_password, True),
+    ("refresh token replayed", _replayed_refresh, True),
+    ("password reset by an admin", _admin_password, False),
+    ("account deleted", _delete_account, False),
+    ("account deleted by an admin", _admin_delete, False),
+]
+
+
+@pytest.mark.parametrize(("name", "end", "other_survives"), ENDINGS, ids=[n for n, _, _ in ENDINGS])
+async def test_a_session_ends_on_every_instance(cluster: Cluster, name: str, end: Ending,
+                                                other_survives: bool) -> None:
+    async with cluster.api() as api:
+        user = await person(api, "leaver")
+        admin = await person(api, "admin")
+        await make_admin(cluster, admin.id)
+        ended, other = await sign_in(api, user.email), await sign_in(api, user.email)
+        # The ended session's sockets on both instances (one authenticated by header), the other session's on B.
+        on_a = await socket(cluster.a, ended.access)
+        on_b = await connect(cluster.b.ws_url, additional_headers=ended.headers, open_timeout=LIVENESS)
+        assert await still_open(on_b)
+        other_b = await socket(cluster.b, other.access)
+        bystander = await socket(cluster.b, admin.token)
+        started = time.monotonic()
+        await end(api, ended, other, {"id": user.id, "admin": admin})
+        closes = await asyncio.gather(closed_with(on_a), closed_with(on_b))
+        took = time.monotonic() - started
+        assert list(closes) == [(4001, "session ended")] * 2, closes
+        if other_survives:
+            assert await still_open(other_b)
+        else:
+            assert await closed_with(other_b) == (4001, "session ended")
+        assert await still_open(bystander)
+        print(f"\nFIGURE session end ({name}): both instances' sockets closed {took * 1000:.0f} ms after the request")
+        for ws in (other_b, bystander):
+            await ws.close()
+
+
+async def test_the_embedded_default_ends_sockets_too(embedded: ServerProcess) -> None:
+    async with httpx.AsyncClient(base_url=embedded.url, timeout=30) as api:
+        user = await person(api, "solo")
+        ended, other = await sign_in(api, user.email), await sign_in(api, user.email)
+        ws, kept = await socket(embedded, ended.access), await socket(embedded, other.access)
+        assert (await api.post("/auth/logout", headers=ended.headers)).status_code == 200
+        assert await closed_with(ws) == (4001, "session ended")
+        assert await still_open(kept)
+        await kept.close()
