@@ -7,7 +7,7 @@ Rules (decided for the rebuild; the original had almost no checks):
 - organizers (the creator, or a participant with role organizer/host) may edit the event itself, manage
   its participants and delete it;
 - a process is visible to its creator and to members of any event it is linked to; members may change
-  its steps, only the creator may edit or delete the process itself.
+  its steps, only the creator may edit or delete the process itself, or link an event to it (which shares it).
 Things that exist but may not be seen answer 404, so ids do not leak.
 """
 

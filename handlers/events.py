@@ -133,7 +133,8 @@ async def create_event(ctx: Context, body: EventCreate) -> Outcome[EventDetail]:
     metadata = dict(body.metadata or {})
     process_id = body.process_id
     if process_id is not None:
-        await access.process_for_member(ctx, process_id)
+        # Linking shares the process with the event's members: its creator's call (as in /plan/save).
+        await access.process_for_owner(ctx, process_id)
     elif body.template_process_id is not None:
         process_id = (await instances.instantiate(ctx, body.template_process_id)).id
     if body.template_process_id is not None:
@@ -198,8 +199,8 @@ async def update_event(ctx: Context, event_id: uuid.UUID, body: EventUpdate) -> 
         event.start_time, event.end_time = resolve_change(event.start_time, event.end_time, changes)
         touched |= {"start_time", "end_time"}
     if "process_id" in changes:
-        if changes["process_id"] is not None:
-            await access.process_for_member(ctx, changes["process_id"])
+        if changes["process_id"] is not None and changes["process_id"] != event.process_id:
+            await access.process_for_owner(ctx, changes["process_id"])  # sharing it: its creator's call
         event.process_id = changes["process_id"]
         touched.add("process_id")
     if "topics" in changes:

@@ -184,6 +184,15 @@ async def event_from_template(cell: Cell) -> dict[str, str]:
             "templateProcessId": cell.world.ids["template_id"]}
 
 
+async def event_on_the_process(cell: Cell) -> dict[str, str]:
+    return {"title": "Follow-up", "startTime": "2030-02-01T09:00:00Z", "endTime": "2030-02-01T10:00:00Z",
+            "processId": cell.world.ids["process_id"]}
+
+
+async def another_process(cell: Cell) -> dict[str, str]:
+    return {"processId": (await cell.world.new_event())["process_id"]}
+
+
 async def template_in_directory(cell: Cell) -> dict[str, Any]:
     return {"title": "Checklist", "directoryId": cell.world.ids["directory_id"], "steps": [{"content": "one"}]}
 
@@ -274,12 +283,17 @@ TABLE: dict[str, Case | tuple[Case, ...]] = {
     "GET /events": Case(everyone(200)),
     # creating is open to all; each create below names a thing of the world (a template to clone, a
     # directory to file into, an event to link): usable by whoever may use that thing, 404 for the rest
-    "POST /events": Case(creator_only(201), json=event_from_template),
+    # Linking an event to an existing process shares the process with the event's members: only the process's
+    # creator may (as /plan/save has it), else any participant could hand the checklist to anyone they invite.
+    "POST /events": (Case(creator_only(201), json=event_from_template),
+                     Case(creator_over_members(201), json=event_on_the_process)),
     "GET /events/me": Case(everyone(200)),
     "GET /events/{event_id}": Case(members(200)),
-    # members may change the status of the event and nothing else of it
+    # members may change the status of the event and nothing else of it; linking it to another process (one
+    # the organizer sees through another event of the creator's) needs that process's creator
     "PUT /events/{event_id}": (Case(organizers(200), json={"title": "Standup (moved)"}),
-                               Case(members(200), json={"status": "Execution"})),
+                               Case(members(200), json={"status": "Execution"}),
+                               Case(creator_over_members(200), json=another_process, fresh=World.new_event)),
     "DELETE /events/{event_id}": Case(organizers(204), fresh=World.new_event),
     "GET /events/{event_id}/participants": Case(members(200)),
     "POST /events/{event_id}/participants": Case(organizers(201), json=invitee),
