@@ -10,6 +10,6 @@ cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/mypy .
 # One worker per core (TEST_WORKERS=0 for one process), each with its own databases and Redis key space
-# (tests/conftest.py). loadfile keeps a module on one worker: its server processes start once, and a module
-# whose later tests read what the earlier ones caused (tests/jobs/test_processes.py) stays whole.
-exec .venv/bin/pytest -n "${TEST_WORKERS:-auto}" --dist loadfile "$@"
+# (tests/conftest.py). loadgroup keeps each module of real server processes on one worker (its processes start
+# once; tests/jobs/test_processes.py reads what its earlier tests caused) and spreads every other test.
+exec .venv/bin/pytest -n "${TEST_WORKERS:-auto}" --dist loadgroup "$@"

@@ -36,6 +36,21 @@ REDIS_PREFIX = f"cmtest:{RUN_ID}:"
 PG_PREFIX = "cmtest"
 
 
+SHARED_WORLD = "tests/access/"  # one package-scoped world for both access matrices: built once, on one worker
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under `--dist loadgroup` (scripts/test.sh) a module of real server processes stays on one worker: its
+    processes start once, and a test may read what the module's earlier tests caused. Every other test goes to
+    whichever worker is free."""
+    for item in items:
+        if item.nodeid.startswith(SHARED_WORLD):
+            item.add_marker(pytest.mark.xdist_group(SHARED_WORLD))
+        elif item.get_closest_marker("slow") is not None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 def redis_prefix() -> str:
     """A fresh key space inside this run's: for one server cluster or one test."""
     return f"{REDIS_PREFIX}{uuid.uuid4().hex[:8]}:"
