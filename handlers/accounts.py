@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import topics
 from handlers.context import Message, announce_after_commit
+from handlers.links import OptionalLink
 from handlers.schema import In, Out
 from handlers.security import AccessClaims, Passwords, Tokens
 from persistence.errors import BadRequest, Conflict, Invalid, TokenReuse, Unauthorized
@@ -30,7 +31,7 @@ class SignUp(In):
     name: str = Field(min_length=1, max_length=200)
     handle: str = Field(min_length=2, max_length=50)
     bio: str | None = Field(default=None, max_length=5000)
-    profile_image: str | None = Field(default=None, max_length=1000)
+    profile_image: OptionalLink = None
 
     @field_validator("handle")
     @classmethod

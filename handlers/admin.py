@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from handlers import accounts
 from handlers.accounts import MIN_PASSWORD, SignUp
 from handlers.context import Context
+from handlers.links import ServedLink
 from handlers.profile import IdentityChange, apply_identity
 from handlers.schema import UTC, Out, PageQuery
 from handlers.security import Passwords
@@ -27,7 +28,7 @@ class AdminUserOut(Out):
     name: str
     handle: str
     email: str
-    profile_image: str | None
+    profile_image: ServedLink
     bio: str | None
     is_admin: bool
     is_guest: bool

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handlers import access
 from handlers.context import Context
 from handlers.event_times import derive
+from handlers.links import ServedLink
 from handlers.schema import UTC, Out
 from handlers.topics import TopicOut, topic_out
 from handlers.users import UserBrief, UserOut, brief, user_out
@@ -51,7 +52,7 @@ class EventOut(Out):
     event_metadata: dict[str, Any]
     created_by_id: uuid.UUID | None
     process_id: uuid.UUID | None
-    recording_url: str | None
+    recording_url: ServedLink
     created_at: UTC
     updated_at: UTC | None
     topics: list[TopicOut]

@@ -24,6 +24,7 @@ from handlers.event_views import (
     status_log_out,
     status_logs,
 )
+from handlers.links import OptionalLink
 from handlers.media import FileCleanup
 from handlers.notify import notify
 from handlers.schema import In, PageQuery, metadata_field
@@ -55,7 +56,7 @@ class EventFields(In):
     complexity: int | None = Field(default=None, ge=1, le=5)
     color: str | None = Field(default=None, max_length=32)
     location: str | None = Field(default=None, max_length=300)
-    recording_url: str | None = Field(default=None, max_length=1000)
+    recording_url: OptionalLink = None
     process_id: uuid.UUID | None = None
     topics: list[uuid.UUID] | None = Field(default=None, max_length=MAX_TOPICS)
     metadata: dict[str, Any] | None = metadata_field("event")

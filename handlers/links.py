@@ -1,6 +1,19 @@
-"""URLs the frontend uses verbatim (as `src` or `href`): site-relative paths and http(s) URLs only."""
+"""URLs the frontend uses verbatim (as `src` or `href`): site-relative paths and http(s) URLs only.
+
+One rule, three spellings of it for the models:
+- `Link` in request models: anything else (`javascript:`, `data:`, `//host`, whitespace...) is a 422;
+- `OptionalLink` for the nullable ones: `""` and null both mean "no link";
+- `ServedLink` in response models: a stored value that fails the rule is served as null. Rows written before
+  the rule, seeds and admin scripts may hold anything, and another user's browser would follow it.
+"""
 
 from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer, StringConstraints
+
+MAX_LINK = 1000  # the width of every URL column
 
 
 def check_link(value: str) -> str:
@@ -12,3 +25,23 @@ def check_link(value: str) -> str:
     if value.lower().startswith(("https://", "http://")):
         return value
     raise ValueError("a link must be a site path (/...) or an http(s) URL")
+
+
+def served_link(value: str | None) -> str | None:
+    """The stored `value` if it still passes the rule, else None."""
+    if value is None:
+        return None
+    try:
+        return check_link(value)
+    except ValueError:
+        return None
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Link = Annotated[str, StringConstraints(max_length=MAX_LINK), AfterValidator(check_link)]
+OptionalLink = Annotated[Link | None, BeforeValidator(_blank_is_none)]
+# A serializer rather than a validator: some response models are built with model_construct (no validation).
+ServedLink = Annotated[str | None, PlainSerializer(served_link, return_type=str | None)]

@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
 from sqlalchemy.orm import selectinload
 
 from handlers.context import Context
+from handlers.links import OptionalLink
 from handlers.market_shapes import (
     DIRECTORY_ORDER,
     PROCESS_ORDER,
@@ -65,7 +66,7 @@ class LibDirectoryIn(In):
 
 class AuthorIn(In):
     name: str = Field(default="", max_length=200)
-    avatar: str = Field(default="", max_length=1000)
+    avatar: OptionalLink = None
 
 
 class CollectionCreate(In):
@@ -279,7 +280,7 @@ async def update_collection(ctx: Context, collection_id: uuid.UUID, data: Collec
     if given.get("categories") is not None:
         md["categories"] = list(given["categories"])
     if data.author is not None:
-        md["author"] = {"name": data.author.name, "avatar": data.author.avatar}
+        md["author"] = {"name": data.author.name, "avatar": data.author.avatar or ""}
     c.collection_metadata = md
     c.updated_at = ctx.now
     await ctx.db.flush()

@@ -10,13 +10,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from handlers.context import Context
+from handlers.links import ServedLink
 from handlers.schema import UTC, Out
 from persistence.models import Collection, Directory, Process, Step
 
 
 class Author(Out):
     name: str
-    avatar: str
+    avatar: ServedLink
 
 
 class LibStepOut(Out):

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, or_, select
 
 from handlers import access
 from handlers.context import Context
+from handlers.links import ServedLink
 from handlers.post_access import can_see, post_for_viewer
 from handlers.schema import UTC, Out
 from persistence.enums import MediaStatus, MediaType
@@ -38,12 +39,12 @@ class MediaOut(Out):
     id: uuid.UUID
     type: MediaType
     title: str | None
-    url: str
+    url: ServedLink
     duration: str | None
     aspect_ratio: str | None
     file_size: int | None
     mime_type: str | None
-    thumbnail_url: str | None
+    thumbnail_url: ServedLink
     media_metadata: dict[str, Any]
     post_id: uuid.UUID | None
     event_id: uuid.UUID | None

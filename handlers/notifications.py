@@ -13,12 +13,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from sqlalchemy import func, select, update
 
 from channels import topics
 from handlers.context import Context, Message, Outcome
-from handlers.links import check_link
+from handlers.links import OptionalLink
 from handlers.notify import NotificationOut, notification_out
 from handlers.schema import In, Limit, Out, PageQuery, metadata_field
 from persistence.enums import NotificationType
@@ -42,19 +42,13 @@ class NotificationIn(In):
     type: NotificationType = NotificationType.SYSTEM
     title: str = Field(min_length=1, max_length=300)
     message: str = Field(min_length=1, max_length=5000)
-    link: str | None = Field(default=None, max_length=1000)
+    link: OptionalLink = None
     read: bool = False
     user_id: uuid.UUID | None = Field(default=None, description="the recipient; the caller when omitted")
     reference_id: uuid.UUID | None = None
     reference_type: str | None = Field(default=None, max_length=40)
     metadata: dict[str, Any] | None = metadata_field("notification")
     # `sender_id` is accepted and ignored: the sender is always the caller.
-
-
-    @field_validator("link")
-    @classmethod
-    def _link(cls, value: str | None) -> str | None:
-        return None if value is None else check_link(value)
 
 
 class NotificationChange(In):

@@ -8,6 +8,7 @@ from typing import Any
 
 from channels import topics
 from handlers.context import Context, Message
+from handlers.links import ServedLink
 from handlers.schema import UTC, Out
 from handlers.users import UserBrief, brief
 from persistence.enums import NotificationType
@@ -19,7 +20,7 @@ class NotificationOut(Out):
     type: NotificationType
     title: str
     message: str
-    link: str | None
+    link: ServedLink
     read: bool
     metadata: dict[str, Any]
     user_id: uuid.UUID

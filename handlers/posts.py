@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 from sqlalchemy import func, select
 
 from channels import topics
 from handlers import access
 from handlers.context import Context, Message, Outcome
-from handlers.links import check_link
+from handlers.links import Link
 from handlers.media import FileCleanup, MediaOut, media_by_post, media_out, stored_files_of_posts
 from handlers.notify import notify
 from handlers.post_access import can_see, post_for_author, post_for_viewer, post_visible_clause
@@ -82,13 +82,8 @@ class MyPostsQuery(PageQuery):
 
 class MediaAttach(In):
     type: MediaType
-    url: str = Field(min_length=1, max_length=1000)
+    url: Link
     title: str | None = Field(default=None, max_length=300)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_link(value)
 
 
 class PostOut(Out):

@@ -10,6 +10,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BeforeValidator, model_validator
 
+from handlers.links import ServedLink
 from handlers.schema import UTC, In, Out
 from persistence.models import Step, SubStep
 
@@ -100,7 +101,7 @@ class ConnectedEvent(Out):
     name: str
     start_time: UTC
     date: str
-    image_url: str | None
+    image_url: ServedLink
     participants: int
     progress: float  # percent of the linked process's steps done
 

@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, or_, select
 
 from handlers.accounts import HANDLE_RE, MIN_PASSWORD, normalize_email, revoke_user_sessions, sessions_ended
 from handlers.context import Context
+from handlers.links import OptionalLink
 from handlers.schema import In, PageQuery, metadata_field
 from handlers.security import Passwords
 from handlers.users import UserOut, user_out
@@ -42,7 +43,7 @@ class IdentityChange(In):
     handle: str | None = Field(default=None, min_length=2, max_length=50)
     email: EmailStr | None = None
     bio: str | None = Field(default=None, max_length=5000)
-    profile_image: str | None = Field(default=None, max_length=1000)
+    profile_image: OptionalLink = None
 
     _handle = field_validator("handle")(check_handle)
 

@@ -20,6 +20,7 @@ from pydantic import Field
 from sqlalchemy import ColumnElement, select
 
 from handlers.context import Context, Outcome
+from handlers.links import ServedLink
 from handlers.report_files import Period, period_of, quarter_period, week_period
 from handlers.schema import UTC, In, Limit, Out, PageQuery
 from handlers.storage import Storage
@@ -47,7 +48,7 @@ class ReportOut(Out):
     id: uuid.UUID
     title: str
     description: str | None
-    file_url: str
+    file_url: ServedLink
     report_type: str
     date_range: str | None
     size: int | None

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, or_, select
 
 from handlers import access
 from handlers.context import Context
+from handlers.links import ServedLink
 from handlers.post_access import post_visible_clause
 from handlers.posts import PostOut, post_outs
 from handlers.schema import UTC, In, Limit, Out, PageQuery
@@ -59,7 +60,7 @@ class UserHit(Out):
     id: uuid.UUID
     name: str
     handle: str
-    profile_image: str | None
+    profile_image: ServedLink
     bio: str | None
 
 

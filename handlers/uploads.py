@@ -19,6 +19,7 @@ from pydantic import Field
 from channels import topics
 from handlers import access
 from handlers.context import Context, Message, Outcome
+from handlers.links import ServedLink
 from handlers.media import FileCleanup, files_of, media_for_viewer, media_out
 from handlers.post_access import post_for_author
 from handlers.posts import OptionalId, post_out, room_messages
@@ -49,7 +50,7 @@ class UploadFields(In):
 
 class UploadOut(Out):
     id: uuid.UUID
-    url: str
+    url: ServedLink
     type: MediaType
     title: str | None
     mime_type: str
@@ -58,8 +59,8 @@ class UploadOut(Out):
 
 
 class ProfileImageOut(Out):
-    profile_image: str
-    url: str
+    profile_image: ServedLink
+    url: ServedLink
 
 
 class MessageOut(Out):

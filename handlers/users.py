@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from handlers.links import ServedLink
 from handlers.schema import UTC, Out
 from persistence.models import User
 
@@ -13,7 +14,7 @@ class UserBrief(Out):
     id: uuid.UUID
     name: str
     handle: str
-    profile_image: str | None = None
+    profile_image: ServedLink = None
 
 
 class UserOut(Out):
@@ -23,7 +24,7 @@ class UserOut(Out):
     email: str | None
     name: str
     handle: str
-    profile_image: str | None
+    profile_image: ServedLink
     bio: str | None
     user_metadata: dict[str, Any]
     is_guest: bool

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from handlers import accounts
 from handlers.accounts import ChangePassword, SignUp, TokenOut
+from handlers.links import ServedLink
 from handlers.schema import UTC, In, Out
 from handlers.users import UserOut, user_out
 from persistence.enums import GuestRole
@@ -61,7 +62,7 @@ class GuestOut(Out):
     password: str
     name: str
     handle: str
-    profile_image: str | None
+    profile_image: ServedLink
 
 
 async def _check_login_rate(call: Call, email: str) -> None:

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from handlers import preferences, profile
+from handlers.links import ServedLink
 from handlers.preferences import PrefsUpdate
 from handlers.profile import ProfileUpdate
 from handlers.schema import Out
@@ -22,7 +23,7 @@ class SettingsProfile(Out):
     email: str
     handle: str
     bio: str | None
-    profile_image: str | None
+    profile_image: ServedLink
     metadata: dict[str, Any]
 
 

@@ -66,14 +66,14 @@ async def test_create_event_snake_case_with_legacy_times(client: httpx.AsyncClie
     alice, bob = await make_user("alice"), await make_user("bob")
     topic = await make_topic(backend, "Design")
     r = await client.post("/events", headers=alice.headers, json={
-        "title": "Review", "date": "2026-03-04", "time": "14:15", "duration": "1h30m", "recording_url": "x",
+        "title": "Review", "date": "2026-03-04", "time": "14:15", "duration": "1h30m", "recording_url": "/rec/x",
         "participant_ids": [bob.id, alice.id, bob.id], "topics": [topic], "event_metadata": {"k": 1},
     })
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["startTime"] == "2026-03-04T14:15:00Z" and body["endTime"] == "2026-03-04T15:45:00Z"
     assert (body["date"], body["time"], body["duration"]) == ("2026-03-04", "14:15", "90min")
-    assert body["recordingUrl"] == "x" and body["eventMetadata"] == {"k": 1}
+    assert body["recordingUrl"] == "/rec/x" and body["eventMetadata"] == {"k": 1}
     assert len(body["participants"]) == 2 and body["tags"] == ["Design"]
     for duration, minutes in (("60min", 60), ("1h", 60), (90, 90), ("45", 45)):
         r = await client.post("/events", headers=alice.headers,
@@ -212,13 +212,13 @@ async def test_update_is_partial_in_both_casings(client: httpx.AsyncClient, make
     assert body["location"] == "New" and body["description"] == "keep me" and body["complexity"] == 2
     assert body["tags"] == ["A"] and body["startTime"] == event["startTime"]
     r = await client.put(f"/events/{eid}", headers=alice.headers,
-                         json={"recording_url": "snake", "topics": [t2, t1], "event_metadata": {"x": 1}})
-    assert r.status_code == 200 and r.json()["recordingUrl"] == "snake"
+                         json={"recording_url": "/rec/snake", "topics": [t2, t1], "event_metadata": {"x": 1}})
+    assert r.status_code == 200 and r.json()["recordingUrl"] == "/rec/snake"
     assert r.json()["tags"] == ["A", "B"] and r.json()["eventMetadata"] == {"x": 1}
     r = await client.put(f"/events/{eid}", headers=alice.headers,
-                         json={"recordingUrl": "camel", "description": None, "topics": []})
+                         json={"recordingUrl": "https://rec.example/camel", "description": None, "topics": []})
     body = r.json()
-    assert body["recordingUrl"] == "camel" and body["description"] is None and body["tags"] == []
+    assert body["recordingUrl"] == "https://rec.example/camel" and body["description"] is None and body["tags"] == []
     assert body["location"] == "New"
     # New times by either key style.
     r = await client.put(f"/events/{eid}", headers=alice.headers,
