@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from handlers.links import served_link
+
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "your-secret-key", "your_secret_key", "supersecret",
      "CHANGE_ME", "please-change-me", "dev", "development"}
@@ -282,4 +284,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         raise ConfigError("JOB_TIMEOUT must be shorter than JOB_REDELIVER_SECONDS")
     if values.get("access_token_expire_minutes", 15) <= 0:
         raise ConfigError("ACCESS_TOKEN_EXPIRE_MINUTES must be positive")
+    prefix = values.get("upload_url_prefix", "/uploads")
+    if not prefix.startswith("/") or served_link(prefix) is None:
+        # Every media URL starts with it: one that fails the link rule would have all of them served as null.
+        raise ConfigError(f"UPLOAD_URL_PREFIX must be a site path such as /uploads, got {prefix!r}")
     return Settings(**values)

@@ -52,6 +52,12 @@ def test_bad_values_fail_loudly(tmp_path: Path) -> None:
         load_settings({"SECRET_KEY": GOOD, "DEBUG": "maybe"}, env_file=None)
     with pytest.raises(ConfigError, match="ALGORITHM"):
         load_settings({"SECRET_KEY": GOOD, "ALGORITHM": "none"}, env_file=None)
+    # Every media URL starts with the prefix: one the link rule refuses would serve them all as null.
+    for prefix in ("//cdn.example/uploads", "uploads", "https://cdn.example/uploads", "/up loads"):
+        with pytest.raises(ConfigError, match="UPLOAD_URL_PREFIX"):
+            load_settings({"SECRET_KEY": GOOD, "UPLOAD_URL_PREFIX": prefix}, env_file=None)
+    media = load_settings({"SECRET_KEY": GOOD, "UPLOAD_URL_PREFIX": "/media"}, env_file=None)
+    assert media.upload_url_prefix == "/media"
 
 
 def test_allowed_origins_include_frontend_and_extra(tmp_path: Path) -> None:
