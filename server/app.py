@@ -49,6 +49,7 @@ from server.ratelimit import rate_limiter_for
 from server.routes import all_endpoints
 from server.routes.console import static_routes as console_routes
 from server.routes.ops import redis_answers
+from server.security_headers import SecurityHeadersMiddleware
 from server.session_watch import SessionWatch, run_sweeps
 from server.settings import Settings, load_settings
 from server.state import Announcer, AppState
@@ -259,6 +260,7 @@ def create_app(settings: Settings) -> Starlette:
     middleware = [
         Middleware(MetricsMiddleware, metrics=metrics),
         Middleware(RequestIdMiddleware),
+        Middleware(SecurityHeadersMiddleware),
         Middleware(CORSMiddleware, allow_origins=list(settings.allowed_origins), allow_methods=["*"],
                    allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"], max_age=600),
     ]

@@ -96,15 +96,7 @@ def assets_dir() -> Path:
     return ASSETS_DIR
 
 
-# The pages may load nothing from another origin. The ReDoc bundle puts an <img> of its logo from cdn.redoc.ly in
-# the sidebar footer (no option turns it off): img-src blocks that request and ReDoc then drops the image.
-# Inline styles: both UIs set style attributes and ReDoc injects <style> tags (styled-components). ReDoc runs its
-# search index in a Worker made from a blob: URL, and its bundle includes ajv, which compiles schemas with new Function.
-_CSP = ("default-src 'self'; script-src 'self'{eval}; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-        "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'self'")
-SWAGGER_CSP = _CSP.format(eval="")
-REDOC_CSP = _CSP.format(eval=" 'unsafe-eval'")
-
+# The pages' Content-Security-Policy (same origin only) is set with the console's in server/security_headers.py.
 SWAGGER = f"""<!doctype html><html><head><meta charset="utf-8"><title>Convers.me API</title>
 <link rel="stylesheet" href="{ASSETS_URL}/swagger-ui/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
@@ -122,8 +114,8 @@ REDOC = f"""<!doctype html><html><head><meta charset="utf-8"><title>Convers.me A
 
 
 def swagger_page() -> HTMLResponse:
-    return HTMLResponse(SWAGGER, headers={"Content-Security-Policy": SWAGGER_CSP})
+    return HTMLResponse(SWAGGER)
 
 
 def redoc_page() -> HTMLResponse:
-    return HTMLResponse(REDOC, headers={"Content-Security-Policy": REDOC_CSP})
+    return HTMLResponse(REDOC)

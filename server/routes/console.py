@@ -17,14 +17,9 @@ from server.websocket import stats
 
 router = ApiRouter("console")
 
-# Same origin only: the page talks to this server's REST routes and /ws and loads nothing from elsewhere.
-SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                                 b"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-cache"),  # revalidate (ETag): a deploy shows at once
-]
+# Revalidate (ETag): a deploy shows at once. The security headers are server/security_headers.py's, as for
+# every response.
+CACHE_HEADERS = [(b"cache-control", b"no-cache")]
 
 
 class TopicLoad(Out):
@@ -68,7 +63,7 @@ class _Headers:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+                message["headers"] = [*message.get("headers", []), *CACHE_HEADERS]
             await send(message)
 
         await self.app(scope, receive, with_headers)

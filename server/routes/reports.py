@@ -56,5 +56,4 @@ async def download(call: Call) -> Response:
     disposition = "inline" if call.query.format == "html" else "attachment"
     return Response(data, media_type=media_type, headers={
         "Content-Disposition": f'{disposition}; filename="{name}"', "Cache-Control": "private, no-store",
-        "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
