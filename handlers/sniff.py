@@ -32,6 +32,9 @@ OGG = Sniffed(MediaType.AUDIO, "audio/ogg", "ogg")
 FLAC = Sniffed(MediaType.AUDIO, "audio/flac", "flac")
 M4A = Sniffed(MediaType.AUDIO, "audio/mp4", "m4a")
 
+# What a stored file is served as: its key's extension was chosen here, from its bytes, when it was uploaded.
+BY_EXTENSION = {s.extension: s for s in (JPEG, PNG, GIF, WEBP, MP4, MOV, WEBM, MKV, OGV, MP3, WAV, OGG, FLAC, M4A)}
+
 # ISO base media "major brands". Anything else in an ftyp box (HEIF/AVIF images, 3GP, JPEG 2000, ...)
 # is not a type we accept.
 _AUDIO_BRANDS = frozenset({b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "})

@@ -55,6 +55,7 @@ from server.settings import Settings, load_settings
 from server.state import Announcer, AppState
 from server.topic_log import DatabaseTopicLog, run_relay
 from server.topic_log import stop as stop_relay
+from server.uploads import UploadedFiles
 from server.websocket import drain_connections, websocket_endpoint
 
 log = logging.getLogger("conversme")
@@ -255,7 +256,7 @@ def create_app(settings: Settings) -> Starlette:
         Mount("/docs/assets", StaticFiles(directory=openapi.assets_dir())),
         *console_routes(),
         *build_routes(endpoints),
-        Mount(settings.upload_url_prefix, StaticFiles(directory=settings.upload_dir, check_dir=False)),
+        Mount(settings.upload_url_prefix, UploadedFiles(directory=settings.upload_dir, check_dir=False)),
     ]
     middleware = [
         Middleware(MetricsMiddleware, metrics=metrics),

@@ -1,23 +1,27 @@
 """The HTTP side of uploads: one file read from a multipart body, never more than the upload limit;
-and removing stored files only after the transaction that deleted their rows has committed."""
+removing stored files only after the transaction that deleted their rows has committed; and serving them."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 from starlette.background import BackgroundTask
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
-from starlette.types import Message, Receive
+from starlette.responses import FileResponse, Response
+from starlette.staticfiles import NotModifiedResponse, PathLike, StaticFiles
+from starlette.types import Message, Receive, Scope
 
 from handlers.context import Outcome
 from handlers.media import FileCleanup
+from handlers.sniff import BY_EXTENSION
 from handlers.storage import Storage
 from persistence.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
 from server.api import ORJSONResponse, serialize
@@ -108,3 +112,22 @@ def respond_then_remove(storage: Storage, outcome: Outcome[FileCleanup[Any]], *,
     else:
         reply = ORJSONResponse(serialize(response, removal.value), status_code=status, background=task)
     return Outcome(reply, publish=outcome.publish, remove=outcome.remove, enqueue=outcome.enqueue)
+
+
+class UploadedFiles(StaticFiles):
+    """Stored files, each served as the type its bytes were sniffed as at upload (the extension of its key says
+    which) instead of what `mimetypes` guesses. Anything else in the directory (placed there by hand, or left
+    by an older version) goes out as an attachment: the browser saves it, never renders it on this origin.
+    (The security headers middleware adds nosniff, so a GIF/HTML polyglot stays a GIF.)"""
+
+    def file_response(self, full_path: PathLike, stat_result: os.stat_result, scope: Scope,
+                      status_code: int = 200) -> Response:
+        sniffed = BY_EXTENSION.get(PurePath(full_path).suffix[1:].lower())
+        if sniffed is not None:
+            response = FileResponse(full_path, status_code, media_type=sniffed.mime_type, stat_result=stat_result)
+        else:
+            response = FileResponse(full_path, status_code, headers={"Content-Disposition": "attachment"},
+                                    media_type="application/octet-stream", stat_result=stat_result)
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
+        return response

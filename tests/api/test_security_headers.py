@@ -1,5 +1,6 @@
 """Security headers on every kind of HTTP response: nosniff everywhere; HTML never framed; the server's own pages
-(console, Swagger UI, ReDoc) with a same-origin Content-Security-Policy."""
+(console, Swagger UI, ReDoc) with a same-origin Content-Security-Policy; uploads served as their sniffed type,
+or as an attachment."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from starlette.types import Message, Receive, Scope, Send
 
 from server.openapi import ASSETS_DIR
 from server.security_headers import SecurityHeadersMiddleware
-from tests.conftest import MakeUser
+from tests.api.postkit import wav
+from tests.conftest import Backend, MakeUser
 
 SAME_ORIGIN_SOURCES = {"'self'", "'none'", "'unsafe-inline'", "'unsafe-eval'", "data:", "blob:"}
+# A valid GIF header followed by an HTML document: a browser that sniffed it would run the script.
+POLYGLOT = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;<html><body><script>alert(document.domain)</script></body></html>"
 
 
 def assert_nosniff(r: httpx.Response) -> None:
@@ -95,6 +99,58 @@ async def test_static_files_and_assets(client: httpx.AsyncClient, path: str) -> 
     assert r.status_code == 200, path
     assert_nosniff(r)
     assert not r.headers["content-type"].startswith("text/html")
+
+
+async def test_a_gif_html_polyglot_is_served_as_a_gif_with_nosniff(client: httpx.AsyncClient,
+                                                                    make_user: MakeUser) -> None:
+    a = await make_user("ann")
+    r = await client.post("/media/upload", headers=a.headers, files={"file": ("page.html", POLYGLOT, "text/html")})
+    assert r.status_code == 201, r.text
+    url = r.json()["url"]
+    assert url.endswith(".gif") and r.json()["mimeType"] == "image/gif"
+    served = await client.get(url)
+    assert served.status_code == 200 and served.content == POLYGLOT
+    assert served.headers["content-type"] == "image/gif"
+    assert_nosniff(served)
+    assert "content-disposition" not in served.headers
+    part = await client.get(url, headers={"Range": "bytes=0-5"})
+    assert part.status_code == 206 and part.content == b"GIF89a" and part.headers["content-type"] == "image/gif"
+    assert_nosniff(part)
+
+
+async def test_uploaded_audio_is_served_inline_as_its_sniffed_type(client: httpx.AsyncClient,
+                                                                    make_user: MakeUser) -> None:
+    a = await make_user("ann")
+    r = await client.post("/media/upload", headers=a.headers, files={"file": ("a.bin", wav(), "text/plain")})
+    assert r.status_code == 201, r.text
+    served = await client.get(r.json()["url"])
+    assert served.headers["content-type"] == "audio/wav" and "content-disposition" not in served.headers
+    assert_nosniff(served)
+
+
+@pytest.mark.parametrize("name", ["media/stray.html", "media/logo.svg", "media/notes.txt", "media/noextension"])
+async def test_any_other_stored_file_is_an_attachment(client: httpx.AsyncClient, backend: Backend,
+                                                      name: str) -> None:
+    """Only what the upload routes accept (typed by its bytes) is rendered; a file that got into the directory
+    another way is downloaded, never run as a page (or an SVG with scripts) on this origin."""
+    root = backend.state.settings.upload_dir
+    (root / name).parent.mkdir(parents=True, exist_ok=True)
+    (root / name).write_bytes(b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>")
+    try:
+        r = await client.get(f"{backend.state.settings.upload_url_prefix}/{name}")
+        assert r.status_code == 200
+        assert r.headers["content-disposition"] == "attachment"
+        assert r.headers["content-type"] == "application/octet-stream"
+        assert_nosniff(r)
+        assert "x-frame-options" not in r.headers
+    finally:
+        (root / name).unlink()
+
+
+async def test_a_missing_upload_is_a_plain_404(client: httpx.AsyncClient, backend: Backend) -> None:
+    r = await client.get(f"{backend.state.settings.upload_url_prefix}/media/{uuid.uuid4().hex}.gif")
+    assert r.status_code == 404 and "content-disposition" not in r.headers
+    assert_nosniff(r)
 
 
 # ---- the middleware alone: any other HTML, and WebSockets left alone -----------------------------------
