@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import topics
+from handlers.auth_cache import AuthCache
 from handlers.context import Message, announce_after_commit
 from handlers.links import OptionalLink
 from handlers.schema import In, Out
@@ -207,15 +208,30 @@ async def refresh_with_access(db: AsyncSession, tokens: Tokens, claims: AccessCl
     return Issued(tokens.issue_access(session.user_id, session.id, now), None, int(ttl.total_seconds()))
 
 
-async def authenticate(db: AsyncSession, claims: AccessClaims, now: datetime) -> User:
-    """The user behind a verified access token, if the account and its sign-in session still stand."""
-    user = await db.get(User, claims.user_id)
-    if user is None:
-        raise Unauthorized("account no longer exists")
+async def authenticate(db: AsyncSession, claims: AccessClaims, now: datetime, cache: AuthCache | None = None) -> User:
+    """The user behind a verified access token, if the account and its sign-in session still stand: from the
+    instance's cache when it remembers them (no query), otherwise in one query that it then remembers."""
+    if claims.session_id is None:
+        raise Unauthorized("session revoked")
+    user = cache.user(claims.session_id, claims.user_id, now) if cache is not None else None
+    if user is not None:
+        db.add(user)  # attached as loaded: handlers read and change it as usual
+    else:
+        row = (await db.execute(
+            select(User, AuthSession.expires_at)
+            .outerjoin(AuthSession, (AuthSession.id == claims.session_id) & (AuthSession.user_id == User.id)
+                       & AuthSession.revoked_at.is_(None))
+            .where(User.id == claims.user_id)
+        )).one_or_none()
+        if row is None:
+            raise Unauthorized("account no longer exists")
+        user, session_expires_at = row
+        if session_expires_at is None or session_expires_at <= now:
+            raise Unauthorized("session revoked")
+        if cache is not None:
+            cache.remember(claims.session_id, user, session_expires_at)
     if user.is_guest and user.guest_expires_at is not None and user.guest_expires_at <= now:
         raise Unauthorized("guest account expired")
-    if claims.session_id is None or await live_session(db, claims.session_id, now) is None:
-        raise Unauthorized("session revoked")
     return user
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from persistence.models import User
 
@@ -49,7 +50,7 @@ class Message:
 _AFTER_COMMIT = "conversme.after_commit"
 
 
-def announce_after_commit(db: AsyncSession, message: Message) -> None:
+def announce_after_commit(db: AsyncSession | Session, message: Message) -> None:
     """Announce `message` once `db`'s transaction commits, from code deep below any Outcome (ending a sign-in
     session happens in six places): the unit of work that owns `db` publishes it with its own outcome."""
     db.info.setdefault(_AFTER_COMMIT, []).append(message)

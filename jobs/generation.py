@@ -348,6 +348,7 @@ class Generations:
         message_id, operations = await self._as_owner(r, store)
         result = GenerationResult("completed", r.info.stream_id, text, message_id, operations, usage)
         if await self.coordination.claim_end(r.info.stream_id):
+            await self._free(r)
             await self.publish(r.info.topic, "ai.completed", {
                 "streamId": r.info.stream_id, "messageId": str(message_id), "text": text,
                 "suggestedOperations": [o.model_dump(mode="json", by_alias=True) for o in operations],
@@ -376,12 +377,19 @@ class Generations:
         data: dict[str, Any] = {"streamId": r.info.stream_id}
         if result.message_id is not None:
             data["messageId"] = str(result.message_id)
+        await self._free(r)
         if status == "cancelled":
             await self.publish(r.info.topic, "ai.cancelled", data)
         else:
             await self.publish(r.info.topic, "ai.error", {
                 **data, "code": code, "message": error.message if error else "the answer could not be finished"})
         return result
+
+    async def _free(self, r: _Running) -> None:
+        """Release the session's lease before the last event is published: a member who hears that the answer
+        ended may ask again at once, and must not be told another answer is still being generated."""
+        with contextlib.suppress(Exception):
+            await self.coordination.release(r.info)
 
     async def _store_partial(self, ctx: Context, r: _Running, text: str, metadata: dict[str, Any]) -> uuid.UUID:
         message = await live_ai.store_reply(ctx, r.accepted.context_id, text, metadata)

@@ -15,7 +15,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     # Foreign keys are off by default in SQLite; WAL lets readers run beside the one writer.
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # One writer at a time: a writer waits its turn (up to 30 s) rather than answering 503 when the machine is busy
+    # and the writer before it holds the lock across an await (seen at 5 s with ten concurrent chat writers).
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

@@ -337,7 +337,7 @@ async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Respons
         user: User | None = None
         if claims is not None:
             try:
-                user = await authenticate(db, claims, now)
+                user = await authenticate(db, claims, now, state.auth_cache)
             except Unauthorized:
                 if endpoint.auth:
                     raise

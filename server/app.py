@@ -24,9 +24,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from channels import topics
 from channels.hub import Hub, create_hub
 from channels.outbox import Outbox
 from channels.protocol import Close
+from handlers.auth_cache import AuthCache
 from handlers.context import Limits, Outcome
 from handlers.security import Passwords, Tokens
 from handlers.storage import LocalStorage
@@ -67,13 +69,19 @@ except PackageNotFoundError:  # running from a source tree without an install
 
 
 def make_announcer(hub: Hub, outbox: Outbox, sessionmaker: async_sessionmaker[AsyncSession],
-                   jobs: JobRuntime | None = None) -> Announcer:
+                   jobs: JobRuntime | None = None, auth_cache: AuthCache | None = None) -> Announcer:
     """After the commit: fan out the entries the transaction recorded in the durable log, publish the other
     topics' messages (through the outbox, so a Redis hiccup delays them instead of losing them), then the
     removals, then enqueue its jobs (hand-offs the transaction wrote: what cannot be enqueued now, a relay
     enqueues later). Failures are logged, not raised: the change is committed."""
 
     async def announce(outcome: Outcome[Any]) -> None:
+        if auth_cache is not None:
+            # This instance forgets an ended session or a changed user before anyone can hear of the change;
+            # the others forget when the announcement reaches them (server.session_watch).
+            for message in outcome.publish:
+                if message.topic == topics.SESSIONS:
+                    auth_cache.forget(message.data)
         await publish_outcome(hub, outbox, sessionmaker, outcome)
         for removal in outcome.remove:
             try:
@@ -152,7 +160,8 @@ def create_app(settings: Settings) -> Starlette:
             private_storage=state.reports_storage, clock=utc_now, queue=queue, stats=job_stats,
             limits=state.limits, worker_id=instance_id, job_timeout=settings.job_timeout,
             max_retries=settings.job_max_retries, retry_base=settings.job_retry_base)
-        state.announce = make_announcer(hub, outbox, sessionmaker, state.jobs)
+        state.auth_cache = AuthCache(settings.auth_cache_seconds)
+        state.announce = make_announcer(hub, outbox, sessionmaker, state.jobs, state.auth_cache)
         jobs_rt = state.jobs
         state.jobs.announce = state.announce
         job_service: JobService | None = None
@@ -169,7 +178,7 @@ def create_app(settings: Settings) -> Starlette:
                               settings.auto_reports).run(scheduler_stop))
                 state.background.add(loop_task)
         state.generations = await start_generations(settings, state)
-        state.session_watch = SessionWatch(hub, state.connections)
+        state.session_watch = SessionWatch(hub, state.connections, state.auth_cache)
         if (retrying := await state.session_watch.start()) is not None:
             state.background.add(retrying)
         state.background.add(asyncio.get_running_loop().create_task(run_sweeps(

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels import topics
 from channels.hub import Hub
 from channels.protocol import Close
+from handlers.auth_cache import AuthCache
 from persistence.models import AuthSession, User
 
 log = logging.getLogger("conversme.sessions")
@@ -51,9 +52,10 @@ class SessionWatch:
 
     user_id = ""  # a Listener of no user: nothing is ever removed from it
 
-    def __init__(self, hub: Hub, sockets: set[Any]) -> None:
+    def __init__(self, hub: Hub, sockets: set[Any], auth_cache: AuthCache | None = None) -> None:
         self._hub = hub
         self._sockets = sockets  # AppState.connections: the live set, read when an announcement arrives
+        self._auth_cache = auth_cache
         self.closed = 0
 
     async def start(self) -> asyncio.Task[None] | None:
@@ -81,11 +83,16 @@ class SessionWatch:
 
     def on_msg(self, topic: str, offset: int, frame: str) -> None:
         try:
-            data = orjson.loads(frame)["data"]
+            obj = orjson.loads(frame)
+            name, data = obj["event"], obj["data"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            log.warning("unreadable session.ended frame: %.200s", frame)
+            log.warning("unreadable frame on %s: %.200s", topic, frame)
             return
-        if isinstance(data, dict):
+        if not isinstance(data, dict):
+            return
+        if self._auth_cache is not None:  # first, so that no request is let in on what just ended
+            self._auth_cache.forget(data)
+        if name == "session.ended":
             self._close(s for s in list(self._sockets) if ended(data, s))
 
     def on_presence(self, topic: str, frame: str) -> None:

@@ -79,6 +79,9 @@ class Settings:
     # How often each instance checks its sockets' sign-in sessions against the database: the backstop for a
     # `session.ended` announcement that never arrived (normally sockets close as soon as it does).
     ws_session_sweep_seconds: float = 60.0
+    # How long an instance may serve a signed-in caller from memory (handlers.auth_cache); changes are announced
+    # and applied at once, this bounds only an announcement lost with Redis. 0: a query on every request.
+    auth_cache_seconds: float = 10.0
     ws_max_queue_bytes: int = 1024 * 1024
     ws_push_burst: int = 20
     ws_push_rate: float = 10.0
@@ -219,7 +222,8 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         if key in env:
             values[attr] = env[key]
     for key, attr in (("WS_AUTH_TIMEOUT", "ws_auth_timeout"), ("WS_PUSH_RATE", "ws_push_rate"),
-                      ("WS_SESSION_SWEEP_SECONDS", "ws_session_sweep_seconds")):
+                      ("WS_SESSION_SWEEP_SECONDS", "ws_session_sweep_seconds"),
+                      ("AUTH_CACHE_SECONDS", "auth_cache_seconds")):
         if env.get(key):
             values[attr] = _float(key, env[key])
     for key, attr in (("WS_HEARTBEAT", "ws_heartbeat"), ("WS_HEARTBEAT_TIMEOUT", "ws_heartbeat_timeout"),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.hub import Hub
 from channels.outbox import Outbox
+from handlers.auth_cache import AuthCache
 from handlers.context import Limits, Outcome
 from handlers.security import Passwords, Tokens
 from handlers.storage import Storage
@@ -47,3 +48,4 @@ class AppState:
     generations: Generations | None = None  # live AI streams: the prompt gate and the running generations
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     session_watch: Any = None  # server.session_watch.SessionWatch
+    auth_cache: AuthCache | None = None

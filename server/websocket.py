@@ -223,7 +223,7 @@ async def _verify(state: AppState, token: str) -> tuple[User, float, str | None]
     now = state.clock()
     claims = state.tokens.decode_access(token, now)
     async with state.sessionmaker() as db, db.begin():
-        user = await authenticate(db, claims, now)
+        user = await authenticate(db, claims, now, state.auth_cache)
     return user, claims.expires_at.timestamp(), str(claims.session_id) if claims.session_id else None
 
 

@@ -31,7 +31,10 @@ async def pg_db() -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 def cluster(pg_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    env = server_env(pg_db, REDIS_URL, tmp_path_factory.mktemp("cluster"), WS_AUTH_TIMEOUT="2")
+    # Callers are remembered for an hour: whatever these tests see change across instances (a session ended, a
+    # user changed) can only have come from the announcement, never from an entry expiring.
+    env = server_env(pg_db, REDIS_URL, tmp_path_factory.mktemp("cluster"), WS_AUTH_TIMEOUT="2",
+                     AUTH_CACHE_SECONDS="3600")
     migrate(env)
     a, b = ServerProcess(env).start(), ServerProcess(env).start()
     try:

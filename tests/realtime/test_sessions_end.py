@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.realtime.conftest import Cluster
 from tests.realtime.harness import ServerProcess, person
-from tests.waiting import LIVENESS
+from tests.waiting import LIVENESS, eventually
 
 pytestmark = pytest.mark.slow
 
@@ -143,6 +143,8 @@ async def test_a_session_ends_on_every_instance(cluster: Cluster, name: str, end
         admin = await person(api, "admin")
         await make_admin(cluster, admin.id)
         ended, other = await sign_in(api, user.email), await sign_in(api, user.email)
+        for server in (cluster.a, cluster.b):  # both instances now remember the session
+            assert (await api.get(f"{server.url}/users/me", headers=ended.headers)).status_code == 200
         # The ended session's sockets on both instances (one authenticated by header), the other session's on B.
         on_a = await socket(cluster.a, ended.access)
         on_b = await connect(cluster.b.ws_url, additional_headers=ended.headers, open_timeout=LIVENESS)
@@ -154,6 +156,10 @@ async def test_a_session_ends_on_every_instance(cluster: Cluster, name: str, end
         closes = await asyncio.gather(closed_with(on_a), closed_with(on_b))
         took = time.monotonic() - started
         assert list(closes) == [(4001, "session ended")] * 2, closes
+        # The same announcement made both instances forget the session (they remember callers for an hour here).
+        for server in (cluster.a, cluster.b):
+            r = await api.get(f"{server.url}/users/me", headers=ended.headers)
+            assert r.status_code == 401, (server.url, r.text)
         if other_survives:
             assert await still_open(other_b)
         else:
@@ -173,3 +179,22 @@ async def test_the_embedded_default_ends_sockets_too(embedded: ServerProcess) ->
         assert await closed_with(ws) == (4001, "session ended")
         assert await still_open(kept)
         await kept.close()
+
+
+async def test_a_changed_user_is_seen_at_once_by_every_instance(cluster: Cluster) -> None:
+    """Instances remember signed-in callers (handlers.auth_cache); a change made on one is announced, and the
+    other serves the new row on its next request — admin rights taken away included."""
+    async with cluster.api(cluster.a) as on_a, cluster.api(cluster.b) as on_b:
+        boss, deputy = await person(on_a, "boss"), await person(on_a, "deputy")
+        await make_admin(cluster, boss.id)
+        await make_admin(cluster, deputy.id)
+        assert (await on_a.get("/admin/users", headers=deputy.headers)).status_code == 200  # remembered on A
+        assert (await on_a.get("/users/me", headers=deputy.headers)).json()["name"] == "deputy"
+        r = await on_b.put(f"/admin/users/{deputy.id}", headers=boss.headers, json={"isAdmin": False, "name": "Dep"})
+        assert r.status_code == 200, r.text
+
+        async def demoted() -> bool:
+            return (await on_a.get("/admin/users", headers=deputy.headers)).status_code == 403
+
+        await eventually(demoted, what="instance A to hear that the deputy is no longer an administrator")
+        assert (await on_a.get("/users/me", headers=deputy.headers)).json()["name"] == "Dep"
