@@ -34,6 +34,67 @@ def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
     return params
 
 
+# The statuses of docs/api.md ("Status codes") a route may answer besides its success, all with the `Error` body.
+# Most follow from what the endpoint declares (see `_error_statuses`); these routes have answers of their own.
+_ROUTE_ERRORS: dict[tuple[str, str], set[int]] = {
+    ("POST", "/auth/token"): {401, 429},  # wrong email or password; too many attempts
+    ("POST", "/token"): {401, 429},
+    ("POST", "/auth/refresh"): {401},
+    ("POST", "/auth/guest"): {403},  # DEBUG only
+    ("POST", "/users"): {409},  # email or handle taken
+    ("POST", "/admin/initialize"): {401, 403},  # administrators only unless DEBUG
+    ("POST", "/admin/initialize-library"): {401, 403},
+    ("POST", "/market/initialize"): {401, 403},
+    ("POST", "/users/reset-password/request"): {501},  # the server sends no email
+    ("POST", "/users/reset-password/confirm"): {501},
+    ("GET", "/metrics"): {401},  # when METRICS_TOKEN is set
+    ("GET", "/users/preferences"): {307},  # deprecated: redirects to /users/me/preferences
+    # AI: the model refused / is not configured or not reachable / sent nothing in time; the token budget
+    ("POST", "/live/message"): {429, 502, 503, 504},
+    ("POST", "/live/transcribe"): {502, 503, 504},
+}
+# Routes whose success is not JSON (they answer with a response of their own).
+_ROUTE_CONTENT: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/metrics"): {"text/plain": {"schema": {"type": "string"}}},  # the Prometheus exposition format
+    ("GET", "/reports/{report_id}/download"): {"text/html": {"schema": {"type": "string"}},
+                                               "text/csv": {"schema": {"type": "string"}}},
+}
+_ERROR_DESCRIPTIONS = {
+    307: "moved (follow the Location header)",
+    400: "malformed body, or an operation that cannot apply",
+    401: "missing, invalid or expired token",
+    403: "may see it but not do this (or administrators only)",
+    404: "not found, or not visible to the caller",
+    409: "conflicts with existing data or state",
+    413: "body too large",
+    415: "unsupported content type",
+    422: "invalid input",
+    429: "rate limited (see Retry-After)",
+    501: "not available on this server",
+    502: "the AI model refused the request",
+    503: "a dependency (database, Redis, the AI service) is unavailable; retry later",
+    504: "the AI service did not answer in time",
+}
+
+
+def _error_statuses(ep: Endpoint) -> list[int]:
+    codes = {422, 503}  # every route validates its input and needs the database
+    if ep.auth:
+        codes |= {401, 403, 404}
+    if ep.method != "GET":
+        codes |= {400, 409}
+    if ep.body is not None or ep.raw_body:
+        codes |= {400, 413, 415}
+    return sorted(codes | _ROUTE_ERRORS.get((ep.method, ep.path), set()))
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    if status == 307:
+        return {"description": _ERROR_DESCRIPTIONS[status]}
+    return {"description": _ERROR_DESCRIPTIONS[status],
+            "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
+
+
 def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
     components: dict[str, Any] = {}
     paths: dict[str, Any] = {}
@@ -60,20 +121,20 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
         else:
             content = {"application/json": {"schema": _schema(ep.response, "serialization", components)}} \
                 if ep.response is not None else {"application/json": {}}
-            responses[str(ep.status)] = {"description": "success", "content": content}
+            responses[str(ep.status)] = {"description": "success",
+                                         "content": _ROUTE_CONTENT.get((ep.method, ep.path), content)}
         if ep.auth:
             op["security"] = [{"bearer": []}]
-            responses["401"] = {"description": "missing, invalid or expired token",
-                                "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
-        responses["422"] = {"description": "invalid input",
-                            "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}}
+        for status in _error_statuses(ep):
+            responses[str(status)] = _error_response(status)
         op["responses"] = responses
         openapi_path = ep.path
         paths.setdefault(openapi_path, {})[ep.method.lower()] = op
     components["Error"] = {
         "type": "object", "required": ["detail", "code"],
         "properties": {"detail": {"type": "string"}, "code": {"type": "string"},
-                       "errors": {"type": "array", "items": {"type": "object"}}},
+                       "errors": {"type": "array", "items": {"type": "object"}},
+                       "requestId": {"type": ["string", "null"]}},
     }
     return {
         "openapi": "3.1.0",
