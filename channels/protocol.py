@@ -86,6 +86,8 @@ class ConnectionProtocol:
         self._dispatch(command, now)
 
     def receive_bytes(self, data: bytes, now: float) -> None:
+        if self.state is State.CLOSED:
+            return
         if self.state is State.AWAITING_AUTH:
             self._close(Close.UNAUTHENTICATED, "authenticate first")
             return

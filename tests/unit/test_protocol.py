@@ -247,3 +247,16 @@ def test_push_data_no_client_can_hold_or_store_is_invalid(data: str) -> None:
 def test_frames_write_stored_numbers_past_64_bits_exactly() -> None:
     data = m.encode_data({"n": 10**20, "x": float("nan"), "ok": [1, "a"]})
     assert data == '{"n":100000000000000000000,"x":null,"ok":[1,"a"]}'
+
+
+def test_nothing_happens_after_close_for_binary_frames_either() -> None:
+    """Found by tests/fuzz/test_protocol.py: a second binary frame after a 4001 close got a `bad_frame` error."""
+    p = ConnectionProtocol(Limits(), now=0.0)
+    p.receive_bytes(b"\x00", now=0.0)
+    assert p.close_code == Close.UNAUTHENTICATED
+    p.receive_bytes(b"\x00", now=0.0)
+    assert p.data_to_send() == [] and p.close_code == Close.UNAUTHENTICATED
+    q = authed()
+    q.close(Close.RESTART)
+    q.receive_bytes(b"\x00", now=0.0)
+    assert q.data_to_send() == [] and q.close_code == Close.RESTART
