@@ -68,7 +68,9 @@ class ConnectionProtocol:
     def receive_text(self, text: str, now: float) -> None:
         if self.state is State.CLOSED:
             return
-        if len(text) * 4 > self.limits.max_frame_bytes and len(text.encode()) > self.limits.max_frame_bytes:
+        # surrogatepass: a str may hold lone surrogates (the wire is UTF-8, a caller may not be); measuring never raises
+        if len(text) * 4 > self.limits.max_frame_bytes \
+                and len(text.encode("utf-8", "surrogatepass")) > self.limits.max_frame_bytes:
             self._close(Close.TOO_BIG, "frame too big")
             return
         try:

@@ -260,3 +260,14 @@ def test_nothing_happens_after_close_for_binary_frames_either() -> None:
     q.close(Close.RESTART)
     q.receive_bytes(b"\x00", now=0.0)
     assert q.data_to_send() == [] and q.close_code == Close.RESTART
+
+
+@pytest.mark.parametrize(("chars", "code"), [(16_000, None), (22_000, Close.TOO_BIG)])
+def test_a_long_frame_with_a_lone_surrogate_is_measured_not_raised(chars: int, code: int | None) -> None:
+    """Found by tests/fuzz/test_protocol.py: measuring a long frame encoded it to UTF-8, which raised on a lone
+    surrogate instead of answering bad_frame or closing 1009."""
+    p = authed()
+    p.receive_text('{"op":"ping","ref":"\ud800' + "\ud800" * chars + '"}', now=0.0)
+    assert p.close_code == code
+    if code is None:
+        assert frames(p) == [{"op": "error", "error": {"code": "bad_frame", "message": "frame is not valid JSON"}}]
