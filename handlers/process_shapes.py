@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -10,6 +9,7 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import AfterValidator, BeforeValidator, model_validator
 
+from handlers.clock import as_utc
 from handlers.links import ServedLink
 from handlers.schema import UTC, In, Out
 from persistence.models import Step, SubStep
@@ -26,13 +26,10 @@ def _blank_id_is_none(value: Any) -> Any:
     return value
 
 
-def _as_utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 OptionalId = Annotated[uuid.UUID | None, BeforeValidator(_blank_id_is_none)]
-# Client timestamps (`toISOString()`, Z) stored tz-aware; naive input is taken as UTC.
-AwareDateTime = Annotated[datetime, AfterValidator(_as_utc)]
+# Client timestamps (`toISOString()`, Z) stored tz-aware; naive input is taken as UTC; one that leaves the
+# calendar on the way to UTC (year 1 ahead of it, year 9999 behind it) is a 422, not an OverflowError.
+AwareDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class Partial(In):

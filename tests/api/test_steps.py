@@ -455,3 +455,25 @@ async def test_update_step_takes_a_handful_of_queries(client: httpx.AsyncClient,
         # + 2: the topic log's head and entry, written in the same transaction so the change and its
         # announcement commit together.
         assert 0 < len(statements) <= 7, statements
+
+
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"])
+async def test_a_completion_time_beyond_the_calendar_in_utc_is_422(client: httpx.AsyncClient, make_user: MakeUser,
+                                                                   moment: str) -> None:
+    """Found by the REST fuzz (tests/fuzz/test_rest.py): converting such a `completedAt` to UTC overflowed, and every
+    route and push taking a step or substep answered 500 (`internal` over the socket)."""
+    a = await make_user()
+    p = await make_instance(client, a)
+    step = await _first_step(client, a, p["id"])
+    substep = step["subSteps"][0]
+    for method, path, body in [
+        ("POST", f"/processes/{p['id']}/steps", {"content": "x", "completedAt": moment}),
+        ("PUT", f"/processes/steps/{step['id']}", {"completedAt": moment}),
+        ("POST", f"/processes/steps/{step['id']}/substeps", {"content": "x", "completedAt": moment}),
+        ("PUT", f"/processes/substeps/{substep['id']}", {"completedAt": moment}),
+        ("POST", "/processes/batch/substeps/update", [{"id": substep["id"], "completedAt": moment}]),
+        ("POST", "/live-processes", {"title": "t", "steps": [{"content": "x", "completedAt": moment}]}),
+    ]:
+        r = await client.request(method, path, json=body, headers=a.headers)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid"), (method, path, r.text)
+        assert "out of range" in r.json()["detail"]
