@@ -156,21 +156,28 @@ async def list_posts(ctx: Context, query: PostQuery) -> list[PostOut]:
     return await post_outs(ctx, list(rows))
 
 
-def _instant(value: date | datetime) -> datetime:
+def _instant(value: date | datetime, name: str) -> datetime:
     if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        except OverflowError:  # year 1 ahead of UTC, year 9999 behind it
+            raise Invalid(f"{name} is out of range") from None
     return datetime.combine(value, time.min, tzinfo=UTC)
 
 
-def _until(value: date | datetime) -> datetime:
-    """Exclusive upper bound: a date includes its whole (UTC) day, a timestamp includes itself."""
+def _until(value: date | datetime) -> datetime | None:
+    """Exclusive upper bound: a date includes its whole (UTC) day, a timestamp includes itself; none past the end
+    of the calendar (9999-12-31 includes everything after it)."""
     step = timedelta(microseconds=1) if isinstance(value, datetime) else timedelta(days=1)
-    return _instant(value) + step
+    try:
+        return _instant(value, "end_date") + step
+    except OverflowError:
+        return None
 
 
 async def my_posts(ctx: Context, query: MyPostsQuery) -> list[PostOut]:
     offset, limit = query.window(ctx.limits.max_page_size)
-    start = _instant(query.start_date) if query.start_date is not None else None
+    start = _instant(query.start_date, "start_date") if query.start_date is not None else None
     until = _until(query.end_date) if query.end_date is not None else None
     if start is not None and until is not None and start >= until:
         raise Invalid("start_date is after end_date")

@@ -249,6 +249,20 @@ async def test_my_posts_with_date_range(client: httpx.AsyncClient, make_user: Ma
     assert r.status_code == 422
 
 
+async def test_my_posts_at_the_ends_of_the_calendar(client: httpx.AsyncClient, make_user: MakeUser) -> None:
+    """Found by the REST fuzz (tests/fuzz/test_rest.py): the day after 9999-12-31, and moments that leave the
+    calendar on the way to UTC, overflowed into a 500."""
+    a = await make_user()
+    mine = await post(client, a, "mine", visibility="private")
+    for params in ({"end_date": "9999-12-31"}, {"end_date": "9999-12-31T23:59:59.999999Z"},
+                   {"start_date": "0001-01-01", "end_date": "9999-12-31"}):
+        r = await client.get("/posts/me", params=params, headers=a.headers)
+        assert r.status_code == 200 and [p["id"] for p in r.json()] == [mine["id"]], (params, r.text)
+    for params in ({"start_date": "9999-12-31T23:59:59-23:59"}, {"end_date": "0001-01-01T00:00:01+23:59"}):
+        r = await client.get("/posts/me", params=params, headers=a.headers)
+        assert (r.status_code, r.json()["code"]) == (422, "invalid"), (params, r.text)
+
+
 async def test_attach_media_by_url(client: httpx.AsyncClient, make_user: MakeUser, backend: Backend) -> None:
     a, b = await make_user("ann"), await make_user("bob")
     p = await post(client, a, "look")
