@@ -271,3 +271,24 @@ def test_a_long_frame_with_a_lone_surrogate_is_measured_not_raised(chars: int, c
     assert p.close_code == code
     if code is None:
         assert frames(p) == [{"op": "error", "error": {"code": "bad_frame", "message": "frame is not valid JSON"}}]
+
+
+@pytest.mark.parametrize("data", [{"text": "a\x00b"}, {"stepId": "s", "content": "\x00"}, {"k\x00": 1},
+                                  {"list": [["deep", {"x": "\x00"}]]}])
+def test_push_data_with_a_nul_character_is_invalid(data: dict[str, Any]) -> None:
+    """Found by the socket fuzz (tests/fuzz/test_socket.py): PostgreSQL cannot store U+0000, so a chat line or a
+    step's content with one failed in the database and the push answered `internal` (logged as a server error)."""
+    p = joined()
+    p.receive_text(json.dumps({"op": "push", "ref": "1", "topic": T, "event": "chat.send", "data": data}), now=0.0)
+    [frame] = frames(p)
+    assert frame["ok"] is False and frame["error"]["code"] == "invalid", frame
+    assert "may not contain a NUL character" in frame["error"]["message"]
+    assert p.commands() == []
+
+
+def test_nul_check_survives_data_nested_deeper_than_the_recursion_limit() -> None:
+    p = joined()
+    deep = '{"op":"push","ref":"1","topic":"' + T + '","event":"chat.send","data":{"a":' + "[" * 1020 + '"\\u0000"' \
+        + "]" * 1020 + "}}"
+    p.receive_text(deep, now=0.0)
+    assert frames(p)[0]["error"]["code"] == "invalid"
