@@ -41,12 +41,18 @@ def _nonempty_str(value: Any, max_len: int, pattern: re.Pattern[str] | None = No
     return isinstance(value, str) and 0 < len(value) <= max_len and (pattern is None or bool(pattern.match(value)))
 
 
-def _has_nul(value: Any) -> bool:
+def _unstorable(value: Any) -> bool:
+    """The wire rule (docs/realtime.md): no U+0000 anywhere (the database cannot store it), and every number
+    within ±(2^53-1) (what a JavaScript client holds exactly)."""
     if isinstance(value, str):
         return "\x00" in value
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, int | float):
+        return not abs(value) <= 2**53 - 1
     if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    return isinstance(value, list) and any(_has_nul(v) for v in value)
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    return isinstance(value, list) and any(_unstorable(v) for v in value)
 
 
 def expect_parse(text: str) -> Refused | Accepted:
@@ -77,7 +83,7 @@ def expect_parse(text: str) -> Refused | Accepted:
         if ok and op == "push":
             data = obj.get("data")
             ok = _nonempty_str(obj.get("event"), 64, EVENT) and (data is None or isinstance(data, dict)) \
-                and not _has_nul(data)  # no U+0000 anywhere in data: the database cannot store it
+                and not _unstorable(data)
     if not ok:
         return Refused("invalid", ref)
     return Accepted(op, ref, obj)
