@@ -165,11 +165,15 @@ def send(api: FuzzApi, errors: ErrorLog, case: FuzzCase, role: str) -> None:
 
 
 @pytest.mark.slow
+# Each case goes out with both tokens. The parameter also gives every operation's item a node id of its own
+# (`test_route[GET /events][user+admin]`): under pytest 9, schemathesis's items without one all share
+# `test_route`, and pytest-xdist then runs a single route of the 150.
+@pytest.mark.parametrize("roles", [ROLES], ids=["+".join(ROLES)])
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, derandomize=SEED is None, deadline=None, database=None,
           suppress_health_check=list(HealthCheck))
-def test_route(case: FuzzCase, fuzz_api: FuzzApi, server_errors: ErrorLog) -> None:
-    for role in ROLES:
+def test_route(case: FuzzCase, roles: tuple[str, ...], fuzz_api: FuzzApi, server_errors: ErrorLog) -> None:
+    for role in roles:
         send(fuzz_api, server_errors, case, role)
 
 
