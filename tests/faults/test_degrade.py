@@ -196,6 +196,9 @@ async def test_postgres_restart_answers_503_never_500_and_recovers(stack: Stack)
     api = httpx.AsyncClient(base_url=a.url, timeout=LIVENESS)
     async with api:
         alice = await person(api, "alice")
+        # Signed in but never seen by an instance: nothing about her is remembered (handlers.auth_cache), so her
+        # socket's authentication needs the database.
+        newcomer = await person(api, "newcomer")
         event = await event_with(api, alice, template=False)
     topic, chat = f"event:{event['id']}", f"/events/{event['id']}/chat"
     statuses: Counter[int] = Counter()
@@ -233,8 +236,8 @@ async def test_postgres_restart_answers_503_never_500_and_recovers(stack: Stack)
             with pytest.raises(ReplyError) as refused:
                 await ws.push(topic, "chat.send", {"text": "pushed while stopped"})
             assert refused.value.code == "unavailable"
-            assert await _socket_refusal(a, alice, header_auth=False) == "unavailable"
-            assert await _socket_refusal(a, alice, header_auth=True) == 1011  # not a 500 on the upgrade
+            assert await _socket_refusal(a, newcomer, header_auth=False) == "unavailable"
+            assert await _socket_refusal(a, newcomer, header_auth=True) == 1011  # not a 500 on the upgrade
             for server in stack.servers:
                 status, checks = await _ready(http, server)
                 assert status == 503 and checks["database"].startswith("unreachable"), checks
