@@ -168,7 +168,12 @@ export class Topic extends Emitter<Record<string, Handler>> {
           this.setState("failed");
           this.rejectWaiters(error);
         } else if (code === "conflict") {
-          // Already joined on this connection (a join sent twice): the first reply does the work.
+          // Already joined on this connection: a retried join whose first attempt was answered after we gave up
+          // on it. Leave and join again, so that one reply (with `since`) sets the state.
+          this.host.request({ op: "leave", topic: this.name }).then(
+            () => generation === this.generation && this.wanted && this.sendJoin(),
+            () => {},
+          );
         } else if (code !== "disconnected" && code !== "not_connected") {
           // timeout, unavailable, internal, rate_limited: ask again shortly (a lost socket rejoins on reconnect).
           this.retryTimer = setTimeout(() => this.wanted && this.host.online && this.sendJoin(), RETRY_MS);
