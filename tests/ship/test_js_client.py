@@ -13,21 +13,20 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page
 
 from channels.client import RealtimeClient
-from tests.conftest import REDIS_URL
-from tests.fakes.openai_server import FakeOpenAI
 from tests.realtime.conftest import pg_db  # noqa: F401  (fixture reused here)
-from tests.realtime.harness import ServerProcess, event_with, migrate, person, server_env
-from tests.ship.test_console_e2e import CHROMIUM, CHROMIUM_ARGS, HAVE_CHROMIUM
+from tests.realtime.harness import event_with, person
+
+# The same stack as the console's end-to-end test (two instances, PostgreSQL, Redis, the fake OpenAI server) and
+# its Chromium; fixtures imported here run once for this module.
+from tests.ship.test_console_e2e import Stack, browser, stack  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -67,54 +66,20 @@ def test_generated_events_are_fresh() -> None:
     assert_ok(r, "src/events.ts freshness (run `npm run gen` in clients/js)")
 
 
-def test_console_serves_the_client(stack: Stack) -> None:
+def test_console_serves_the_client(stack: Stack) -> None:  # noqa: F811
     r = httpx.get(f"{stack.a.url}/console/vendor/conversme.js", timeout=10)
     assert r.status_code == 200
     assert "javascript" in r.headers["content-type"]
     assert (ROOT / "server" / "console" / "vendor" / "conversme.js").read_text() == r.text
 
 
-@dataclass
-class Stack:
-    a: ServerProcess
-    b: ServerProcess
-    fake: FakeOpenAI
-
-
-@pytest.fixture(scope="module")
-def stack(pg_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:  # noqa: F811
-    fake = FakeOpenAI().start()
-    env = server_env(pg_db, REDIS_URL, tmp_path_factory.mktemp("jsclient"), OPENAI_API_KEY="test",
-                     OPENAI_BASE_URL=fake.url, OPENAI_MODEL="fake-model", OPENAI_TIMEOUT="10")
-    migrate(env)
-    a, b = ServerProcess(env).start(), ServerProcess(env).start()
-    try:
-        yield Stack(a, b, fake)
-    finally:
-        a.stop()
-        b.stop()
-        fake.stop()
-
-
-def test_node_suite_against_real_servers(built: str, stack: Stack) -> None:
+def test_node_suite_against_real_servers(built: str, stack: Stack) -> None:  # noqa: F811
     env = {**os.environ, "CONVERSME_URL": stack.a.url, "CONVERSME_URL_B": stack.b.url}
     tests = sorted(str(p.relative_to(CLIENT)) for p in (CLIENT / "test").glob("*.test.mjs"))
     assert tests, "no Node tests found in clients/js/test"
     r = run([built, "--experimental-websocket", "--test", "--test-reporter=spec", *tests], timeout=900, env=env)
     print(r.stdout[-20000:])
     assert_ok(r, "node --test")
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    if not HAVE_CHROMIUM:
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (.ci/run does it)")
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 # Runs in the page: the served module, imported with a plain dynamic import() from the server's origin.
@@ -125,13 +90,14 @@ CONNECT = """async ({ token, topic }) => {
   window.t = { client, room, chat: [], presenceChanges: 0, describeClose };
   room.on("chat.message", (line) => window.t.chat.push(line.text));
   room.presence.on("change", () => { window.t.presenceChanges++; });
-  // Resolves when pred() holds, re-checked on every msg and presence change: waits on events, not polling (the
+  // Resolves when pred() holds, re-checked after every msg and presence change: waits on events, not polling (the
   // console's CSP also forbids the eval that Playwright's wait_for_function polls with).
   window.t.until = (pred) => new Promise((resolve) => {
     if (pred()) return resolve(true);
     const offs = [];
     const tick = () => { if (pred()) { offs.forEach((off) => off()); resolve(true); } };
-    offs.push(room.on("*", tick), room.presence.on("change", tick));
+    // client "msg" fires after the topic's own handlers (window.t.chat is up to date by then).
+    offs.push(client.on("msg", tick), room.presence.on("change", tick));
   });
   client.connect();
   const reply = await room.join();
@@ -145,7 +111,7 @@ async def until(page: Page, predicate: str, arg: str) -> None:
         await page.evaluate(f"(arg) => window.t.until(() => ({predicate})(arg))", arg)
 
 
-async def test_browser_scenario_in_chromium(built: str, stack: Stack, browser: Browser) -> None:
+async def test_browser_scenario_in_chromium(built: str, stack: Stack, browser: Browser) -> None:  # noqa: F811
     async with httpx.AsyncClient(base_url=stack.a.url, timeout=30) as api:
         ada, grace = await person(api, "Ada"), await person(api, "Grace")
         event = await event_with(api, ada, grace)

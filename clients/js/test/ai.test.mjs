@@ -6,12 +6,20 @@ import { test } from "node:test";
 import { AiAssembler } from "../dist/conversme.js";
 import { HANG, clientFor, eventWith, liveSession, next, online, person, when } from "./helpers.mjs";
 
+/** Ada's live session linked to an event of hers with Grace: both online (one client each) and joined. */
 async function session() {
   const ada = await person("Ada");
   const grace = await person("Grace");
   const event = await eventWith(ada, grace);
   const ctx = await liveSession(ada, event.id);
-  return { ada, grace, ctx };
+  const a = clientFor(ada);
+  const g = clientFor(grace);
+  await Promise.all([online(a), online(g)]);
+  const aLive = a.live(ctx.id);
+  const gLive = g.live(ctx.id);
+  await aLive.join();
+  await gLive.join();
+  return { ada, grace, ctx, a, g, aLive, gLive };
 }
 
 /** Every state an answer went through, as {state, text, index}. */
@@ -25,19 +33,13 @@ function track(live) {
 }
 
 test("an answer streams in, assembled, and its completion replaces the draft", HANG, async () => {
-  const { ada, grace, ctx } = await session();
-  const a = clientFor(ada);
-  const g = clientFor(grace);
-  await Promise.all([online(a), online(g)]);
-  const aLive = a.live(ctx.id);
-  const gLive = g.topic(`live:${ctx.id}`); // topic() hands out the LiveSession too
+  const { ada, ctx, a, g, aLive, gLive } = await session();
+  assert.equal(g.topic(`live:${ctx.id}`), gLive); // topic() hands out the LiveSession too
   assert.equal(aLive.name, `live:${ctx.id}`);
   const aSeen = track(aLive);
   const gSeen = track(gLive);
   const prompts = [];
   gLive.on("message.created", (m) => prompts.push(m));
-  await aLive.join();
-  await gLive.join();
   const accepted = await aLive.prompt("What is next? [n:24] [rate:80]");
   assert.equal(accepted.contextId, ctx.id);
   for (const live of [aLive, gLive]) {
@@ -66,15 +68,8 @@ test("an answer streams in, assembled, and its completion replaces the draft", H
 });
 
 test("a member who drops mid-stream resumes it: compacted backlog, no hole, no duplicate", HANG, async () => {
-  const { ada, grace, ctx } = await session();
-  const a = clientFor(ada);
-  const g = clientFor(grace);
-  await Promise.all([online(a), online(g)]);
-  const aLive = a.live(ctx.id);
-  const gLive = g.live(ctx.id);
+  const { a, g, aLive, gLive } = await session();
   const gSeen = track(gLive);
-  await aLive.join();
-  await gLive.join();
   const accepted = await aLive.prompt("Talk slowly [n:80] [rate:40]");
   const id = accepted.streamId;
   await when(gLive, "answer", () => (gLive.answers.get(id)?.index ?? -1) >= 2);
@@ -100,14 +95,7 @@ test("a member who drops mid-stream resumes it: compacted backlog, no hole, no d
 });
 
 test("cancel stops the running answer for everyone", HANG, async () => {
-  const { ada, grace, ctx } = await session();
-  const a = clientFor(ada);
-  const g = clientFor(grace);
-  await Promise.all([online(a), online(g)]);
-  const aLive = a.live(ctx.id);
-  const gLive = g.live(ctx.id);
-  await aLive.join();
-  await gLive.join();
+  const { a, g, aLive, gLive } = await session();
   // [stall]: two tokens, then silence with the upstream request open — surely still running when cancelled.
   const accepted = await aLive.prompt("Think forever [stall]");
   await when(aLive, "answer", () => aLive.running?.index >= 0);

@@ -6,6 +6,14 @@ import { test } from "node:test";
 import { ReplyError, memoryPositions } from "../dist/conversme.js";
 import { BASE_B, HANG, api, clientFor, eventWith, gate, next, online, person, recorder, when } from "./helpers.mjs";
 
+/** Ada on instance A and Grace on instance B, online. */
+async function bothOnline(ada, grace) {
+  const a = clientFor(ada);
+  const g = clientFor(grace, { base: BASE_B });
+  await Promise.all([online(a), online(g)]);
+  return [a, g];
+}
+
 async function room() {
   const ada = await person("Ada");
   const grace = await person("Grace");
@@ -15,9 +23,7 @@ async function room() {
 
 test("msgs arrive in log order, each once, to every member (across two server instances)", HANG, async () => {
   const { ada, grace, name } = await room();
-  const a = clientFor(ada);
-  const g = clientFor(grace, { base: BASE_B });
-  await Promise.all([online(a), online(g)]);
+  const [a, g] = await bothOnline(ada, grace);
   const aRoom = a.topic(name);
   const gRoom = g.topic(name);
   const seen = [];
@@ -81,9 +87,7 @@ test("a refused join rejects with its code and marks the topic failed", HANG, as
 
 test("presence: the snapshot, then joins and leaves as change events", HANG, async () => {
   const { ada, grace, name } = await room();
-  const a = clientFor(ada);
-  const g = clientFor(grace, { base: BASE_B });
-  await Promise.all([online(a), online(g)]);
+  const [a, g] = await bothOnline(ada, grace);
   const aRoom = a.topic(name);
   const changes = [];
   aRoom.presence.on("change", (c) => changes.push(c));
