@@ -219,6 +219,7 @@ def operations(data: Seeded, token: str, month: tuple[str, str], step_pool: int)
     steps = data.step_ids[:step_pool]
     state = dict.fromkeys(steps, False)  # the seeded steps are open
     calendar_path = "/calendar/events?" + urlencode({"start_date": month[0], "end_date": month[1]})
+    compact_path = calendar_path + "&view=compact"
 
     async def health(c: Client, i: int) -> tuple[int, bytes]:
         return await c.send("GET", "/health")
@@ -228,6 +229,9 @@ def operations(data: Seeded, token: str, month: tuple[str, str], step_pool: int)
 
     async def calendar(c: Client, i: int) -> tuple[int, bytes]:
         return await c.send("GET", calendar_path, headers=auth)
+
+    async def compact(c: Client, i: int) -> tuple[int, bytes]:
+        return await c.send("GET", compact_path, headers=auth)
 
     async def step(c: Client, i: int) -> tuple[int, bytes]:
         sid = steps[i % len(steps)]  # the pool is far larger than the concurrency: no two requests share a row
@@ -241,6 +245,7 @@ def operations(data: Seeded, token: str, month: tuple[str, str], step_pool: int)
         "health": Op("health", "GET /health (baseline)", health),
         "event": Op("event", "GET /events/{id}", event),
         "calendar": Op("calendar", f"GET /calendar/events (one month, {month[0][:7]})", calendar),
+        "compact": Op("compact", f"GET /calendar/events?view=compact (one month, {month[0][:7]})", compact),
         "step": Op("step", "PUT /processes/steps/{id} (toggle)", step),
         "login": Op("login", "POST /auth/token (argon2id)", login),
     }
@@ -377,6 +382,8 @@ async def benchmark(stack: Stack, args: argparse.Namespace) -> Results:
             if code != 200:
                 raise RuntimeError(f"benchmark login failed: {code} {body[:300]!r}")
             ops = operations(data, json.loads(body)["accessToken"], month, steps)
+            if args.ops:
+                ops = {k: o for k, o in ops.items() if k in args.ops or k in ("health", "login")}
             labels = {k: o.label for k, o in ops.items()}
             for key, op in ops.items():
                 await settle()
@@ -453,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settle", type=float, default=10.0,
                         help="wait up to this long before each measurement for other load to calm down (10)")
     parser.add_argument("--settle-budget", type=float, default=90.0, help="total waiting allowed (90)")
+    parser.add_argument("--ops", type=lambda v: set(v.split(",")), default=None,
+                        help="measure only these (comma-separated keys: event,calendar,compact,step); /health and "
+                             "logins always run")
     parser.add_argument("--json", type=Path, help="also write every run's numbers to this file")
     args = parser.parse_args(argv)
     if args.other_events is None:

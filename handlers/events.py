@@ -214,6 +214,7 @@ async def update_event(ctx: Context, event_id: uuid.UUID, body: EventUpdate) -> 
     if changes.get("status") is not None and changes["status"] != previous_status:
         event.status = changes["status"]
         status_log = log_status(ctx, event, previous_status)
+        touched.add("status")  # the event as members hold it changed too: docs/realtime.md §9 promises both
     await ctx.db.flush()
     if event.start_time != before["start_time"]:
         await reminders.sync_event(ctx.db, event, ctx.now)  # the reminders move with the event

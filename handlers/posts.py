@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from channels import topics
 from handlers import access
 from handlers.context import Context, Message, Outcome
-from handlers.links import Link
+from handlers.links import Link, ServedLink
 from handlers.media import FileCleanup, MediaOut, media_by_post, media_out, stored_files_of_posts
 from handlers.notify import notify
 from handlers.post_access import can_see, post_for_author, post_for_viewer, post_visible_clause
@@ -95,6 +95,11 @@ class PostOut(Out):
     created_at: UTCStamp
     updated_at: UTCStamp | None
     author: UserBrief
+    # Flat copies of `author` for the original frontend's event page (useRoom.tsx), which reads only these
+    # and shows "Unknown User" without them.
+    author_name: str
+    author_handle: str
+    author_image: ServedLink = None
     media: list[MediaOut]
 
 
@@ -104,10 +109,12 @@ async def post_outs(ctx: Context, posts: Sequence[Post]) -> list[PostOut]:
     authors = {u.id: u for u in await ctx.db.scalars(select(User).where(User.id.in_(author_ids)))} \
         if author_ids else {}
     media = await media_by_post(ctx, [p.id for p in posts])
+    briefs = {user_id: brief(user) for user_id, user in authors.items()}
     return [
         PostOut(id=p.id, content=p.content, visibility=p.visibility, author_id=p.author_id, event_id=p.event_id,
-                created_at=p.created_at, updated_at=p.updated_at, author=brief(authors[p.author_id]),
-                media=media[p.id])
+                created_at=p.created_at, updated_at=p.updated_at, author=briefs[p.author_id],
+                author_name=briefs[p.author_id].name, author_handle=briefs[p.author_id].handle,
+                author_image=briefs[p.author_id].profile_image, media=media[p.id])
         for p in posts
     ]
 

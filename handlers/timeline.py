@@ -1,8 +1,11 @@
-"""The profile timeline: the caller's events and processes, and per-year/quarter/month counts.
+"""The profile timeline: per-year/quarter/month counts of the caller's events and posts, with the events and
+processes of each year.
 
-The original keys (`userId`, `events`, `processes`) stay; `years` is the list of timeline years the profile
-page reads (`year`, `quarters[{quarter, label, months[…]}]`, `eventCount`, `activityCount`), oldest first,
-each also holding that year's events and processes. Periods are calendar periods in UTC, like the derived
+The answer is the list of timeline years the original frontend's profile page and feed timeline read
+(`year`, `quarters[{quarter, label, months[…]}]`, `eventCount`, `activityCount`), oldest first, each also
+holding that year's events and processes. The original backend answered an object (`userId`, `events`,
+`processes`) that its own frontend could not read, so the page fell back to placeholder data; every item of
+that object is still here, under the year it belongs to. Periods are calendar periods in UTC, like the derived
 `date`/`time` strings. `activityCount` counts the caller's posts (the profile's activity feed).
 """
 
@@ -78,13 +81,6 @@ class TimelineYear(Out):
     processes: list[TimelineProcess]
 
 
-class TimelineOut(Out):
-    user_id: uuid.UUID
-    events: list[TimelineEvent]
-    processes: list[TimelineProcess]
-    years: list[TimelineYear]
-
-
 async def _event_items(ctx: Context) -> list[TimelineEvent]:
     rows = list((await ctx.db.scalars(access.visible_events(ctx.user_id)
                                       .order_by(Event.start_time.desc(), Event.id.desc()).limit(MAX_ITEMS))).all())
@@ -147,7 +143,7 @@ def _year(year: int, events: Counter[tuple[int, int]], posts: Counter[tuple[int,
                         processes=[p for p in process_items if p.created_at.year == year])
 
 
-async def timeline(ctx: Context) -> TimelineOut:
+async def timeline(ctx: Context) -> list[TimelineYear]:
     events = await _event_items(ctx)
     processes = await _process_items(ctx)
     event_months = _months(list((await ctx.db.scalars(
@@ -156,5 +152,4 @@ async def timeline(ctx: Context) -> TimelineOut:
         select(Post.created_at).where(Post.author_id == ctx.user_id))).all()))
     years = {ctx.now.year} | {y for y, _ in event_months} | {y for y, _ in post_months}
     years |= {p.created_at.year for p in processes}
-    return TimelineOut(user_id=ctx.user_id, events=events, processes=processes,
-                       years=[_year(y, event_months, post_months, events, processes) for y in sorted(years)])
+    return [_year(y, event_months, post_months, events, processes) for y in sorted(years)]

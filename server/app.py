@@ -42,7 +42,7 @@ from jobs.scheduler import Scheduler
 from jobs.worker import JobService
 from persistence import migrate
 from persistence.database import create_engine, create_sessionmaker
-from server import openapi
+from server import liveness, openapi
 from server.ai import start_generations
 from server.api import ORJSONResponse, build_routes
 from server.metrics_middleware import ApiMetrics, MetricsMiddleware
@@ -264,6 +264,7 @@ def create_app(settings: Settings) -> Starlette:
         WebSocketRoute("/ws", websocket_endpoint),
         Mount("/docs/assets", StaticFiles(directory=openapi.assets_dir())),
         *console_routes(),
+        *liveness.routes(),
         *build_routes(endpoints),
         Mount(settings.upload_url_prefix, UploadedFiles(directory=settings.upload_dir, check_dir=False)),
     ]

@@ -32,7 +32,15 @@ class RefreshIn(In):
 
 
 class RevokeIn(In):
-    session_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = Field(default=None, description="the session to end; none: every other one")
+
+
+class SettingsRevokeIn(In):
+    # Any string: the original Security page sends ids of its own placeholder list ("1", "2"), and revocation
+    # answers as RFC 7009 token revocation does: an id that is not one of the caller's sessions is a success
+    # without effect.
+    session_id: str | None = Field(default=None, max_length=200,
+                                   description="the session to end; none: every other one")
 
 
 class MessageOut(Out):
@@ -118,13 +126,18 @@ async def logout(call: Call) -> MessageOut:
     return MessageOut(message="signed out")
 
 
+async def _revoke_others(call: Call) -> MessageOut:
+    ctx = call.ctx
+    current = call.claims.session_id if call.claims else None
+    count = await accounts.revoke_user_sessions(ctx.db, ctx.user_id, ctx.now, "revoked_by_user", keep=current)
+    return MessageOut(message=f"{count} other session(s) revoked")
+
+
 async def _revoke(call: Call) -> MessageOut:
     body: RevokeIn = call.body
     ctx = call.ctx
-    current = call.claims.session_id if call.claims else None
     if body.session_id is None:
-        count = await accounts.revoke_user_sessions(ctx.db, ctx.user_id, ctx.now, "revoked_by_user", keep=current)
-        return MessageOut(message=f"{count} other session(s) revoked")
+        return await _revoke_others(call)
     session = await ctx.db.get(AuthSession, body.session_id)
     if session is None or session.user_id != ctx.user_id:
         raise NotFound("session", body.session_id)
@@ -138,10 +151,24 @@ async def revoke_sessions(call: Call) -> MessageOut:
     return await _revoke(call)
 
 
-@router.post("/settings/sessions/revoke", body=RevokeIn, response=MessageOut)
+@router.post("/settings/sessions/revoke", body=SettingsRevokeIn, response=MessageOut)
 async def revoke_sessions_settings(call: Call) -> MessageOut:
-    """Revoke a session from the settings page (same as /auth/revoke-sessions)."""
-    return await _revoke(call)
+    """Revoke one of my sessions from the settings page, or every other one when `sessionId` is absent.
+
+    As in RFC 7009, an id that is malformed or not one of my sessions gets the same success answer and ends
+    nothing, so this route neither fails the page nor tells whether someone else's session id exists."""
+    body: SettingsRevokeIn = call.body
+    ctx = call.ctx
+    if body.session_id is None:
+        return await _revoke_others(call)
+    try:
+        session_id = uuid.UUID(body.session_id)
+    except ValueError:
+        return MessageOut(message="session revoked")
+    session = await ctx.db.get(AuthSession, session_id)
+    if session is not None and session.user_id == ctx.user_id:
+        await accounts.revoke_session(ctx.db, session.id, ctx.now, "revoked_by_user")
+    return MessageOut(message="session revoked")
 
 
 @router.get("/auth/sessions", response=list[SessionOut])

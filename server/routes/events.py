@@ -5,13 +5,21 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from handlers import calendar, events, participants
-from handlers.calendar import CalendarDebug, CalendarPage, CalendarRange, MonthQuery, UpcomingQuery
+from handlers.calendar import (
+    CalendarCell,
+    CalendarDebug,
+    CalendarPage,
+    CalendarRange,
+    CalendarView,
+    MonthQuery,
+    UpcomingQuery,
+)
 from handlers.context import Outcome
 from handlers.event_views import EventDetail, EventListItem, EventOut, ParticipantOut, StatusLogOut
 from handlers.events import EventCreate, EventQuery, EventUpdate, MyEventsQuery
 from handlers.participants import ParticipantCreate, ParticipantUpdate
 from handlers.schema import PageQuery
-from server.api import ApiRouter, Call
+from server.api import ApiRouter, Call, ORJSONResponse, serialize
 from server.uploads import respond_then_remove
 
 router = ApiRouter("events")
@@ -84,16 +92,24 @@ async def status_logs(call: Call) -> list[StatusLogOut]:
     return await events.list_status_logs(call.ctx, call.id("event_id"), call.query)
 
 
-@router.get("/calendar/events", query=CalendarRange, response=list[EventOut])
-async def calendar_events(call: Call) -> list[EventOut]:
-    """The caller's events overlapping start_date..end_date (inclusive UTC days, at most 62)."""
-    return await calendar.range_events(call.ctx, call.query)
+async def _calendar(call: Call) -> Response:
+    query: CalendarView = call.query
+    if query.view == "compact":
+        return ORJSONResponse(await calendar.range_cells(call.ctx, query))
+    return ORJSONResponse(serialize(list[EventOut], await calendar.range_events(call.ctx, query)))
 
 
-@router.get("/events/calendar", query=CalendarRange, response=list[EventOut])
-async def legacy_calendar_events(call: Call) -> list[EventOut]:
+@router.get("/calendar/events", query=CalendarView, response=list[EventOut] | list[CalendarCell])
+async def calendar_events(call: Call) -> Response:
+    """The caller's events overlapping start_date..end_date (inclusive UTC days, at most 62); `view=compact`
+    answers only what a calendar cell shows."""
+    return await _calendar(call)
+
+
+@router.get("/events/calendar", query=CalendarView, response=list[EventOut] | list[CalendarCell])
+async def legacy_calendar_events(call: Call) -> Response:
     """Same as GET /calendar/events (the original's path)."""
-    return await calendar.range_events(call.ctx, call.query)
+    return await _calendar(call)
 
 
 @router.get("/calendar/events/debug", query=CalendarRange, response=CalendarDebug)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers import progress, timeline
 from handlers.progress import ProgressIn, ProgressOut
-from handlers.timeline import TimelineOut
+from handlers.timeline import TimelineYear
 from server.api import ApiRouter, Call
 
 router = ApiRouter("progress")
@@ -16,7 +16,8 @@ async def get_progress(call: Call) -> ProgressOut:
     return await progress.progress(call.ctx, call.body)
 
 
-@router.get("/progress/timeline", response=TimelineOut)
-async def get_timeline(call: Call) -> TimelineOut:
-    """The caller's events and processes, with per-year, quarter and month counts (`years`)."""
+@router.get("/progress/timeline", response=list[TimelineYear])
+async def get_timeline(call: Call) -> list[TimelineYear]:
+    """The caller's timeline years, oldest first: per-year, quarter and month counts of events and posts, with
+    each year's events and processes (the list the original frontend's profile and feed timeline read)."""
     return await timeline.timeline(call.ctx)

@@ -126,6 +126,24 @@ async def creators_session(cell: Cell) -> dict[str, str]:
     return {"sessionId": (await cell.world.new_session(Role.CREATOR)).id}
 
 
+# The creator's session each settings-revoke cell named, by cell, for the check after it.
+_named: dict[int, str] = {}
+
+
+async def creators_session_named(cell: Cell) -> dict[str, str]:
+    """The settings page's revoke names one of the creator's sessions; RFC 7009: everyone gets 200."""
+    session = await cell.world.new_session(Role.CREATOR)
+    _named[id(cell)] = session.token
+    return {"sessionId": session.id}
+
+
+async def only_the_creator_ended_it(cell: Cell) -> None:
+    """The 200 ended the named session only when its own user asked."""
+    token = _named.pop(id(cell))
+    r = await cell.world.client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == (401 if cell.role is Role.CREATOR else 200), (cell.role, r.status_code)
+
+
 async def change_password(cell: Cell) -> dict[str, str]:
     who = cell.world.people[cell.who]
     return {"currentPassword": who.password, "newPassword": who.password + "!"}
@@ -258,7 +276,8 @@ TABLE: dict[str, Case | tuple[Case, ...]] = {
     "POST /auth/refresh": Case(public(200), json=refresh_body),
     "POST /auth/logout": Case(everyone(200), fresh_session=True),
     "POST /auth/revoke-sessions": Case(creator_only(200), json=creators_session),
-    "POST /settings/sessions/revoke": Case(creator_only(200), json=creators_session),
+    "POST /settings/sessions/revoke": Case(roles(401, 200, 200, 200, 200, 200), json=creators_session_named,
+                                           after=only_the_creator_ended_it),
     "GET /auth/sessions": Case(everyone(200)),
     "POST /users": Case(public(201), json=sign_up_body),
     "POST /settings/change-password": Case(everyone(200), json=change_password, after=password_changed),

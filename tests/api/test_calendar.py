@@ -150,3 +150,40 @@ async def test_calendar_query_count_does_not_grow_with_events(client: httpx.Asyn
     assert len(body) == 40 and many == few
     detail_count, _ = await statements(f"/events/{body[0]['id']}", {})
     assert detail_count <= 10
+
+
+async def test_compact_view_is_the_full_view_cut_to_a_cell(client: httpx.AsyncClient, make_user: MakeUser,
+                                                           backend: Backend) -> None:
+    """`view=compact` lists the same events, in the same order and with the same scoping, paging and bounds, as
+    the full view, each cut to what a calendar cell shows; one statement however many events."""
+    alice, bob, carol = await make_user("alice"), await make_user("bob"), await make_user("carol")
+    await create_event(client, alice, title="own")
+    await insert_event(backend, bob, T0 + timedelta(days=1), 90, title="invited", status=EventStatus.DONE,
+                       guests=((alice, ParticipantStatus.INVITED), (carol, ParticipantStatus.DECLINED)))
+    await insert_event(backend, bob, T0, title="declined", guests=((alice, ParticipantStatus.DECLINED),))
+    await insert_event(backend, carol, T0, title="not hers")
+    month = {"start_date": "2026-03-01", "end_date": "2026-03-31"}
+    for path in ("/calendar/events", "/events/calendar"):
+        full = (await client.get(path, params=month, headers=alice.headers)).json()
+        r = await client.get(path, params={**month, "view": "compact"}, headers=alice.headers)
+        assert r.status_code == 200, r.text
+        cells = r.json()
+        assert [c["id"] for c in cells] == [e["id"] for e in full] and len(cells) == 2
+        for cell, event in zip(cells, full, strict=True):
+            assert cell == {"id": event["id"], "title": event["title"], "startTime": event["startTime"],
+                            "endTime": event["endTime"], "status": event["status"], "color": event["color"],
+                            "participantCount": sum(p["status"] != "declined" for p in event["participants"])}
+        assert cells[1]["participantCount"] == 2 and cells[1]["status"] == "Done"
+        assert cells[1]["endTime"].endswith("Z")
+    paged = await client.get("/calendar/events", params={**month, "view": "compact", "skip": 1, "limit": 1},
+                             headers=alice.headers)
+    assert [c["title"] for c in paged.json()] == ["invited"]
+    for bad in ({**month, "view": "tiny"}, {"start_date": "2026-01-01", "end_date": "2026-03-31", "view": "compact"}):
+        r = await client.get("/calendar/events", params=bad, headers=alice.headers)
+        assert r.status_code == 422, r.text
+
+    for i in range(20):
+        await insert_event(backend, alice, T0 + timedelta(hours=i), guests=((bob, ParticipantStatus.INVITED),))
+    with recorded(backend.state.engine) as seen:
+        r = await client.get("/calendar/events", params={**month, "view": "compact"}, headers=alice.headers)
+    assert len(r.json()) == 22 and len(seen) == 1, seen

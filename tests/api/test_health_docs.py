@@ -179,3 +179,19 @@ def test_every_operation_documents_the_errors_every_route_may_answer() -> None:
             assert {"401", "403", "404"} <= documented, (ep.method, ep.path)
         if ep.body is not None or ep.raw_body:
             assert {"400", "413", "415"} <= documented, (ep.method, ep.path)
+
+
+async def test_the_original_health_page_reads_five_of_five(client: httpx.AsyncClient) -> None:
+    """The original frontend's health page (app/health_check.ts) asks these without a token and counts a 2xx
+    JSON answer as a success; `/templates/{id}` and `/directories/{id}` must not swallow them."""
+    for path in ("/health", "/templates/health", "/directories/health", "/templates/test", "/directories/test"):
+        r = await client.get(path)
+        assert r.status_code == 200, (path, r.text)
+        assert r.json()["status"] == "ok"
+    body = (await client.get("/templates/test")).json()
+    assert set(body) == {"status", "router", "check", "timestamp"} and body["router"] == "templates"
+    for router in ("users", "events", "processes", "live-processes", "posts", "topics", "live", "plan",
+                   "progress", "reports"):
+        r = await client.get(f"/{router}/health")
+        assert r.status_code == 200 and r.json()["router"] == router, router
+    assert (await client.get("/templates/not-an-id")).status_code in (401, 422)

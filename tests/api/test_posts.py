@@ -14,7 +14,8 @@ from persistence.models import Media, Notification, Post
 from tests.api.postkit import make_event, make_guest, record_published
 from tests.conftest import Account, Backend, MakeUser
 
-POST_KEYS = {"id", "content", "visibility", "authorId", "eventId", "createdAt", "updatedAt", "author", "media"}
+POST_KEYS = {"id", "content", "visibility", "authorId", "eventId", "createdAt", "updatedAt", "author", "media",
+             "authorName", "authorHandle", "authorImage"}
 MEDIA_KEYS = {"id", "type", "title", "url", "duration", "aspectRatio", "fileSize", "mimeType", "thumbnailUrl",
               "mediaMetadata", "postId", "eventId", "createdById", "createdAt", "updatedAt", "status"}
 
@@ -53,6 +54,7 @@ async def test_create_and_read_post_shape(client: httpx.AsyncClient, make_user: 
     assert body["content"] == "first post" and body["visibility"] == "public"
     assert body["authorId"] == a.id and body["eventId"] is None and body["media"] == []
     assert body["author"] == {"id": a.id, "name": "Ann", "handle": a.handle, "profileImage": None}
+    assert (body["authorName"], body["authorHandle"], body["authorImage"]) == ("Ann", a.handle, None)
     assert body["createdAt"].endswith("Z")
     r = await client.get(f"/posts/{body['id']}", headers=b.headers)
     assert r.status_code == 200 and r.json() == body
@@ -112,6 +114,24 @@ async def test_event_room_posts_are_for_members_only(client: httpx.AsyncClient, 
         assert await ids(client, stranger, event_id=event_id) == []
         r = await client.get(f"/posts/{room['id']}", headers=stranger.headers)
         assert r.status_code == 404 and "in the room" not in r.text
+
+
+async def test_event_page_reads_flat_author_fields(client: httpx.AsyncClient, make_user: MakeUser,
+                                                  backend: Backend) -> None:
+    """The original event page (useRoom.tsx) asks `GET /posts?event_id=…` and reads only `authorName`,
+    `authorHandle` and `authorImage` on each post; without them every post says "Unknown User"."""
+    owner, member = await make_user("owner"), await make_user("mem")
+    event_id = await make_event(backend, owner, guests=((member, ParticipantStatus.CONFIRMED),))
+    r = await client.patch("/users/me", json={"profileImage": "/uploads/me.png"}, headers=member.headers)
+    assert r.status_code == 200, r.text
+    await post(client, member, "from the member", eventId=event_id)
+    await post(client, owner, "from the owner", eventId=event_id)
+    r = await client.get("/posts", params={"event_id": event_id}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    seen = {(p["content"], p["authorName"], p["authorHandle"], p["authorImage"]) for p in r.json()
+            if p["eventId"] == event_id}
+    assert seen == {("from the member", "Mem", member.handle, "/uploads/me.png"),
+                    ("from the owner", "Owner", owner.handle, None)}
 
 
 async def test_posting_into_someone_elses_event_is_refused(client: httpx.AsyncClient, make_user: MakeUser,

@@ -169,31 +169,32 @@ async def test_timeline(client: httpx.AsyncClient, make_user: MakeUser, backend:
     await complete_step(backend, (await step_ids(backend, proc))[0], datetime.now(UTC))
     await make_process(backend, b.id, "Theirs")
 
+    # The profile page's and the feed timeline's own request: a list of years, the newest last.
     r = await client.get("/progress/timeline", headers=a.headers)
     assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["userId"] == a.id
-    assert [e["id"] for e in body["events"]] == [str(old), str(shared)]
-    first = body["events"][0]
-    assert first["date"] == "2024-03-15" and first["time"] == "10:30" and first["tags"] == ["Design"]
-    assert first["isCreator"] is True and body["events"][1]["isCreator"] is False
-    assert [p["title"] for p in body["processes"]] == ["Mine"]
-    assert body["processes"][0]["stepCount"] == 2 and body["processes"][0]["completedSteps"] == 1
-    assert body["processes"][0]["progress"] == 50
-    years = body["years"]
+    years = r.json()
+    assert isinstance(years, list)
     this_year = datetime.now(UTC).year
     assert [y["year"] for y in years] == sorted({2024, this_year})
     y2024 = years[0]
+    assert [e["id"] for e in y2024["events"]] == [str(old), str(shared)]
+    first = y2024["events"][0]
+    assert first["date"] == "2024-03-15" and first["time"] == "10:30" and first["tags"] == ["Design"]
+    assert first["isCreator"] is True and y2024["events"][1]["isCreator"] is False
+    mine = years[-1]["processes"]
+    assert [p["title"] for p in mine] == ["Mine"]
+    assert mine[0]["stepCount"] == 2 and mine[0]["completedSteps"] == 1 and mine[0]["progress"] == 50
     assert y2024["eventCount"] == 2 and y2024["activityCount"] == 1
     assert [q["label"] for q in y2024["quarters"]] == ["Q1 2024", "Q2 2024", "Q3 2024", "Q4 2024"]
+    assert [q["quarter"] for q in y2024["quarters"]] == [1, 2, 3, 4]
     q1 = y2024["quarters"][0]
-    assert q1["eventCount"] == 1 and q1["activityCount"] == 1
+    assert q1["eventCount"] == 1 and q1["activityCount"] == 1 and q1["year"] == 2024
     march = q1["months"][2]
     assert march == {"monthNumber": 3, "year": 2024, "startDate": "2024-03-01", "endDate": "2024-03-31",
                      "label": "March", "eventCount": 1, "activityCount": 1}
     assert y2024["quarters"][3]["eventCount"] == 1
-    assert [e["id"] for e in y2024["events"]] == [str(old), str(shared)]
-    assert [p["title"] for p in years[-1]["processes"]] == ["Mine"]
+    # What the frontend does with it (useProfile.tsx): the most recent year, then its last quarter.
+    assert years[-1]["year"] == this_year and years[-1]["quarters"][-1]["quarter"] == 4
 
 
 async def test_periods_follow_the_callers_time_zone(client: httpx.AsyncClient, make_user: MakeUser,
