@@ -496,6 +496,12 @@ export interface PostOut {
   createdAt?: string;
   updatedAt?: string | null;
   author?: UserBrief;
+  /** author.name, flat (the original frontend's event page reads it) */
+  authorName?: string;
+  /** author.handle */
+  authorHandle?: string;
+  /** author.profileImage */
+  authorImage?: string | null;
   media?: Array<MediaOut>;
 }
 
