@@ -9,6 +9,7 @@ Node and npm are required: missing, the tests fail (.ci/run checks for them firs
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -22,7 +23,7 @@ from playwright.async_api import Browser, Page
 
 from channels.client import RealtimeClient
 from tests.realtime.conftest import pg_db  # noqa: F401  (fixture reused here)
-from tests.realtime.harness import event_with, person
+from tests.realtime.harness import BIN, event_with, person
 
 # The same stack as the console's end-to-end test (two instances, PostgreSQL, Redis, the fake OpenAI server) and
 # its Chromium; fixtures imported here run once for this module.
@@ -74,10 +75,15 @@ def test_console_serves_the_client(stack: Stack) -> None:  # noqa: F811
 
 
 def test_node_suite_against_real_servers(built: str, stack: Stack) -> None:  # noqa: F811
-    env = {**os.environ, "CONVERSME_URL": stack.a.url, "CONVERSME_URL_B": stack.b.url}
+    # CONVERSME_SERVE: how to start one more instance of the stack (restart.test.mjs stops and starts its own).
+    serve = {"bin": str(BIN), "env": stack.a.env}
+    env = {**os.environ, "CONVERSME_URL": stack.a.url, "CONVERSME_URL_B": stack.b.url,
+           "CONVERSME_SERVE": json.dumps(serve)}
     tests = sorted(str(p.relative_to(CLIENT)) for p in (CLIENT / "test").glob("*.test.mjs"))
     assert tests, "no Node tests found in clients/js/test"
-    r = run([built, "--experimental-websocket", "--test", "--test-reporter=spec", *tests], timeout=900, env=env)
+    # A hang guard per test, and an exit even if a failed test left a socket or a timer behind.
+    r = run([built, "--experimental-websocket", "--test", "--test-reporter=spec", "--test-timeout=180000",
+             "--test-force-exit", *tests], timeout=900, env=env)
     print(r.stdout[-20000:])
     assert_ok(r, "node --test")
 

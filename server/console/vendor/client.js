@@ -28,6 +28,7 @@ export class Client extends Emitter {
     reconnectTimer;
     refreshTimer;
     pingTimer;
+    openTimer;
     _status = "idle";
     _session = null;
     constructor(options) {
@@ -130,20 +131,37 @@ export class Client extends Emitter {
             return;
         }
         this.ws = ws;
-        ws.onopen = () => void this.authenticate(ws);
+        // A socket can hang while opening (e.g. a server that stops accepting mid-handshake while it drains): give it
+        // `timeout` ms to open, then drop it and try again.
+        clearTimeout(this.openTimer);
+        this.openTimer = setTimeout(() => this.ws === ws && this.drop(ws, "open timeout"), this.o.timeout);
+        ws.onopen = () => {
+            clearTimeout(this.openTimer);
+            void this.authenticate(ws);
+        };
         ws.onmessage = (event) => this.ws === ws && this.dispatch(event.data);
         ws.onclose = (event) => {
             if (this.ws !== ws)
                 return; // a socket we already let go of
+            clearTimeout(this.openTimer);
             this.ws = null;
             this.closed(event.code, event.reason ?? "");
         };
         ws.onerror = () => { }; // a close event always follows
     }
+    /** Give up on a socket that does not answer: close it ourselves (4000) and reconnect with backoff. */
+    drop(ws, reason) {
+        if (this.ws !== ws)
+            return;
+        this.detach();
+        ws.close(CLIENT_CLOSE, reason);
+        this.scheduleReconnect(CLIENT_CLOSE, reason);
+    }
     /** Forget the current socket (its events are ignored from now on) and return it. */
     detach() {
         const ws = this.ws;
         this.ws = null;
+        clearTimeout(this.openTimer);
         if (ws)
             ws.onopen = ws.onmessage = ws.onclose = null;
         return ws;
@@ -163,8 +181,11 @@ export class Client extends Emitter {
         try {
             session = await this.request({ op: "auth", token });
         }
-        catch {
-            return; // the server closes 4001 after a refused auth; closed() handles it
+        catch (error) {
+            // A refused auth: the server closes 4001 and closed() handles it. No answer at all: drop and retry.
+            if (error instanceof ReplyError && error.code === "timeout" && this.ws === ws)
+                this.drop(ws, "no auth reply");
+            return;
         }
         if (this.ws !== ws)
             return;
@@ -345,8 +366,8 @@ export class Client extends Emitter {
                 if (ws !== this.ws || !(error instanceof ReplyError) || error.code !== "timeout")
                     return;
                 // No pong: the connection is dead even if the socket does not know it yet.
-                this.detach()?.close(CLIENT_CLOSE, "no pong");
-                this.scheduleReconnect(CLIENT_CLOSE, "no pong");
+                if (ws)
+                    this.drop(ws, "no pong");
             });
         }, seconds * 1000);
     }
