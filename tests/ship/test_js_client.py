@@ -90,8 +90,9 @@ def test_node_suite_against_real_servers(built: str, stack: Stack) -> None:  # n
 
 # Runs in the page: the served module, imported with a plain dynamic import() from the server's origin.
 CONNECT = """async ({ token, topic }) => {
-  const { Client, describeClose } = await import("/console/vendor/conversme.js");
-  const client = new Client({ url: location.origin.replace(/^http/, "ws") + "/ws", getToken: async () => token });
+  const { Client, describeClose, localStoragePositions } = await import("/console/vendor/conversme.js");
+  const client = new Client({ url: location.origin.replace(/^http/, "ws") + "/ws", getToken: async () => token,
+                              positions: localStoragePositions() });
   const room = client.topic(topic);
   window.t = { client, room, chat: [], presenceChanges: 0, describeClose };
   room.on("chat.message", (line) => window.t.chat.push(line.text));
@@ -160,6 +161,9 @@ async def test_browser_scenario_in_chromium(built: str, stack: Stack, browser: B
     # Grace gone: the page's presence drops her.
     await until(page, "(id) => !window.t.room.presence.has(id)", grace.id)
     assert await page.evaluate("window.t.chat") == ["hello from python", "hello from chromium"]
+    # The position survives a reload in localStorage, where the client keeps it.
+    stored = await page.evaluate("(topic) => JSON.parse(localStorage.getItem('conversme:pos:' + topic))", topic)
+    assert stored == await page.evaluate("window.t.room.position")
     await page.evaluate("window.t.client.disconnect()")
     assert await page.evaluate("window.t.client.status") == "closed"
     assert errors == []
