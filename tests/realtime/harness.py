@@ -67,6 +67,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    command: tuple[str, ...] = (str(BIN), "serve")  # started with `--port P` added
 
     @property
     def url(self) -> str:
@@ -80,7 +81,7 @@ class ServerProcess:
         self.log_path = Path(self.env["DATA_DIR"]) / f"server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.proc = track(subprocess.Popen([str(BIN), "serve", "--port", str(self.port)], env=self.env,
+        self.proc = track(subprocess.Popen([*self.command, "--port", str(self.port)], env=self.env,
                                            stdout=log, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + timeout
         while True:
