@@ -25,14 +25,17 @@ router = ApiRouter("auth")
 class LoginForm(In):
     username: str = Field(min_length=1, max_length=320, description="the account's email")
     password: str = Field(min_length=1, max_length=256)
+    """the account's password"""
 
 
 class RefreshIn(In):
     refresh_token: str | None = Field(default=None, max_length=200)
+    """the refresh token of the sign-in (from /auth/token or the last refresh: they rotate)"""
 
 
 class RevokeIn(In):
     session_id: uuid.UUID | None = None
+    """one of my sessions to end; omitted: every session but the current one"""
 
 
 class MessageOut(Out):
@@ -51,6 +54,7 @@ class SessionOut(Out):
 
 class GuestIn(In):
     role: GuestRole = GuestRole.DEV
+    """the new guest account's role: dev, pm, designer, ops, ... (DEBUG only)"""
 
 
 class GuestOut(Out):
