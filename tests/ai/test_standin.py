@@ -7,7 +7,6 @@ import json
 import subprocess
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,7 +22,7 @@ from jobs.llm import LLMConfig, OpenAILLM, TextDelta, ToolCall, Usage
 from persistence.errors import AIRejected
 from persistence.models import Process, Step, SubStep
 from tests.ai.conftest import PROMPT, ai_frames, deltas, live_session, until_end
-from tests.realtime.harness import BIN, ServerProcess, server_env, track
+from tests.realtime.harness import BIN, ServerProcess, run_embedded, track
 from tests.waiting import LIVENESS
 
 pytestmark = pytest.mark.slow  # a real server process and the stand-in's
@@ -130,15 +129,9 @@ async def test_the_llm_port_gets_text_only_when_no_tool_is_wanted_and_refusals_f
 @pytest.fixture(scope="module")
 def embedded_with_standin(standin: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The embedded default (SQLite, memory://) started with the two settings the stand-in prints."""
-    data: Path = tmp_path_factory.mktemp("standin")
-    env = server_env("", "", data, OPENAI_BASE_URL=standin, OPENAI_API_KEY="standin")
-    env.pop("DATABASE_URL")
-    env.pop("REDIS_URL")
-    server = ServerProcess(env).start()
-    try:
+    with run_embedded(tmp_path_factory.mktemp("standin"), OPENAI_BASE_URL=standin,
+                         OPENAI_API_KEY="standin") as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_a_live_prompt_streams_deltas_and_completes_with_a_suggestion(

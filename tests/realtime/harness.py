@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,19 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+
+@contextmanager
+def run_embedded(data_dir: Path, **extra: str) -> Iterator[ServerProcess]:
+    """A server on the embedded default (SQLite file under `data_dir`, memory:// hub and jobs, one process)."""
+    env = server_env("", "", data_dir, **extra)
+    env.pop("DATABASE_URL")
+    env.pop("REDIS_URL")
+    server = ServerProcess(env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def migrate(env: dict[str, str]) -> None:
