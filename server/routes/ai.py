@@ -75,6 +75,7 @@ class TranscriptOut(Out):
 
 class MessagesQuery(In):
     limit: Limit = 100
+    """the most recent messages to list (oldest first)"""
 
 
 @router.post("/live/message", body=LiveMessageRequest, response=LiveMessageReply)
