@@ -1,13 +1,16 @@
 // A live AI session beside the open event: the conversation, the answer streaming in (ai.delta), and the
-// suggested operations of a finished answer, which can be applied.
+// suggested operations of a finished answer, which can be applied. Whether this server has an AI model at
+// all (GET /live/ai) shows before anything is typed.
 
 import { clear, h } from "./dom.js";
+import { describeError, describeLeft } from "./realtime.js";
 
 export class LivePanel {
-  constructor(root, { api, socket, onError }) {
+  constructor(root, { api, realtime, onError }) {
     this.root = root;
     this.api = api;
-    this.socket = socket;
+    this.socket = realtime;
+    this.ai = null; // {configured, model} from GET /live/ai; null until it answered
     this.onError = onError ?? console.error;
     this.event = null;
     this.reset();
@@ -52,7 +55,7 @@ export class LivePanel {
       this.render();
       await this.socket.join(this.topic); // reload() fills the conversation
     } catch (err) {
-      this.error = `could not open a live session: ${err.message}`;
+      this.error = `Could not open a live session: ${describeError(err)}`;
       this.render();
     }
   }
@@ -84,7 +87,7 @@ export class LivePanel {
         this.finish(data.streamId, { text: data.text, state: "done", operations: data.suggestedOperations });
         break;
       case "ai.error":
-        this.finish(data.streamId, { state: "error", note: `${data.code}: ${data.message}` });
+        this.finish(data.streamId, { state: "error", note: describeError(data) });
         break;
       case "ai.cancelled":
         this.finish(data.streamId, { state: "cancelled", note: "cancelled" });
@@ -105,7 +108,7 @@ export class LivePanel {
   }
 
   onLeft(reason) {
-    this.error = `the session ended (${reason})`;
+    this.error = `The session ended: ${describeLeft(reason)}.`;
     this.context = null;
     this.render();
   }
@@ -116,7 +119,7 @@ export class LivePanel {
       await this.socket.push(this.topic, "prompt", { text });
       return true;
     } catch (err) {
-      this.error = err.code === "ai_unavailable" ? "The AI is not configured on this server." : err.message;
+      this.error = describeError(err);
       this.render();
       return false;
     }
@@ -133,30 +136,47 @@ export class LivePanel {
       button.textContent = result.success ? "applied" : "not applied";
     } catch (err) {
       button.disabled = false;
-      this.onError(`could not apply: ${err.message}`);
+      this.onError(`Could not apply: ${describeError(err)}`);
     }
   }
 
   // ---- rendering -----------------------------------------------------------------------------------
 
+  /** What GET /live/ai said: shown at once, before a session is opened or a prompt typed. */
+  setAI(ai) {
+    this.ai = ai;
+    this.render();
+  }
+
+  aiState() {
+    if (!this.ai) return h("p", { class: "badge", "data-testid": "live-ai-state", dataset: { state: "unknown" } },
+      "AI: checking…");
+    if (!this.ai.configured) {
+      return h("p", { class: "badge warn", "data-testid": "live-ai-state", dataset: { state: "off" } },
+        "AI is off: no model is configured on this server");
+    }
+    return h("p", { class: "badge ok", "data-testid": "live-ai-state", dataset: { state: "on" } },
+      `AI is on · ${this.ai.model}`);
+  }
+
   render() {
     if (!this.event || !this.context) {
       this.view = null;
       const root = clear(this.root);
-      root.append(h("h3", {}, "Live AI"));
+      root.append(h("h3", {}, "Live AI"), this.aiState());
       if (!this.event) root.append(h("p", { class: "empty" }, "Open an event to talk to the assistant about it."));
-      else root.append(h("button", { type: "button", "data-testid": "live-open", onclick: () => this.open() },
-        "Open AI session"));
+      else root.append(h("button", { type: "button", "data-testid": "live-open", onclick: () => this.open(),
+        disabled: this.ai?.configured === false }, "Open AI session"));
       if (this.error) root.append(h("p", { class: "error", role: "alert" }, this.error));
       return;
     }
     // Built once per session: re-rendering must never wipe a prompt being typed.
     this.view ??= this.build();
     const v = this.view;
-    v.session.textContent = `session ${this.context.id.slice(0, 8)}`;
+    v.session.textContent = `A session about “${this.event.title}”, shared with its members`;
     clear(v.log).append(...[...this.items.entries()].map(([key, item]) => this.bubble(key, item)));
     v.log.scrollTop = v.log.scrollHeight;
-    v.send.disabled = Boolean(this.running);
+    v.send.disabled = Boolean(this.running) || this.ai?.configured === false;
     v.stop.hidden = !this.running;
     v.error.textContent = this.error;
     v.error.hidden = !this.error;
@@ -176,7 +196,7 @@ export class LivePanel {
       const text = v.input.value.trim();
       if (text && await this.prompt(text)) v.input.value = "";
     } }, v.input, h("div", { class: "row" }, v.send, v.stop));
-    clear(this.root).append(h("h3", {}, "Live AI"), v.session, v.log, form, v.error);
+    clear(this.root).append(h("h3", {}, "Live AI"), this.aiState(), v.session, v.log, form, v.error);
     return v;
   }
 
