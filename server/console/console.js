@@ -100,10 +100,13 @@ async function enter() {
     onStatus: setStatus,
     onMsg: (frame) => onTopic(frame.topic)?.onMsg(frame),
     onResync: async (topic) => onTopic(topic)?.reload(),
-    onPresence: (topic, joins, leaves) => {
-      if (topic === ui.room?.topic) ui.room.onPresence(joins, leaves);
+    onPresence: (topic, people) => {
+      if (topic === ui.room?.topic) ui.room.onPresence(people);
     },
     onLeft: (topic, reason) => onTopic(topic)?.onLeft(reason),
+    onAnswer: (topic, answer) => {
+      if (topic === ui.live?.topic) ui.live.onAnswer(answer);
+    },
   });
   ui.room = new Room($("#room-panel"), {
     api, realtime: ui.realtime, names, me: ui.me, onError: flash,

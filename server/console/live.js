@@ -9,7 +9,7 @@ export class LivePanel {
   constructor(root, { api, realtime, onError }) {
     this.root = root;
     this.api = api;
-    this.socket = realtime;
+    this.realtime = realtime;
     this.ai = null; // {configured, model} from GET /live/ai; null until it answered
     this.onError = onError ?? console.error;
     this.event = null;
@@ -41,7 +41,7 @@ export class LivePanel {
     const topic = this.topic;
     this.reset();
     this.render();
-    if (topic) await this.socket.leave(topic);
+    if (topic) await this.realtime.leave(topic);
   }
 
   async open() {
@@ -53,7 +53,7 @@ export class LivePanel {
         { eventId, processId: this.event.processId ?? undefined });
       this.context = context;
       this.render();
-      await this.socket.join(this.topic); // reload() fills the conversation
+      await this.realtime.join(this.topic); // reload() fills the conversation
     } catch (err) {
       this.error = `Could not open a live session: ${describeError(err)}`;
       this.render();
@@ -69,42 +69,29 @@ export class LivePanel {
   }
 
   onMsg({ event: name, data }) {
-    switch (name) {
-      case "message.created":
-        this.items.set(data.id, { role: data.role, text: data.content, state: "done" });
-        break;
-      case "ai.started":
-        this.running = data.streamId;
-        this.items.set(data.streamId, { role: "assistant", text: "", state: "streaming" });
-        break;
-      case "ai.delta": {
-        const item = this.items.get(data.streamId) ?? { role: "assistant", text: "", state: "streaming" };
-        item.text += data.text;
-        this.items.set(data.streamId, item);
-        break;
-      }
-      case "ai.completed":
-        this.finish(data.streamId, { text: data.text, state: "done", operations: data.suggestedOperations });
-        break;
-      case "ai.error":
-        this.finish(data.streamId, { state: "error", note: describeError(data) });
-        break;
-      case "ai.cancelled":
-        this.finish(data.streamId, { state: "cancelled", note: "cancelled" });
-        break;
-      case "context.deleted":
-        this.reset();
-        break;
-      default:
-        return;
+    if (name === "message.created") {
+      this.items.set(data.id, { role: data.role, text: data.content, state: "done" });
+    } else if (name === "context.deleted") {
+      this.reset();
+    } else {
+      return; // ai.*: the client assembles them into answers (onAnswer)
     }
     this.render();
   }
 
-  finish(streamId, changes) {
-    const item = this.items.get(streamId) ?? { role: "assistant", text: "" };
-    this.items.set(streamId, { ...item, ...changes });
-    if (this.running === streamId) this.running = null;
+  /** An answer started, grew or ended. Once stored it is keyed by its message id, as a reload lists it. */
+  onAnswer(answer) {
+    const key = answer.messageId ?? answer.streamId;
+    if (key !== answer.streamId) this.items.delete(answer.streamId);
+    const state = answer.state === "completed" ? "done" : answer.state;
+    let note = null;
+    if (answer.state === "error") note = describeError(answer.error ?? {});
+    if (answer.state === "cancelled") note = "cancelled";
+    this.items.set(key, { role: "assistant", text: answer.text, state, note,
+      operations: answer.suggestedOperations });
+    if (answer.state === "streaming") this.running = answer.streamId;
+    else if (this.running === answer.streamId) this.running = null;
+    this.render();
   }
 
   onLeft(reason) {
@@ -116,7 +103,7 @@ export class LivePanel {
   async prompt(text) {
     this.error = "";
     try {
-      await this.socket.push(this.topic, "prompt", { text });
+      await this.realtime.push(this.topic, "ai.prompt", { text });
       return true;
     } catch (err) {
       this.error = describeError(err);
@@ -126,13 +113,13 @@ export class LivePanel {
   }
 
   async cancel() {
-    if (this.running) await this.socket.push(this.topic, "cancel", { streamId: this.running }).catch(() => {});
+    if (this.running) await this.realtime.push(this.topic, "ai.cancel", { streamId: this.running }).catch(() => {});
   }
 
   async apply(operation, button) {
     button.disabled = true;
     try {
-      const result = await this.socket.push(this.topic, "operation.apply", operation);
+      const result = await this.realtime.push(this.topic, "operation.apply", operation);
       button.textContent = result.success ? "applied" : "not applied";
     } catch (err) {
       button.disabled = false;

@@ -1,52 +1,18 @@
-// Everything the console asks of the realtime connection, in one place: the rest of the console calls
-// connect/close/join/leave/push and receives onMsg/onResync/onPresence/onLeft/onStatus, and shows errors
-// and close codes through describeClose/describeError/describeLeft. The transport underneath is
-// swappable without touching the panels.
+// Everything the console asks of the realtime connection, in one place, on top of the shared client
+// (clients/js, served from ./vendor/): the panels call connect/close/join/leave/push and receive
+// onMsg/onResync/onPresence/onLeft/onAnswer/onStatus, and show errors and close codes in words through
+// describeError/describeLeft (the client's labels, plus the server's detail).
 
-import { Socket } from "./socket.js";
+import { Client, describeError as errorLabel } from "./vendor/conversme.js";
 
-const CLOSES = {
-  1000: "closed",
-  1001: "the server went away; reconnecting",
-  1006: "connection lost; reconnecting",
-  1008: "refused: too many malformed messages",
-  1009: "refused: a message was too large",
-  1011: "server error; reconnecting",
-  1012: "server restarting; reconnecting",
-  4001: "signed out or session expired",
-  4008: "too slow to keep up; reconnecting",
-  4029: "too many requests; waiting before reconnecting",
-};
+const STATUS_LABELS = { connecting: "connecting…", online: "online", "signed-out": "signed out", closed: "closed" };
 
-const ERRORS = {
-  not_found: "not found (or not yours to see)",
-  forbidden: "not allowed",
-  invalid: "that was not accepted",
-  bad_request: "that was not accepted",
-  conflict: "busy: something else is in progress",
-  rate_limited: "too many requests; wait a moment",
-  too_many_topics: "too many rooms open at once",
-  ai_unavailable: "the AI is not configured on this server",
-  unavailable: "the server is temporarily unavailable",
-  internal: "the server hit an error",
-  timeout: "no reply from the server",
-  not_connected: "offline: waiting for the connection",
-  closed: "the connection closed before a reply",
-  unauthorized: "signed out",
-};
-
-/** A close code as words (the code kept for the curious). */
-export function describeClose(code) {
-  if (code === undefined || code === null) return "offline";
-  return CLOSES[code] ?? `disconnected (code ${code})`;
-}
-
-/** An error (socket reply, REST ApiError or plain Error) as a sentence; the server's message adds detail. */
+/** An error (a ReplyError from a push, a REST ApiError, or a plain Error) as a sentence. */
 export function describeError(err) {
-  const known = ERRORS[err?.code];
-  const detail = err?.message && err.message !== err.code ? err.message : "";
-  if (known && detail && !detail.startsWith("HTTP ")) return `${known} (${detail})`;
-  return known || detail || "something went wrong";
+  if (!err?.code) return err?.message || "Something went wrong";
+  const label = errorLabel(err.code);
+  const detail = err.message && err.message !== err.code && !err.message.startsWith("HTTP ") ? err.message : "";
+  return detail && detail !== label ? `${label}: ${detail}` : label;
 }
 
 /** Why the server took us off a topic (`left`). */
@@ -58,43 +24,62 @@ export class Realtime {
   /**
    * @param {object} o
    * @param {import("./api.js").Api} o.api  for tokens
-   * @param {(frame: {topic, event, data, ts}) => void} o.onMsg
-   * @param {(topic: string) => Promise<void>} o.onResync  reload the topic over REST
-   * @param {(topic: string, joins: object, leaves: object|null) => void} o.onPresence  leaves null: a snapshot
+   * @param {(msg: {topic, event, data, ts}) => void} o.onMsg
+   * @param {(topic: string) => Promise<void>} o.onResync  reload the topic over REST (msgs wait meanwhile)
+   * @param {(topic: string, people: object[]) => void} o.onPresence  who is on the topic now
    * @param {(topic: string, reason: string) => void} o.onLeft
-   * @param {(state: "connecting"|"online"|"offline"|"signed-out", label: string) => void} o.onStatus
+   * @param {(topic: string, answer: object) => void} o.onAnswer  an AI answer (live topics) started, grew or ended
+   * @param {(status: string, label: string) => void} o.onStatus
    */
   constructor(o) {
+    this.o = o;
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    this.socket = new Socket({
-      url: `${scheme}//${location.host}/ws`,
-      getToken: (force) => o.api.token(force),
-      onStatus: (state, code) => o.onStatus(state, state === "offline" ? describeClose(code) : state),
-      onMsg: o.onMsg,
-      onResync: o.onResync,
-      onPresence: o.onPresence,
-      onLeft: o.onLeft,
+    this.client = new Client({ url: `${scheme}//${location.host}/ws`, getToken: (force) => o.api.token(force) });
+    this.client.on("status", (status, detail) => {
+      // offline, signed-out, closed: the close code that caused it, in words ("Connection lost", …).
+      const label = status === "online" || status === "connecting" ? STATUS_LABELS[status]
+        : detail?.label ?? STATUS_LABELS[status] ?? status;
+      o.onStatus(status, label);
     });
+    this.listening = new Map(); // topic -> unsubscribe functions of our handlers
   }
 
   connect() {
-    this.socket.connect();
+    this.client.connect();
   }
 
   close() {
-    this.socket.close();
+    this.client.disconnect();
   }
 
-  join(topic) {
-    return this.socket.join(topic);
+  topic(name) {
+    const opts = { onResync: () => this.o.onResync(name) };
+    return name.startsWith("live:") ? this.client.live(name, opts) : this.client.topic(name, opts);
   }
 
-  leave(topic) {
-    return this.socket.leave(topic);
+  /** Join (and keep rejoining after reconnects); resolves with the first join, rejects on a refusal. */
+  async join(name) {
+    const topic = this.topic(name);
+    if (!this.listening.has(name)) {
+      const offs = [
+        topic.on("*", (msg) => this.o.onMsg(msg)),
+        topic.on("left", (reason) => this.o.onLeft(name, reason)),
+        topic.presence.on("change", () => this.o.onPresence(name, topic.presence.list())),
+      ];
+      if (name.startsWith("live:")) offs.push(topic.on("answer", (answer) => this.o.onAnswer?.(name, answer)));
+      this.listening.set(name, offs);
+    }
+    await topic.join();
   }
 
-  /** A push; resolves with the reply's data, rejects with an Error carrying `code`. */
-  push(topic, event, data) {
-    return this.socket.push(topic, event, data);
+  async leave(name) {
+    for (const off of this.listening.get(name) ?? []) off();
+    this.listening.delete(name);
+    await this.topic(name).leave().catch(() => {});
+  }
+
+  /** A push; resolves with the reply's data, rejects with a ReplyError (`code`, `message`). */
+  push(name, event, data) {
+    return this.topic(name).push(event, data);
   }
 }

@@ -136,13 +136,10 @@ export class Room {
     }
   }
 
-  onPresence(joins, leaves) {
-    if (leaves === null) this.presence = new Map(); // a snapshot
-    for (const [id, meta] of Object.entries(joins ?? {})) {
-      this.presence.set(id, meta);
-      this.names.rememberUser(meta);
-    }
-    for (const id of Object.keys(leaves ?? {})) this.presence.delete(id);
+  /** Who is on the room's topic now (the client keeps the set from the join snapshot and the diffs). */
+  onPresence(people) {
+    this.presence = new Map(people.map((p) => [p.id, p]));
+    for (const p of people) this.names.rememberUser(p);
     this.renderPresence();
   }
 
