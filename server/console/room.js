@@ -208,6 +208,17 @@ export class Room {
     }
   }
 
+  /** My own answer to an invitation (accept, or decline: declining ends membership and the room). */
+  async respond(status) {
+    try {
+      const participant = await this.api.request("PUT", `/events/${this.event.id}/participants/${this.me.id}`, { status });
+      this.apply("participant.updated", participant);
+      this.renderPeople();
+    } catch (err) {
+      this.onError(`Could not answer the invitation: ${describeError(err)}`);
+    }
+  }
+
   // ---- rendering -----------------------------------------------------------------------------------
 
   render() {
@@ -298,8 +309,14 @@ export class Room {
     clear(this.el.people).append(...people.map((p) =>
       h("li", { dataset: { userId: p.userId, status: p.status } },
         h("span", {}, p.user?.name ?? "someone", " ", h("span", { class: "muted" }, `@${p.user?.handle ?? "?"}`)),
-        h("span", { class: `badge ${p.status === "invited" ? "warn" : ""}` },
-          p.role === "participant" ? p.status : `${p.role} · ${p.status}`))));
+        h("span", {},
+          p.userId === this.me.id && p.status === "invited" && !this.event.left ? [
+            h("button", { type: "button", "data-testid": "accept", onclick: () => this.respond("confirmed") }, "Accept"),
+            " ",
+            h("button", { type: "button", class: "link", onclick: () => this.respond("declined") }, "Decline"),
+            " "] : null,
+          h("span", { class: `badge ${p.status === "invited" ? "warn" : ""}` },
+            p.role === "participant" ? p.status : `${p.role} · ${p.status}`)))));
     this.el.invite.hidden = !this.isOrganizer() || Boolean(this.event.left);
   }
 

@@ -13,6 +13,7 @@ compared against them."""
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -264,6 +265,10 @@ async def test_create_from_template_invite_chat_status_and_checklist_between_two
         await expect(presence).to_have_count(2, timeout=TIMEOUT)
         await expect(presence).to_contain_text(["Ada", "Grace"])  # names, not ids
     await expect(page_b.get_by_test_id("presence")).to_contain_text("Grace (you)")
+    # Grace accepts the invitation; Ada's list of people shows it.
+    await page_b.get_by_test_id("accept").click()
+    grace_row = page_a.get_by_test_id("participants").locator(f"li[data-user-id='{grace.id}']")
+    await expect(grace_row).to_have_attribute("data-status", "confirmed", timeout=TIMEOUT)
 
     # Chat both ways.
     await page_a.get_by_test_id("chat-input").fill("Branch is cut, changelog next")
@@ -328,6 +333,11 @@ async def test_live_ai_says_whether_the_ai_is_on_before_a_prompt(stack: Stack, b
         on = await open_console(browser, stack.a, ada)
         await expect(on.get_by_test_id("live-ai-state")).to_have_attribute("data-state", "on", timeout=TIMEOUT)
         await expect(on.get_by_test_id("live-ai-state")).to_contain_text("fake-model")
+        # The server going away shows in words, not as a close code: a graceful stop closes with 1012, and
+        # the reconnects that follow find nobody (1006); the badge cycles through these and "connecting…".
+        plain.stop()
+        await expect(page.get_by_test_id("status")).to_have_text(
+            re.compile(r"^(Server restarting — reconnecting|Connection lost)$"), timeout=TIMEOUT)
         no_js_errors(page, on)
         await page.context.close()
         await on.context.close()
