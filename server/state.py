@@ -18,6 +18,7 @@ from handlers.security import Passwords, Tokens
 from handlers.storage import Storage
 from jobs.generation import Generations
 from jobs.runtime import JobRuntime
+from server.connect_checks import ConnectChecks
 from server.ratelimit import RateLimiter
 from server.settings import Settings
 
@@ -49,3 +50,4 @@ class AppState:
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     session_watch: Any = None  # server.session_watch.SessionWatch
     auth_cache: AuthCache | None = None
+    connect_checks: ConnectChecks | None = None  # connecting sockets' lookups, batched
