@@ -138,6 +138,7 @@ class _Local:
     # The last entries delivered here, contiguous and ending at cursor.last: a resume within them needs no
     # round trip (in a reconnect storm, a room's members all ask for the same few entries at once).
     recent: deque[Entry] = field(default_factory=lambda: deque(maxlen=RECENT))
+    placing: asyncio.Future[None] | None = None  # the one query placing a new durable topic's cursor
 
 
 class RedisHub:
@@ -378,10 +379,16 @@ class RedisHub:
             await asyncio.wait_for(asyncio.shield(local.ready), timeout=10)
         if durable is not None and local.cursor.last is None:
             # From here on a gap is noticed (and filled from the log), even before the first message arrives.
-            pos = await durable.position(topic)
-            async with local.cursor.lock:
-                if local.cursor.last is None:
-                    local.cursor.epoch, local.cursor.last = pos.epoch, pos.offset
+            # One query however many sockets join the topic at once (a storm: the whole room).
+            if local.placing is None or local.placing.done():  # none in flight (or a reset since): place it
+                local.placing = asyncio.ensure_future(self._place_cursor(topic, local, durable))
+            await asyncio.shield(local.placing)
+
+    async def _place_cursor(self, topic: str, local: _Local, durable: TopicLog) -> None:
+        pos = await durable.position(topic)
+        async with local.cursor.lock:
+            if local.cursor.last is None:
+                local.cursor.epoch, local.cursor.last = pos.epoch, pos.offset
 
     async def unsubscribe(self, topic: str, listener: Listener) -> None:
         local = self._topics.get(topic)

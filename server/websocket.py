@@ -265,9 +265,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await ws.close(code=1008)
         return
     offered = ws.scope.get("subprotocols") or []
-    limits = Limits(auth_timeout=settings.ws_auth_timeout, heartbeat=settings.ws_heartbeat,
-                    push_burst=settings.ws_push_burst, push_rate=settings.ws_push_rate,
-                    max_topics=settings.ws_max_topics)
+    if state.ws_limits is None:  # the same for every socket: made once, not once per connection
+        state.ws_limits = Limits(auth_timeout=settings.ws_auth_timeout, heartbeat=settings.ws_heartbeat,
+                                 push_burst=settings.ws_push_burst, push_rate=settings.ws_push_rate,
+                                 max_topics=settings.ws_max_topics)
+    limits = state.ws_limits
     header = ws.headers.get("authorization", "")
     user: User | None = None
     expires_at: float | None = None
