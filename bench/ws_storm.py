@@ -40,7 +40,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ws_fanout import LeanServer, rss_kib  # noqa: E402
+from bench.ws_fanout import LeanServer, cpu_seconds, rss_kib  # noqa: E402
 from bench.ws_people import Room, StormClients, ensure_loadgen, scratch_database, seed  # noqa: E402
 from tests.conftest import SECRET  # noqa: E402
 from tests.realtime.harness import ServerProcess, migrate, server_env  # noqa: E402
@@ -49,9 +49,10 @@ PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def connect_figures(ready: dict[str, Any], rss_before: int, rss_after: int) -> dict[str, Any]:
+def connect_figures(ready: dict[str, Any], rss_before: int, rss_after: int, cpu_s: float) -> dict[str, Any]:
     n = ready["ready"]
-    return {"connections": n, "failed": ready["failed"], "seconds": round(ready["seconds"], 2),
+    return {"server_cpu_ms_per_connection": round(cpu_s * 1000 / n, 2) if n else None,
+            "connections": n, "failed": ready["failed"], "seconds": round(ready["seconds"], 2),
             "per_second": round(ready["perSecond"], 1), "p50_ms": round(ready["p50"], 1),
             "p99_ms": round(ready["p99"], 1), "max_ms": round(ready["max"], 1),
             "kib_per_connection": round((rss_after - rss_before) / n, 1) if n else None}
@@ -68,10 +69,11 @@ async def lean_phase(args: argparse.Namespace, work: Path, topics: list[str]) ->
                             "urls": [f"ws://127.0.0.1:{lean.port}/ws"] * 2})
     try:
         await asyncio.sleep(1)
-        before = rss_kib(lean.proc.pid)
+        before, cpu0 = rss_kib(lean.proc.pid), cpu_seconds(lean.proc.pid)
         ready = await clients.connect()
+        cpu = cpu_seconds(lean.proc.pid) - cpu0
         await settle()
-        out = connect_figures(ready, before, rss_kib(lean.proc.pid))
+        out = connect_figures(ready, before, rss_kib(lean.proc.pid), cpu)
         await clients.stop()
         return out
     finally:
@@ -110,10 +112,11 @@ async def storm_phase(args: argparse.Namespace, env: dict[str, str], db_url: str
     stop, acked, failed = asyncio.Event(), dict[str, int](), list[str]()
     try:
         await asyncio.sleep(1)
-        before = rss_kib(a.proc.pid)
+        before, cpu0 = rss_kib(a.proc.pid), cpu_seconds(a.proc.pid)
         ready = await clients.connect()
+        cpu = cpu_seconds(a.proc.pid) - cpu0
         await settle()
-        connect = connect_figures(ready, before, rss_kib(a.proc.pid))
+        connect = connect_figures(ready, before, rss_kib(a.proc.pid), cpu)
         print("conversme connect:", json.dumps(connect), flush=True)
         sending = asyncio.create_task(publisher(b.url, rooms, args.rate, stop, acked, failed))
         await asyncio.sleep(2)  # lines flow to the clients on A before it dies
@@ -182,17 +185,20 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
     ours, storm = r["connect"], r["storm"]
     runs = (r["lean_before"], r["lean_after"])
     lean = {k: sum(x[k] for x in runs) / 2 for k in ("per_second", "p50_ms", "p99_ms", "failed",
-                                                      "kib_per_connection")}
+                                                      "kib_per_connection", "server_cpu_ms_per_connection")}
     print(f"\n## Connection storm — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, "
           f"{args.clients} clients in rooms of {args.room_size}, {args.parallel} connecting at a time\n")
-    print("| | connections/s | p50 ms | p99 ms | failed | RSS per idle connection |\n|---|--:|--:|--:|--:|--:|")
+    print("| | connections/s | p50 ms | p99 ms | failed | server CPU ms per connection | RSS per idle connection |\n"
+          "|---|--:|--:|--:|--:|--:|--:|")
     print(f"| conversme: connect + auth + join (instance A) | {ours['per_second']} | {ours['p50_ms']} | "
-          f"{ours['p99_ms']} | {ours['failed']} | {ours['kib_per_connection']} KiB |")
+          f"{ours['p99_ms']} | {ours['failed']} | {ours['server_cpu_ms_per_connection']} | "
+          f"{ours['kib_per_connection']} KiB |")
     for label, x in (("before", runs[0]), ("after", runs[1])):
         print(f"| lean baseline ({label}): connect + join by query | {x['per_second']} | {x['p50_ms']} | "
-              f"{x['p99_ms']} | {x['failed']} | {x['kib_per_connection']} KiB |")
+              f"{x['p99_ms']} | {x['failed']} | {x['server_cpu_ms_per_connection']} | {x['kib_per_connection']} KiB |")
     print(f"| conversme / lean (mean of both) | {ours['per_second'] / lean['per_second']:.2f}x | "
           f"{ours['p50_ms'] / lean['p50_ms']:.2f}x | {ours['p99_ms'] / lean['p99_ms']:.2f}x | | "
+          f"{ours['server_cpu_ms_per_connection'] / lean['server_cpu_ms_per_connection']:.2f}x | "
           f"{ours['kib_per_connection'] / lean['kib_per_connection']:.2f}x |\n")
     print("| reconnect storm (A killed) | value |\n|---|--:|")
     for key, value in storm.items():
