@@ -16,8 +16,9 @@ run. Prints numbers; it is not a test.
              offset it saw. Timed from the kill until the last client's join was answered. Then nothing may be
              missing: each client's last offset must equal its room's head in the database, with no offset
              skipped, none twice, every resume `recovered`, and every line B acknowledged is a committed row.
-People, sessions and rooms are written straight into a scratch database (bench/ws_people.py), so no argon2
-login runs before the benchmark.
+With --py-spy BIN, py-spy samples A while the clients connect and B during the storm (collapsed stacks in
+--profile-dir: connect-a.txt, storm-b.txt). People, sessions and rooms are written straight into a scratch
+database (bench/ws_people.py), so no argon2 login runs before the benchmark.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +49,23 @@ from tests.realtime.harness import ServerProcess, migrate, server_env  # noqa: E
 
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+class Sampler:
+    """py-spy recording one server process (--py-spy): collapsed stacks, one line per stack with its count."""
+
+    def __init__(self, binary: str | None, pid: int, out: Path) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        if binary:
+            self.proc = subprocess.Popen([binary, "record", "-p", str(pid), "-o", str(out), "--format", "raw",
+                                          "-r", "250", "--nonblocking"], stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL)
+            print(f"py-spy recording pid {pid} into {out}", flush=True)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
+            self.proc.wait(60)
 
 
 def connect_figures(ready: dict[str, Any], rss_before: int, rss_after: int, cpu_s: float) -> dict[str, Any]:
@@ -113,16 +132,25 @@ async def storm_phase(args: argparse.Namespace, env: dict[str, str], db_url: str
     try:
         await asyncio.sleep(1)
         before, cpu0 = rss_kib(a.proc.pid), cpu_seconds(a.proc.pid)
+        sampler = Sampler(args.py_spy, a.proc.pid, args.profile_dir / "connect-a.txt")
         ready = await clients.connect()
         cpu = cpu_seconds(a.proc.pid) - cpu0
+        sampler.stop()
         await settle()
         connect = connect_figures(ready, before, rss_kib(a.proc.pid), cpu)
         print("conversme connect:", json.dumps(connect), flush=True)
         sending = asyncio.create_task(publisher(b.url, rooms, args.rate, stop, acked, failed))
         await asyncio.sleep(2)  # lines flow to the clients on A before it dies
+        assert b.proc is not None
+        sampler = Sampler(args.py_spy, b.proc.pid, args.profile_dir / "storm-b.txt")
+        assert clients.proc is not None
+        b_cpu0, client_cpu0 = cpu_seconds(b.proc.pid), cpu_seconds(clients.proc.pid)
         killed_at = time.time() * 1000
         a.proc.send_signal(signal.SIGKILL)
         resumed = await clients.wait_resumed(timeout=args.timeout)
+        b_cpu = cpu_seconds(b.proc.pid) - b_cpu0
+        client_cpu = cpu_seconds(clients.proc.pid) - client_cpu0
+        sampler.stop()
         await asyncio.sleep(2)  # lines keep flowing to the resumed clients on B
         stop.set()
         await sending
@@ -144,6 +172,8 @@ async def storm_phase(args: argparse.Namespace, env: dict[str, str], db_url: str
             "p50_resumed_s": round((resumed["resumedP50At"] - killed_at) / 1000, 2),
             "p99_resumed_s": round((resumed["resumedP99At"] - killed_at) / 1000, 2),
             "reconnect_attempts": resumed["reconnectAttempts"],
+            "b_server_cpu_s_until_all_resumed": round(b_cpu, 2),
+            "client_cpu_s_until_all_resumed": round(client_cpu, 2),
             "lines_acknowledged": sum(acked.values()), "lines_failed": len(failed),
             "committed_rows": sum(rows.values()),
             "acknowledged_not_committed": sum(max(0, n - rows.get(t, 0)) for t, n in acked.items()),
@@ -214,6 +244,8 @@ if __name__ == "__main__":
     parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE of the servers (the default)")
     parser.add_argument("--timeout", type=float, default=300, help="give up waiting for the resumes after this")
     parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--py-spy", help="a py-spy binary: sample A while clients connect, B during the storm")
+    parser.add_argument("--profile-dir", type=Path, default=Path("."), help="where --py-spy writes its stacks")
     ns = parser.parse_args()
     out = asyncio.run(main(ns))
     if ns.json:

@@ -164,7 +164,7 @@ def create_app(settings: Settings) -> Starlette:
             limits=state.limits, worker_id=instance_id, job_timeout=settings.job_timeout,
             max_retries=settings.job_max_retries, retry_base=settings.job_retry_base)
         state.auth_cache = AuthCache(settings.auth_cache_seconds)
-        state.connect_checks = ConnectChecks(sessionmaker)
+        state.connect_checks = ConnectChecks(engine)
         state.announce = make_announcer(hub, outbox, sessionmaker, state.jobs, state.auth_cache)
         jobs_rt = state.jobs
         state.jobs.announce = state.announce
