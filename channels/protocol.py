@@ -44,6 +44,11 @@ class Limits:
 
 
 class ConnectionProtocol:
+    # One per socket, thousands at once: slots instead of a __dict__ each.
+    __slots__ = ("_bad_in_a_row", "_commands", "_limited_in_a_row", "_opened_at", "_out", "_tokens", "_tokens_at",
+                 "close_code", "close_reason", "connection_id", "expires_at", "joined", "limits", "pending", "state",
+                 "user_id")
+
     def __init__(self, limits: Limits, now: float, *, user_id: str | None = None,
                  expires_at: float | None = None) -> None:
         self.limits = limits

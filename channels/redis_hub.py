@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 import time
@@ -35,6 +36,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from channels import messages as m
+from channels.batching import Batcher
 from channels.hub import HISTORY_SECONDS, HISTORY_SIZE, PRESENCE_TTL, Entry, Listener, Position, TopicLog
 from channels.memory_hub import RELAY_WINDOW, now_iso
 from channels.ordering import Cursor, catch_up, receive
@@ -91,16 +93,26 @@ end
 return {epoch or '', off, entries}
 """
 
-# KEYS: zset of members by expiry, hash of metas. ARGV: member, meta, expiry, now, user prefix, channel, frame
-TRACK = """
-redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-local n = 0
-for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], '+inf')) do
-  if string.sub(member, 1, string.len(ARGV[5])) == ARGV[5] then n = n + 1 end
+# Many connections of one topic at once. KEYS: zset of members by expiry, hash of metas. ARGV: expiry, now,
+# channel, frame prefix, frame suffix, then (member, meta, user id, joins entry) per connection. One presence
+# frame announces every user among them who had no live connection before, instead of one frame per join (each
+# frame goes to every member of the room: a storm of N joins into a room was N² deliveries).
+TRACK_MANY = """
+local live = {}
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf')) do
+  live[string.match(member, '^[^\t]*')] = true
 end
-if n == 1 then redis.call('PUBLISH', ARGV[6], 'p' .. ARGV[7]) end
-return n
+local joins = {}
+for i = 6, #ARGV, 4 do
+  redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  if not live[ARGV[i + 2]] then
+    live[ARGV[i + 2]] = true
+    joins[#joins + 1] = ARGV[i + 3]
+  end
+end
+if #joins > 0 then redis.call('PUBLISH', ARGV[3], 'p' .. ARGV[4] .. table.concat(joins, ',') .. ARGV[5]) end
+return #joins
 """
 
 UNTRACK = """
@@ -115,11 +127,18 @@ return 1
 """
 
 
+RECENT = 256  # log entries each subscribed topic keeps in memory, for resumes
+
+
 @dataclass
 class _Local:
     listeners: set[Listener] = field(default_factory=set)
     cursor: Cursor = field(default_factory=Cursor)
     ready: asyncio.Future[None] | None = None
+    # The last entries delivered here, contiguous and ending at cursor.last: a resume within them needs no
+    # round trip (in a reconnect storm, a room's members all ask for the same few entries at once).
+    recent: deque[Entry] = field(default_factory=lambda: deque(maxlen=RECENT))
+    placing: asyncio.Future[None] | None = None  # the one query placing a new durable topic's cursor
 
 
 class RedisHub:
@@ -146,6 +165,11 @@ class RedisHub:
         self._log: TopicLog | None = None
         self._outgoing: deque[tuple[str, str]] = deque()
         self._outgoing_ready = asyncio.Event()
+        # Presence writes and reads of connections joining at the same moment: one round trip for all of them.
+        self._tracks: Batcher[tuple[str, str, str, str], bool] = Batcher(self._track_batch)
+        self._presences: Batcher[str, dict[str, Any]] = Batcher(self._presence_many)
+        self._history_flights: dict[tuple[str, str, int], asyncio.Future[list[Entry] | None]] = {}
+        self.history_from_memory = 0
 
     def attach_log(self, log: TopicLog) -> None:
         self._log = log
@@ -177,8 +201,8 @@ class RedisHub:
         self._publish = self._redis.register_script(PUBLISH)
         self._position = self._redis.register_script(POSITION)
         self._history = self._redis.register_script(HISTORY)
-        self._track = self._redis.register_script(TRACK)
         self._untrack = self._redis.register_script(UNTRACK)
+        self._track_many = self._redis.register_script(TRACK_MANY)
         await self._open_pubsub()
         self._tasks = [asyncio.create_task(self._read_loop(), name="hub-reader"),
                        asyncio.create_task(self._presence_loop(), name="hub-presence"),
@@ -269,11 +293,44 @@ class RedisHub:
     async def position(self, topic: str) -> Position:
         durable = self._durable(topic)
         if durable is not None:
+            # Subscribed here: what this process delivered is the position, without a query. Anything committed
+            # after it reaches the subscriber as a message (it subscribed before asking), so nothing is skipped.
+            local = self._topics.get(topic)
+            if local is not None and local.cursor.epoch is not None and local.cursor.last is not None:
+                return Position(local.cursor.epoch, local.cursor.last)
             return await durable.position(topic)
         epoch, offset = await self._position(keys=self._keys(topic), args=[secrets.token_hex(8), self._keys_ttl_ms])
         return Position(str(epoch), int(offset))
 
     async def history(self, topic: str, epoch: str, after: int) -> list[Entry] | None:
+        """The entries after `after`, for a resume: from memory when this process delivered them, else from the
+        log — one query for every resume of the same topic from the same offset at the same moment."""
+        local = self._topics.get(topic)
+        if local is not None and local.cursor.epoch == epoch and local.cursor.last is not None \
+                and after <= local.cursor.last:
+            recent = local.recent
+            if after == local.cursor.last:
+                self.history_from_memory += 1
+                return []  # later entries reach the subscriber as messages
+            if recent and recent[0].offset <= after + 1 and recent[-1].offset == local.cursor.last:
+                self.history_from_memory += 1
+                return list(itertools.islice(recent, after + 1 - recent[0].offset, None))
+        key = (topic, epoch, after)
+        flight = self._history_flights.get(key)
+        if flight is None:
+            flight = self._history_flights[key] = asyncio.ensure_future(self._log_history(topic, epoch, after))
+            flight.add_done_callback(lambda _: self._history_flights.pop(key, None))
+        entries = await asyncio.shield(flight)
+        local = self._topics.get(topic)
+        if entries and local is not None and not local.recent and local.cursor.epoch == epoch \
+                and local.cursor.last is not None and entries[0].offset <= local.cursor.last:
+            # Nothing delivered here since subscribing: the log's entries up to the cursor start the memory.
+            upto = [e for e in entries if e.offset <= local.cursor.last]
+            if upto[-1].offset == local.cursor.last:
+                local.recent.extend(upto)
+        return entries
+
+    async def _log_history(self, topic: str, epoch: str, after: int) -> list[Entry] | None:
         durable = self._durable(topic)
         if durable is not None:
             return await durable.history(topic, epoch, after)
@@ -322,10 +379,16 @@ class RedisHub:
             await asyncio.wait_for(asyncio.shield(local.ready), timeout=10)
         if durable is not None and local.cursor.last is None:
             # From here on a gap is noticed (and filled from the log), even before the first message arrives.
-            pos = await durable.position(topic)
-            async with local.cursor.lock:
-                if local.cursor.last is None:
-                    local.cursor.epoch, local.cursor.last = pos.epoch, pos.offset
+            # One query however many sockets join the topic at once (a storm: the whole room).
+            if local.placing is None or local.placing.done():  # none in flight (or a reset since): place it
+                local.placing = asyncio.ensure_future(self._place_cursor(topic, local, durable))
+            await asyncio.shield(local.placing)
+
+    async def _place_cursor(self, topic: str, local: _Local, durable: TopicLog) -> None:
+        pos = await durable.position(topic)
+        async with local.cursor.lock:
+            if local.cursor.last is None:
+                local.cursor.epoch, local.cursor.last = pos.epoch, pos.offset
 
     async def unsubscribe(self, topic: str, listener: Listener) -> None:
         local = self._topics.get(topic)
@@ -420,11 +483,12 @@ class RedisHub:
 
     def _fill(self, topic: str) -> Any:
         async def fill(epoch: str, after: int) -> list[Entry] | None:
-            return await self.history(topic, epoch, after)
+            return await self._log_history(topic, epoch, after)  # never memory: it fills what memory lacks
         return fill
 
     def _emitter(self, topic: str, local: _Local) -> Any:
         def emit(offset: int, frame: str) -> None:
+            local.recent.append(Entry(offset, frame))  # in order, gaps filled first: contiguous
             for listener in list(local.listeners):
                 listener.on_msg(topic, offset, frame)
         return emit
@@ -432,6 +496,7 @@ class RedisHub:
     def _resyncer(self, topic: str, local: _Local) -> Any:
         def resync() -> None:
             log.warning("hub cannot recover %s (epoch changed or history gone); listeners resync", topic)
+            local.recent.clear()
             for listener in list(local.listeners):
                 listener.on_resync(topic)
         return resync
@@ -442,13 +507,24 @@ class RedisHub:
         return [f"{self._p}pz:{topic}", f"{self._p}ph:{topic}"]
 
     async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None:
-        now = time.time()
-        frame = m.presence(topic, {user_id: meta}, {})
-        member = f"{user_id}\t{connection_id}"
         self._mine[(topic, connection_id)] = user_id
-        await self._track(keys=self._pkeys(topic), args=[
-            member, orjson.dumps(meta).decode(), (now + self._presence_ttl) * 1000, now * 1000, f"{user_id}\t",
-            self._channel(topic), frame])
+        await self._tracks.get((topic, connection_id, user_id, orjson.dumps(meta).decode()))
+
+    async def _track_batch(self, keys: list[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], bool]:
+        now = time.time()
+        by_topic: dict[str, list[str]] = {}
+        for topic, connection_id, user_id, meta in keys:
+            by_topic.setdefault(topic, []).extend(
+                [f"{user_id}\t{connection_id}", meta, user_id, orjson.dumps(user_id).decode() + ":" + meta])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for topic, args in by_topic.items():
+                empty = m.presence(topic, {}, {})
+                cut = empty.index('"joins":{') + len('"joins":{')
+                await self._track_many(keys=self._pkeys(topic), client=pipe, args=[
+                    (now + self._presence_ttl) * 1000, now * 1000, self._channel(topic), empty[:cut], empty[cut:],
+                    *args])
+            await pipe.execute()
+        return dict.fromkeys(keys, True)
 
     async def untrack(self, topic: str, connection_id: str, user_id: str) -> None:
         self._mine.pop((topic, connection_id), None)
@@ -460,14 +536,25 @@ class RedisHub:
             member, time.time() * 1000, f"{user_id}\t", self._channel(topic), frame])
 
     async def presence(self, topic: str) -> dict[str, Any]:
-        zkey, hkey = self._pkeys(topic)
-        members = cast(list[str], await self.redis.zrangebyscore(zkey, time.time() * 1000, "+inf"))
-        if not members:
-            return {}
-        metas = await self.redis.hmget(hkey, members)
-        out: dict[str, Any] = {}
-        for member, meta in zip(members, metas, strict=True):
-            out[member.split("\t", 1)[0]] = orjson.loads(meta) if meta else {}
+        return await self._presences.get(topic) or {}
+
+    async def _presence_many(self, topics: list[str]) -> dict[str, dict[str, Any]]:
+        """Who is present in each topic: the live members' metas, read for all topics in one round trip."""
+        now_ms = time.time() * 1000
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for topic in topics:
+                zkey, hkey = self._pkeys(topic)
+                pipe.zrangebyscore(zkey, now_ms, "+inf")
+                pipe.hgetall(hkey)
+            replies = await pipe.execute()
+        out: dict[str, dict[str, Any]] = {}
+        for i, topic in enumerate(topics):
+            members, metas = cast(list[str], replies[2 * i]), cast(dict[str, str], replies[2 * i + 1])
+            present: dict[str, Any] = {}
+            for member in members:
+                meta = metas.get(member)
+                present[member.split("\t", 1)[0]] = orjson.loads(meta) if meta else {}
+            out[topic] = present
         return out
 
     async def _presence_loop(self) -> None:

@@ -71,9 +71,13 @@ class AuthCache:
         if self.seconds <= 0:
             return
         row = {key: copy.deepcopy(getattr(user, key)) for key in _COLUMNS}
-        self._entries[session_id] = _Entry(user.id, row, session_expires_at, self._clock() + self.seconds)
+        now = self._clock()
+        self._entries[session_id] = _Entry(user.id, row, session_expires_at, now + self.seconds)
         self._entries.move_to_end(session_id)
-        while len(self._entries) > self._capacity:
+        # Oldest first, and all live equally long: drop the stale ones from the front, so the cache holds what
+        # signed in during the last `seconds` rather than up to `capacity` entries nobody will ask for again.
+        while self._entries and (len(self._entries) > self._capacity
+                                 or next(iter(self._entries.values())).fresh_until <= now):
             self._entries.popitem(last=False)
 
     def forget(self, data: dict[str, Any]) -> None:

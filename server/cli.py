@@ -12,6 +12,12 @@ from typing import Any
 
 from server.settings import ConfigError, Settings, load_settings
 
+# Connections the kernel may hold waiting for accept(). uvicorn's default (2048) is smaller than a reconnect storm:
+# when an instance dies, all its clients come back within ~0.1 s, and every connection past the queue has its SYN
+# dropped and retried by TCP 1, 3, 7 s later (measured by bench/ws_storm.py: 5,000 clients, p50 resume 11 s). The
+# kernel caps it at net.core.somaxconn (4096 here).
+LISTEN_BACKLOG = 16384
+
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
@@ -29,7 +35,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     config = uvicorn.Config(
         "server.app:create_app_from_env", factory=True, host=args.host or settings.api_host,
-        port=args.port or settings.api_port, workers=workers, log_level=settings.log_level,
+        port=args.port or settings.api_port, workers=workers, log_level=settings.log_level, backlog=LISTEN_BACKLOG,
         proxy_headers=False, server_header=False, ws="websockets-sansio", ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_heartbeat, ws_ping_timeout=settings.ws_heartbeat_timeout,
         ws_max_size=64 * 1024, timeout_graceful_shutdown=settings.shutdown_timeout,
@@ -48,8 +54,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if workers > 1:
         uvicorn.run(config.app, factory=True, host=config.host, port=config.port, workers=workers,
-                    log_level=settings.log_level, proxy_headers=False, server_header=False, ws="websockets-sansio",
-                    ws_per_message_deflate=False, ws_ping_interval=settings.ws_heartbeat,
+                    backlog=LISTEN_BACKLOG, log_level=settings.log_level, proxy_headers=False, server_header=False,
+                    ws="websockets-sansio", ws_per_message_deflate=False, ws_ping_interval=settings.ws_heartbeat,
                     ws_ping_timeout=settings.ws_heartbeat_timeout, ws_max_size=64 * 1024,
                     timeout_graceful_shutdown=settings.shutdown_timeout, log_config=log_config(settings, "api"))
     else:

@@ -12,12 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.hub import Hub
 from channels.outbox import Outbox
+from channels.protocol import Limits as ProtocolLimits
 from handlers.auth_cache import AuthCache
 from handlers.context import Limits, Outcome
 from handlers.security import Passwords, Tokens
 from handlers.storage import Storage
 from jobs.generation import Generations
 from jobs.runtime import JobRuntime
+from server.connect_checks import ConnectChecks
 from server.ratelimit import RateLimiter
 from server.settings import Settings
 
@@ -49,3 +51,5 @@ class AppState:
     background: set[asyncio.Task[Any]] = field(default_factory=set)
     session_watch: Any = None  # server.session_watch.SessionWatch
     auth_cache: AuthCache | None = None
+    ws_limits: ProtocolLimits | None = None  # every socket's protocol limits (server.websocket)
+    connect_checks: ConnectChecks | None = None  # connecting sockets' lookups, batched

@@ -28,9 +28,10 @@ from handlers.accounts import authenticate
 from handlers.context import Context, Outcome
 from handlers.unit_of_work import unit_of_work
 from handlers.users import brief
-from persistence.errors import DomainError, Unauthorized
+from persistence.errors import DomainError, Forbidden, NotFound, Unauthorized
 from persistence.models import User
 from server.errors import translate, unavailable, ws_code
+from server.middleware import request_id_var
 from server.state import AppState
 
 log = logging.getLogger("conversme.ws")
@@ -45,8 +46,19 @@ class _TopicView:
         self.buffer: list[tuple[int, str]] = []
 
 
+# The queue of every connection whose socket is writable: frames are written at once, so almost every
+# connection's queue is empty, and an empty deque still costs ~0.7 KiB. A connection gets a deque of its own
+# only while its socket is paused (enqueue), and gives it back once drained (_write). Never appended to.
+_NO_QUEUE: deque[str] = deque()
+
+
 class Connection:
     """One client socket: its protocol state, its topics and its outbound queue. A hub `Listener`."""
+
+    # Thousands of these live at once: slots instead of a __dict__ each.
+    __slots__ = ("_coalesce", "busy", "close_code", "close_reason", "hub", "id", "inflight", "max_queue_bytes",
+                 "proto", "queue", "queued_bytes", "raw_send", "received", "sent", "session_id", "state", "user",
+                 "user_id", "views", "writer", "ws")
 
     def __init__(self, ws: WebSocket, state: AppState, proto: ConnectionProtocol, max_queue_bytes: int,
                  coalesce: Callable[[deque[str]], int] | None = None) -> None:
@@ -59,7 +71,7 @@ class Connection:
         self.session_id: str | None = None  # the sign-in session of the token; the socket ends with it
         self.user: User | None = None
         self.views: dict[str, _TopicView] = {}
-        self.queue: deque[str] = deque()
+        self.queue = _NO_QUEUE
         self.queued_bytes = 0
         self.busy = False  # the writer task owns sending until it has drained the queue
         self.inflight: Awaitable[None] | None = None
@@ -104,6 +116,8 @@ class Connection:
                 self.queued_bytes = 0
                 self.request_close(Close.SLOW_CONSUMER, "slow consumer")
                 return
+        if self.queue is _NO_QUEUE:
+            self.queue = deque()
         self.queue.append(text)
         self.queued_bytes += size
         self.busy = True
@@ -137,6 +151,7 @@ class Connection:
                 self.queued_bytes -= len(text)
                 await self.raw_send({"type": "websocket.send", "text": text})
                 self.sent += 1
+            self.queue = _NO_QUEUE
             self.busy = False
             if self.close_code is None:
                 return
@@ -222,21 +237,39 @@ def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
 async def _verify(state: AppState, token: str) -> tuple[User, float, str | None]:
     now = state.clock()
     claims = state.tokens.decode_access(token, now)
+    expires_at = claims.expires_at.timestamp()
+    if claims.session_id is not None and state.connect_checks is not None:
+        # The common case answered from the instance's memory, or in one statement with every socket that
+        # authenticates at the same moment; anything else (a refusal) goes the one-at-a-time way below.
+        cache = state.auth_cache
+        user = cache.user(claims.session_id, claims.user_id, now) if cache is not None else None
+        if user is None:
+            found = await state.connect_checks.sessions.get((claims.user_id, claims.session_id))
+            if found is not None and found[1] > now:
+                user = found[0]
+                if cache is not None:
+                    cache.remember(claims.session_id, user, found[1])
+        if user is not None and not (user.is_guest and user.guest_expires_at is not None
+                                     and user.guest_expires_at <= now):
+            return user, expires_at, str(claims.session_id)
     async with state.sessionmaker() as db, db.begin():
         user = await authenticate(db, claims, now, state.auth_cache)
-    return user, claims.expires_at.timestamp(), str(claims.session_id) if claims.session_id else None
+    return user, expires_at, str(claims.session_id) if claims.session_id else None
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
+    request_id_var.set(uuid.uuid4().hex)  # the socket's log lines (its task has a context of its own)
     state: AppState = ws.app.state.conversme
     settings = state.settings
     if not origin_allowed(ws, settings.allowed_origins):
         await ws.close(code=1008)
         return
     offered = ws.scope.get("subprotocols") or []
-    limits = Limits(auth_timeout=settings.ws_auth_timeout, heartbeat=settings.ws_heartbeat,
-                    push_burst=settings.ws_push_burst, push_rate=settings.ws_push_rate,
-                    max_topics=settings.ws_max_topics)
+    if state.ws_limits is None:  # the same for every socket: made once, not once per connection
+        state.ws_limits = Limits(auth_timeout=settings.ws_auth_timeout, heartbeat=settings.ws_heartbeat,
+                                 push_burst=settings.ws_push_burst, push_rate=settings.ws_push_rate,
+                                 max_topics=settings.ws_max_topics)
+    limits = state.ws_limits
     header = ws.headers.get("authorization", "")
     user: User | None = None
     expires_at: float | None = None
@@ -375,7 +408,7 @@ async def _in_transaction(conn: Connection, work: Callable[[Context], Any]) -> A
 async def _join(conn: Connection, command: m.Join) -> None:
     proto, hub, topic = conn.proto, conn.state.hub, command.topic
     try:
-        await _in_transaction(conn, lambda ctx: realtime.authorize_join(ctx, topic))
+        await _authorize_join(conn, topic)
     except DomainError as exc:
         proto.join_failed(command.ref, topic, ws_code(exc), exc.message)
         return
@@ -413,6 +446,22 @@ async def _join(conn: Connection, command: m.Join) -> None:
     view.buffer.clear()
     view.last = sent
     view.ready = True
+
+
+async def _authorize_join(conn: Connection, topic: str) -> None:
+    """realtime.authorize_join, without a transaction of its own for the two common kinds: a user topic needs
+    no database at all, an event room's membership is asked together with every other socket joining now."""
+    kind, ident = realtime.parse_topic(topic)
+    assert conn.user is not None
+    checks = conn.state.connect_checks
+    if kind == "user":
+        if ident != conn.user.id:
+            raise Forbidden("a user topic is for its user only")
+    elif kind == "event" and checks is not None:
+        if not await checks.members.get((ident, conn.user.id)):
+            raise NotFound("event", ident)
+    else:
+        await _in_transaction(conn, lambda ctx: realtime.authorize_join(ctx, topic))
 
 
 async def _recheck_topics(conn: Connection) -> None:
