@@ -493,7 +493,7 @@ class RedisHub:
     # ---- presence -----------------------------------------------------------------------------------
 
     def _pkeys(self, topic: str) -> list[str]:
-        return [f"{self._p}pz:{topic}", f"{self._p}ph:{topic}"]
+        return [key(self._p, "pz:", topic, self._cluster), key(self._p, "ph:", topic, self._cluster)]
 
     async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None:
         now = time.time()
