@@ -130,3 +130,11 @@ async def test_keys_of_one_topic_share_a_slot(on_cluster: OnCluster) -> None:
             with node.client() as c:
                 keys: list[Any] = c.keys(f"{on_cluster.env['REDIS_PREFIX']}*{{event:{event['id']}}}*")
             assert {k.split("{")[0].removeprefix(on_cluster.env["REDIS_PREFIX"]) for k in keys} >= {"pz:", "ph:"}
+
+
+async def test_ready_and_metrics_see_the_cluster(on_cluster: OnCluster) -> None:
+    async with httpx.AsyncClient(base_url=on_cluster.b.url, timeout=30) as api:
+        r = await api.get("/ready")
+        assert r.status_code == 200, r.text
+        metrics = (await api.get("/metrics")).text
+        assert "conversme_redis_up 1.0" in metrics
