@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from channels.budgets import RedisTokenBudget
 from channels.client import RealtimeClient
 from channels.leases import RedisCoordination, StreamInfo
 from tests.cluster.conftest import OnCluster
@@ -138,3 +139,21 @@ async def test_ready_and_metrics_see_the_cluster(on_cluster: OnCluster) -> None:
         assert r.status_code == 200, r.text
         metrics = (await api.get("/metrics")).text
         assert "conversme_redis_up 1.0" in metrics
+
+
+async def test_token_budgets_of_a_user_and_a_session_on_two_instances(on_cluster: OnCluster) -> None:
+    """The user's and the session's keys live in different slots: a spend counts in both, seen by another
+    instance's budget."""
+    prefix = on_cluster.env["REDIS_PREFIX"] + "ai:tokens:"
+    one, two = RedisTokenBudget(on_cluster.redis.url, prefix), RedisTokenBudget(on_cluster.redis.url, prefix)
+    try:
+        user, session = f"user:{uuid.uuid4()}", f"live:{uuid.uuid4()}"
+        assert await two.wait_needed([(user, 100), (session, 100)]) is None
+        await one.spend([user, session], 60)
+        await one.spend([user], 50)
+        wait = await two.wait_needed([(user, 100), (session, 100)])
+        assert wait is not None and 0 < wait <= 60  # the user is over (110), the session is not (60)
+        assert await two.wait_needed([(session, 100)]) is None
+    finally:
+        await one.close()
+        await two.close()
