@@ -46,7 +46,7 @@ async def run_backend(args: argparse.Namespace, label: str, redis_url: str, work
     await conn.close()
     db_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{dbname}"
     env = server_env(db_url, redis_url, work / label, WS_PUSH_RATE="100000", WS_PUSH_BURST="100000",
-                     WS_MAX_QUEUE_BYTES=str(4 * 1024 * 1024), DB_POOL_SIZE="10")
+                     WS_MAX_QUEUE_BYTES=str(4 * 1024 * 1024), DB_POOL_SIZE="20")
     servers: list[ServerProcess] = []
     hub = RedisHub(redis_url, f"bench-{label}", prefix=env["REDIS_PREFIX"])
     runs: list[dict[str, Any]] = []
@@ -81,6 +81,10 @@ async def run_backend(args: argparse.Namespace, label: str, redis_url: str, work
             runs.append(await saturate(args, [], conns, "conversme", publish, servers[-1].ws_url, owner["token"],
                                        topic, pids))
             print(f"{label}:", json.dumps(runs[-1]), flush=True)
+    except Exception:
+        for s in servers:  # what the servers said, before their directory goes
+            print(f"--- {label} server {s.port}:\n{s.log()[-2000:]}", file=sys.stderr)
+        raise
     finally:
         await hub.close()
         for s in servers:
