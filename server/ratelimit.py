@@ -13,12 +13,16 @@ from typing import Protocol
 
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from channels.redis_client import RedisClient, connect, is_cluster, is_redis
 
 log = logging.getLogger("conversme.ratelimit")
+
+# Redis away, or a Redis Cluster failing over (no master for the key's slot yet): count in this process meanwhile.
+REDIS_AWAY = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError, SlotNotCoveredError)
 
 
 class RateLimiter(Protocol):
@@ -102,7 +106,7 @@ class RedisRateLimiter:
                 pipe.expire(name, window, nx=True)
                 pipe.ttl(name)
                 count, _, ttl = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except REDIS_AWAY as exc:
             self._failed(exc)
             return await self._fallback.hit(key, limit, window)
         self._answered()
@@ -114,7 +118,7 @@ class RedisRateLimiter:
             return
         try:
             await self._redis.delete(self._name(key))
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except REDIS_AWAY as exc:
             self._failed(exc)
             return
         self._answered()
