@@ -6,13 +6,13 @@ duplicated messages for each backend. It is not a test.
     .venv/bin/python bench/cluster_fanout.py [--subscribers 300] [--sat-seconds 10] [--window 50] [--repeat 2]
 
 The cluster is private (three masters on free loopback ports, started and removed here, tests/cluster/nodes.py);
-"one Redis" is a private redis-server too, so both runs pay the same loopback costs."""
+"one Redis" is a private redis-server too, so both runs pay the same loopback costs. PostgreSQL is private as
+well (tests/faults/services.py): a shared server busy with test suites refuses connections ("too many clients")."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -30,21 +30,19 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ws_fanout import PG_ADMIN, ensure_loadgen, make_people, saturate, table  # noqa: E402
+from bench.ws_fanout import ensure_loadgen, make_people, saturate, table  # noqa: E402
 from channels.redis_hub import RedisHub  # noqa: E402
 from tests.cluster.nodes import PrivateCluster  # noqa: E402
-from tests.faults.services import PrivateRedis  # noqa: E402
+from tests.faults.services import PrivatePostgres, PrivateRedis  # noqa: E402
 from tests.realtime.harness import ServerProcess, migrate, server_env  # noqa: E402
 
 INSTANCES = 3
 
 
-async def run_backend(args: argparse.Namespace, label: str, redis_url: str, work: Path) -> list[dict[str, Any]]:
+async def run_backend(args: argparse.Namespace, label: str, redis_url: str, work: Path,
+                      pg: PrivatePostgres) -> list[dict[str, Any]]:
     dbname = f"bench_cl_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(PG_ADMIN)
-    await conn.execute(f'CREATE DATABASE "{dbname}"')
-    await conn.close()
-    db_url = PG_ADMIN.rsplit("/", 1)[0] + f"/{dbname}"
+    db_url = pg.createdb(dbname)
     env = server_env(db_url, redis_url, work / label, WS_PUSH_RATE="100000", WS_PUSH_BURST="100000",
                      WS_MAX_QUEUE_BYTES=str(4 * 1024 * 1024), DB_POOL_SIZE="20")
     servers: list[ServerProcess] = []
@@ -89,10 +87,6 @@ async def run_backend(args: argparse.Namespace, label: str, redis_url: str, work
         await hub.close()
         for s in servers:
             s.stop()
-        with contextlib.suppress(Exception):
-            conn = await asyncpg.connect(PG_ADMIN)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
-            await conn.close()
     return runs
 
 
@@ -101,15 +95,19 @@ async def main(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="cluster_fanout_"))
     single = PrivateRedis(work / "single")
     cluster = PrivateCluster(replicas=0)
+    pg = PrivatePostgres(work / "pg")
     results: dict[str, list[dict[str, Any]]] = {}
     try:
+        pg.init().start()
         single.start()
         cluster.start()
-        results["one Redis"] = await run_backend(args, "single", single.url, work)
-        results["Redis Cluster (3 masters, sharded pub/sub)"] = await run_backend(args, "cluster", cluster.url, work)
+        results["one Redis"] = await run_backend(args, "single", single.url, work, pg)
+        results["Redis Cluster (3 masters, sharded pub/sub)"] = await run_backend(args, "cluster", cluster.url, work,
+                                                                                 pg)
     finally:
         single.stop()
         cluster.stop()
+        pg.destroy()
         shutil.rmtree(work, ignore_errors=True)
     rows = [(f"saturation, {args.subscribers} subscribers on {INSTANCES} instances (window {args.window})",
              "deliveries/s", "deliveries per server CPU-s", "p50 ms", "p99 ms", "lost", "duplicated")]
