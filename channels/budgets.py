@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
-from redis.asyncio import Redis
+from channels.redis_client import RedisClient, connect, is_cluster, is_redis
 
 WINDOW = 60.0
 WINDOW_MS = 60_000
@@ -87,8 +87,9 @@ class RedisTokenBudget:
     the window back and computes the wait here, with the same rule as the memory budget."""
 
     def __init__(self, url: str, prefix: str = "cm:ai:tokens:", *, clock: Clock = time.time) -> None:
-        self._redis: Redis = Redis.from_url(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
+        self._redis: RedisClient = connect(url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5)
         self._p = prefix
+        self._cluster = is_cluster(url)
         self._clock = clock
 
     async def wait_needed(self, limits: Sequence[tuple[str, int]]) -> float | None:
@@ -98,7 +99,7 @@ class RedisTokenBudget:
         now_ms = round(self._clock() * 1000)
         async with self._redis.pipeline(transaction=False) as pipe:
             for key, _ in checked:
-                pipe.zrangebyscore(self._p + key, f"({now_ms - WINDOW_MS}", "+inf", withscores=True)
+                pipe.zrangebyscore(self._name(key), f"({now_ms - WINDOW_MS}", "+inf", withscores=True)
             windows: list[list[tuple[str, float]]] = await pipe.execute()
         now = now_ms / 1000
         return _longest(
@@ -110,19 +111,24 @@ class RedisTokenBudget:
             return
         now_ms = round(self._clock() * 1000)
         member = f"{uuid.uuid4().hex}:{tokens}"  # unique, so equal spends at the same millisecond all count
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # One MULTI on one server; on a cluster the keys (a user's, a session's) live in different slots, and
+        # each key's three commands still go together to its node (a spend counted without its trim is harmless).
+        async with self._redis.pipeline(transaction=not self._cluster) as pipe:
             for key in keys:
-                name = self._p + key
+                name = self._name(key)
                 pipe.zadd(name, {member: now_ms})
                 pipe.zremrangebyscore(name, "-inf", now_ms - WINDOW_MS)
                 pipe.pexpire(name, WINDOW_MS)
             await pipe.execute()
+
+    def _name(self, key: str) -> str:
+        return f"{self._p}{{{key}}}" if self._cluster else self._p + key
 
     async def close(self) -> None:
         await self._redis.aclose()
 
 
 def create_token_budget(url: str, prefix: str = "cm:", *, clock: Clock = time.time) -> TokenBudget:
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if is_redis(url):
         return RedisTokenBudget(url, prefix + "ai:tokens:", clock=clock)
     return MemoryTokenBudget(clock=clock)

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from channels.redis_client import is_redis
+
 HISTORY_SIZE = 1000
 HISTORY_SECONDS = 600
 PRESENCE_TTL = 30.0
@@ -105,7 +107,7 @@ class Hub(Protocol):
 
 def create_hub(url: str, instance_id: str, prefix: str = "cm:") -> Hub:
     """The hub for `url`; the server attaches the database's `TopicLog` (`attach_log`) once it has one."""
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if is_redis(url):
         from channels.redis_hub import RedisHub
 
         return RedisHub(url, instance_id, prefix=prefix)

@@ -20,14 +20,15 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
+
+from channels.redis_client import RedisClient, connect, is_cluster, is_redis
 
 log = logging.getLogger("conversme.leases")
 
@@ -174,12 +175,17 @@ return 0
 
 class RedisCoordination:
     """Keys (prefix `cm:ai:`): `lease:<context>` → stream (PX ttl); `active` zset stream → expiry (ms);
-    `meta` hash stream → StreamInfo JSON; `end:<stream>` the claimed end; channel `cancel` for cancel signals."""
+    `meta` hash stream → StreamInfo JSON; `end:<stream>` the claimed end; channel `cancel` for cancel signals.
+
+    On a Redis Cluster the scripts touch a lease, the `active` and `meta` registries and an end marker together,
+    so all of them share one hash tag (`cm:{ai}:…`, one slot: AI turns are few next to the hub's traffic), and
+    the cancel channel is a sharded one in that slot."""
 
     def __init__(self, url: str, prefix: str = "cm:ai:") -> None:
         self._url = url
-        self._p = prefix
-        self._redis: Redis | None = None
+        self._cluster = is_cluster(url)
+        self._p = f"{prefix.removesuffix('ai:')}{{ai}}:" if self._cluster else prefix
+        self._redis: RedisClient | None = None
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._on_cancel: CancelCallback | None = None
@@ -191,15 +197,15 @@ class RedisCoordination:
         await self._subscribed.wait()
 
     @property
-    def redis(self) -> Redis:
+    def redis(self) -> RedisClient:
         if self._redis is None:
             raise RuntimeError("coordination not started")
         return self._redis
 
     async def start(self, on_cancel: CancelCallback) -> None:
         self._on_cancel = on_cancel
-        self._redis = Redis.from_url(self._url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
-                                     health_check_interval=10)
+        self._redis = connect(self._url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
+                              health_check_interval=10)
         self._acquire = self._redis.register_script(ACQUIRE)
         self._refresh = self._redis.register_script(REFRESH)
         self._claim = self._redis.register_script(CLAIM_END)
@@ -222,12 +228,15 @@ class RedisCoordination:
         while True:
             try:
                 self._pubsub = self.redis.pubsub()
-                await self._pubsub.subscribe(self._p + "cancel")
+                if self._cluster:
+                    await self._pubsub.ssubscribe(self._p + "cancel")
+                else:
+                    await self._pubsub.subscribe(self._p + "cancel")
                 delay = 0.1
-                async for message in self._pubsub.listen():
-                    if message.get("type") == "subscribe":
+                async for message in self._messages(self._pubsub):
+                    if message.get("type") in ("subscribe", "ssubscribe"):
                         self._subscribed.set()
-                    elif message.get("type") == "message" and self._on_cancel is not None:
+                    elif message.get("type") in ("message", "smessage") and self._on_cancel is not None:
                         self._on_cancel(str(message["data"]))
             except asyncio.CancelledError:
                 raise
@@ -239,6 +248,16 @@ class RedisCoordination:
                     await self._pubsub.aclose()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    async def _messages(self, pubsub: PubSub) -> AsyncIterator[dict[str, Any]]:
+        if not self._cluster:
+            async for message in pubsub.listen():
+                yield message
+            return
+        while True:  # sharded messages are read node by node; redis-py re-subscribes after a failover
+            message = await cast(Any, pubsub).get_sharded_message(timeout=1.0)
+            if message is not None:
+                yield message
 
     def _lease(self, context_id: str) -> str:
         return f"{self._p}lease:{context_id}"
@@ -253,11 +272,17 @@ class RedisCoordination:
         if not streams:
             return []
         expiry = int((time.time() + ttl) * 1000)
-        async with self.redis.pipeline(transaction=False) as pipe:
+
+        def keys(info: StreamInfo) -> list[str]:
+            return [self._lease(info.context_id), self._p + "active", f"{self._p}end:{info.stream_id}"]
+
+        if self._cluster:  # one slot, one node: the calls in turn (a cluster pipeline does not carry scripts)
+            results = [await self._refresh(keys=keys(info), args=[info.stream_id, int(ttl * 1000), expiry])
+                       for info in streams]
+            return [info.stream_id for info, ok in zip(streams, results, strict=True) if not ok]
+        async with cast(Any, self.redis).pipeline(transaction=False) as pipe:
             for info in streams:
-                await self._refresh(keys=[self._lease(info.context_id), self._p + "active",
-                                          f"{self._p}end:{info.stream_id}"],
-                                    args=[info.stream_id, int(ttl * 1000), expiry], client=pipe)
+                await self._refresh(keys=keys(info), args=[info.stream_id, int(ttl * 1000), expiry], client=pipe)
             results = await pipe.execute()
         return [info.stream_id for info, ok in zip(streams, results, strict=True) if not ok]
 
@@ -286,7 +311,10 @@ class RedisCoordination:
         return out
 
     async def send_cancel(self, stream_id: str) -> None:
-        await self.redis.publish(self._p + "cancel", stream_id)
+        if self._cluster:
+            await self.redis.spublish(self._p + "cancel", stream_id)
+        else:
+            await self.redis.publish(self._p + "cancel", stream_id)
 
     async def holder(self, context_id: str) -> str | None:
         value = await self.redis.get(self._lease(context_id))
@@ -294,6 +322,6 @@ class RedisCoordination:
 
 
 def create_coordination(url: str, prefix: str = "cm:") -> Coordination:
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if is_redis(url):
         return RedisCoordination(url, prefix + "ai:")
     return MemoryCoordination()

@@ -11,6 +11,15 @@ Durable topics (event, user) are sequenced by the database instead: `publish_ent
 already holds, positions and history come from the log, and `relay_once` (polled by the server) delivers what
 an instance committed but never published — so neither a dead instance nor a Redis outage loses a change.
 
+On a Redis Cluster (`redis+cluster://`) every key of a topic, its presence and its channel carry the topic as
+hash tag (one slot, so each script runs on one node), and fan-out uses sharded pub/sub: SPUBLISH from the
+scripts, SSUBSCRIBE on the node that owns the slot. When a slot moves or its master fails over, redis-py's
+cluster pub/sub re-subscribes on the new owner; that confirmation arriving again for a topic we already
+listened on means messages may have been missed meanwhile, so the topic catches up from its history — the
+database's log for durable topics, the stream otherwise; a promoted replica is another server process, so a
+hub-sequenced topic on that shard gets a new epoch and its listeners resync (its last writes may not have
+reached the replica: replication is asynchronous).
+
 Channel payloads: `m<offset>|<epoch>|<frame>` (hub-sequenced), `l<instance>|<offset>|<epoch>|<frame>` (a durable
 log entry, skipped by the instance that sent it), `p<frame>` (presence), `k<userId>|<reason>` (removal)."""
 
@@ -28,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -40,6 +48,7 @@ from channels.batching import Batcher
 from channels.hub import HISTORY_SECONDS, HISTORY_SIZE, PRESENCE_TTL, Entry, Listener, Position, TopicLog
 from channels.memory_hub import RELAY_WINDOW, now_iso
 from channels.ordering import Cursor, catch_up, receive
+from channels.redis_client import RedisClient, connect, is_cluster, key
 from channels.topics import is_durable
 
 log = logging.getLogger("conversme.hub")
@@ -149,10 +158,11 @@ class RedisHub:
         self.instance_id = instance_id
         self._origin = instance_id.replace("|", "_")  # tags this instance's log entries on the wire
         self._p = prefix
+        self._cluster = is_cluster(url)
         self._history_size = history_size
         self._history_ms = int(history_seconds * 1000)
         self._keys_ttl_ms = int(max(KEYS_TTL_SECONDS, history_seconds) * 1000)
-        self._redis: Redis | None = None
+        self._redis: RedisClient | None = None
         self._pubsub: PubSub | None = None
         self._topics: dict[str, _Local] = {}
         self._mine: dict[tuple[str, str], str] = {}  # (topic, connection id) → user id, refreshed while alive
@@ -180,13 +190,24 @@ class RedisHub:
     # ---- keys ---------------------------------------------------------------------------------------
 
     def _keys(self, topic: str) -> list[str]:
-        return [f"{self._p}o:{topic}", f"{self._p}e:{topic}", f"{self._p}s:{topic}"]
+        return [key(self._p, kind, topic, self._cluster) for kind in ("o:", "e:", "s:")]
 
     def _channel(self, topic: str) -> str:
-        return f"{self._p}c:{topic}"
+        return key(self._p, "c:", topic, self._cluster)
+
+    def _topic_of(self, channel: str) -> str:
+        return channel[len(self._p) + 3:-1] if self._cluster else channel[len(self._p) + 2:]
+
+    def _publish_id_key(self, topic: str, publish_id: str) -> str:
+        # On a cluster in the topic's slot (the script reads it); on one server the name it always had.
+        return f"{self._p}pid:{{{topic}}}:{publish_id}" if self._cluster else f"{self._p}pid:{publish_id}"
+
+    def _script(self, text: str) -> Any:
+        # Sharded pub/sub on a cluster: the channel shares the topic's slot, so the script stays on one node.
+        return self.redis.register_script(text.replace("'PUBLISH'", "'SPUBLISH'") if self._cluster else text)
 
     @property
-    def redis(self) -> Redis:
+    def redis(self) -> RedisClient:
         if self._redis is None:
             raise RuntimeError("hub not started")
         return self._redis
@@ -195,14 +216,14 @@ class RedisHub:
 
     async def start(self) -> None:
         # Fail fast while Redis is away: publishes go to the outbox and retry, requests are not held up.
-        self._redis = Redis.from_url(self._url, decode_responses=True, health_check_interval=10,
-                                     socket_connect_timeout=2, socket_timeout=5,
-                                     retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2))
-        self._publish = self._redis.register_script(PUBLISH)
-        self._position = self._redis.register_script(POSITION)
-        self._history = self._redis.register_script(HISTORY)
-        self._untrack = self._redis.register_script(UNTRACK)
-        self._track_many = self._redis.register_script(TRACK_MANY)
+        self._redis = connect(self._url, decode_responses=True, health_check_interval=10,
+                              socket_connect_timeout=2, socket_timeout=5,
+                              retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2))
+        self._publish = self._script(PUBLISH)
+        self._position = self._script(POSITION)
+        self._history = self._script(HISTORY)
+        self._untrack = self._script(UNTRACK)
+        self._track_many = self._script(TRACK_MANY)
         await self._open_pubsub()
         self._tasks = [asyncio.create_task(self._read_loop(), name="hub-reader"),
                        asyncio.create_task(self._presence_loop(), name="hub-presence"),
@@ -211,7 +232,13 @@ class RedisHub:
     async def _open_pubsub(self) -> None:
         self._pubsub = self.redis.pubsub()
         # A subscription of our own keeps the connection valid while no topic is subscribed.
-        await self._pubsub.subscribe(f"{self._p}ctl:{self.instance_id}", *[self._channel(t) for t in self._topics])
+        own = f"{self._p}ctl:{self.instance_id}"
+        if self._cluster:
+            await self._pubsub.ssubscribe(own)
+            for topic in self._topics:  # one SSUBSCRIBE per topic: each may live on another node
+                await self._pubsub.ssubscribe(self._channel(topic))
+        else:
+            await self._pubsub.subscribe(own, *[self._channel(t) for t in self._topics])
 
     async def close(self) -> None:
         self._closing = True
@@ -237,7 +264,7 @@ class RedisHub:
         suffix = ',"ts":"' + now_iso() + '","data":' + m.encode_data(data) + "}"
         publish_id = secrets.token_hex(12)  # the same on every retry of this one call
         offset = await self._publish(
-            keys=[*self._keys(topic), f"{self._p}pid:{publish_id}"],
+            keys=[*self._keys(topic), self._publish_id_key(topic, publish_id)],
             args=[self._channel(topic), prefix, suffix, secrets.token_hex(8), self._history_size,
                   self._history_ms, int(time.time() * 1000), self._keys_ttl_ms, PUBLISH_ID_TTL_MS],
         )
@@ -269,7 +296,10 @@ class RedisHub:
                 try:
                     async with self.redis.pipeline(transaction=False) as pipe:
                         for channel, payload in batch:
-                            pipe.publish(channel, payload)
+                            if self._cluster:
+                                pipe.spublish(channel, payload)
+                            else:
+                                pipe.publish(channel, payload)
                         await pipe.execute()
                 except asyncio.CancelledError:
                     raise
@@ -363,7 +393,7 @@ class RedisHub:
             local = self._topics[topic] = _Local(ready=asyncio.get_running_loop().create_future())
             assert self._pubsub is not None
             try:
-                await self._pubsub.subscribe(self._channel(topic))
+                await self._sub(self._channel(topic))
             except (RedisError, OSError, RuntimeError) as exc:
                 # Redis is away or just came back: the reader's reconnect subscribes every topic in _topics.
                 if durable is None:
@@ -399,10 +429,23 @@ class RedisHub:
             del self._topics[topic]
             if self._pubsub is not None:
                 with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.unsubscribe(self._channel(topic))
+                    if self._cluster:
+                        await self._pubsub.sunsubscribe(self._channel(topic))
+                    else:
+                        await self._pubsub.unsubscribe(self._channel(topic))
+
+    async def _sub(self, channel: str) -> None:
+        assert self._pubsub is not None
+        if self._cluster:
+            await self._pubsub.ssubscribe(channel)
+        else:
+            await self._pubsub.subscribe(channel)
 
     async def remove_user(self, topic: str, user_id: str, reason: str) -> None:
-        await self.redis.publish(self._channel(topic), f"k{user_id}|{reason}")
+        if self._cluster:
+            await self.redis.spublish(self._channel(topic), f"k{user_id}|{reason}")
+        else:
+            await self.redis.publish(self._channel(topic), f"k{user_id}|{reason}")
 
     # ---- the reader ---------------------------------------------------------------------------------
 
@@ -411,7 +454,10 @@ class RedisHub:
         while not self._closing:
             try:
                 assert self._pubsub is not None
-                message = await self._pubsub.get_message(timeout=1.0)
+                if self._cluster:
+                    message = await cast(Any, self._pubsub).get_sharded_message(timeout=1.0)
+                else:
+                    message = await self._pubsub.get_message(timeout=1.0)
                 backoff = 0.1
                 if message is not None:
                     await self._handle(message)
@@ -439,22 +485,30 @@ class RedisHub:
         # Anything published while we were away is fetched from the history (the database's log for durable
         # topics, the stream for the others); if it is gone, resync.
         for topic, local in list(self._topics.items()):
-            cursor = local.cursor
-            if cursor.last is None or cursor.epoch is None:
-                continue
-            await catch_up(cursor, cursor.epoch, 1 << 62, self._fill(topic),
-                           self._emitter(topic, local), self._resyncer(topic, local))
+            await self._catch_up(topic, local)
+
+    async def _catch_up(self, topic: str, local: _Local) -> None:
+        cursor = local.cursor
+        if cursor.last is None or cursor.epoch is None:
+            return
+        await catch_up(cursor, cursor.epoch, 1 << 62, self._fill(topic),
+                       self._emitter(topic, local), self._resyncer(topic, local))
 
     async def _handle(self, message: dict[str, Any]) -> None:
         channel = str(message["channel"])
-        topic = channel[len(self._p) + 2:]
+        topic = self._topic_of(channel)
         kind = message["type"]
-        if kind == "subscribe":
+        if kind in ("subscribe", "ssubscribe"):
             local = self._topics.get(topic)
             if local is not None and local.ready is not None and not local.ready.done():
                 local.ready.set_result(None)
+            elif local is not None and self._cluster:
+                # redis-py re-subscribed on its own (the slot moved, or its master failed over): anything
+                # published between losing the old node and this confirmation comes from the history.
+                self.reconnects += 1
+                await self._catch_up(topic, local)
             return
-        if kind != "message":
+        if kind not in ("message", "smessage"):
             return
         local = self._topics.get(topic)
         if local is None:
@@ -504,7 +558,7 @@ class RedisHub:
     # ---- presence -----------------------------------------------------------------------------------
 
     def _pkeys(self, topic: str) -> list[str]:
-        return [f"{self._p}pz:{topic}", f"{self._p}ph:{topic}"]
+        return [key(self._p, "pz:", topic, self._cluster), key(self._p, "ph:", topic, self._cluster)]
 
     async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None:
         self._mine[(topic, connection_id)] = user_id
@@ -516,14 +570,21 @@ class RedisHub:
         for topic, connection_id, user_id, meta in keys:
             by_topic.setdefault(topic, []).extend(
                 [f"{user_id}\t{connection_id}", meta, user_id, orjson.dumps(user_id).decode() + ":" + meta])
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for topic, args in by_topic.items():
-                empty = m.presence(topic, {}, {})
-                cut = empty.index('"joins":{') + len('"joins":{')
-                await self._track_many(keys=self._pkeys(topic), client=pipe, args=[
-                    (now + self._presence_ttl) * 1000, now * 1000, self._channel(topic), empty[:cut], empty[cut:],
-                    *args])
-            await pipe.execute()
+        calls = []
+        for topic, args in by_topic.items():
+            empty = m.presence(topic, {}, {})
+            cut = empty.index('"joins":{') + len('"joins":{')
+            calls.append((self._pkeys(topic), [(now + self._presence_ttl) * 1000, now * 1000, self._channel(topic),
+                                               empty[:cut], empty[cut:], *args]))
+        if self._cluster:
+            # The topics' keys live on different nodes: one script call each, all at once (a cluster pipeline
+            # does not load scripts on the nodes it reaches).
+            await asyncio.gather(*(self._track_many(keys=k, args=a) for k, a in calls))
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for k, a in calls:
+                    await self._track_many(keys=k, client=pipe, args=a)
+                await pipe.execute()
         return dict.fromkeys(keys, True)
 
     async def untrack(self, topic: str, connection_id: str, user_id: str) -> None:

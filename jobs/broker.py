@@ -18,6 +18,10 @@ a slow live worker's job is taken over too. (taskiq-redis's own `listen` runs XA
 that read new entries, so on an idle queue a dead worker's job waited for the next enqueue: `listen` below
 claims every round.)
 
+On a Redis Cluster (`redis+cluster://`) the stream and the delayed set share one hash tag (`cm:{jobs}`,
+`cm:{jobs}:delayed`: the promoting script touches both) and every command goes through one cluster client,
+which follows the slot to whichever node holds it after a failover.
+
 When Redis goes away (killed, restarted, refusing commands) the read loop in `listen` does not end: it marks
 the queue not receiving (`ReceiveStatus`, reported in the worker's heartbeat), waits with capped exponential
 backoff, recreates the consumer group (a Redis that came back empty has lost the stream and the group: the
@@ -27,11 +31,12 @@ next read would fail with NOGROUP forever) and reads again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
 import uuid
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,6 +47,9 @@ from taskiq.kicker import AsyncKicker
 from taskiq.labels import prepare_label
 from taskiq.message import BrokerMessage
 from taskiq_redis import RedisStreamBroker
+
+from channels.redis_client import RedisClient, cluster_seeds, connect, is_cluster, is_redis
+from channels.redis_client import key as redis_key
 
 log = logging.getLogger("conversme.queue")
 
@@ -184,12 +192,43 @@ class AckDeletingStreamBroker(RedisStreamBroker):
     by MAXLEN could drop jobs nobody has read yet)."""
 
     def __init__(self, url: str, **kwargs: Any) -> None:
+        self._cluster: RedisClient | None = None
+        if is_cluster(url):
+            # taskiq-redis's stream broker speaks to one server through a pool; on a cluster every command below
+            # goes through one cluster client instead (the base class's pool, for the first seed, stays unused).
+            host, port = cluster_seeds(url)[0][0]
+            self._cluster = connect(url, max_connections=kwargs.get("max_connection_pool_size") or 64,
+                                    socket_timeout=kwargs.get("socket_timeout"),
+                                    socket_connect_timeout=kwargs.get("socket_connect_timeout"))
+            url = f"redis://{host}:{port}"
         super().__init__(url, **kwargs)
         self.status = ReceiveStatus()
 
+    @contextlib.asynccontextmanager
+    async def _conn(self) -> AsyncIterator[RedisClient]:
+        if self._cluster is not None:
+            yield self._cluster  # shared, closed at shutdown
+            return
+        async with Redis(connection_pool=self.connection_pool) as redis:
+            yield redis
+
+    async def _declare_consumer_group(self) -> None:
+        async with self._conn() as redis:
+            await self._declare_group(redis)
+
+    async def kick(self, message: BrokerMessage) -> None:
+        async with self._conn() as redis:
+            await redis.xadd(message.labels.get("queue_name") or self.queue_name, {b"data": message.message},
+                             maxlen=self.maxlen, approximate=self.approximate)
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        if self._cluster is not None:
+            await self._cluster.aclose()
+
     def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
         async def ack() -> None:
-            async with Redis(connection_pool=self.connection_pool) as redis:
+            async with self._conn() as redis:
                 pipe = redis.pipeline(transaction=False)
                 pipe.xack(queue_name, self.consumer_group_name, id)
                 pipe.xdel(queue_name, id)
@@ -203,7 +242,7 @@ class AckDeletingStreamBroker(RedisStreamBroker):
         backoff = Backoff()
         while True:
             try:
-                async with Redis(connection_pool=self.connection_pool) as redis:
+                async with self._conn() as redis:
                     await self._declare_group(redis)
                     while True:
                         batch = await self._read_round(redis)
@@ -222,7 +261,7 @@ class AckDeletingStreamBroker(RedisStreamBroker):
                 log.log(level, "cannot read jobs (%s); not receiving, retrying in %.1f s", describe(exc), delay)
                 await asyncio.sleep(delay)
 
-    async def _declare_group(self, redis: Redis) -> None:
+    async def _declare_group(self, redis: RedisClient) -> None:
         # A Redis that restarted empty has lost the stream and the group: XREADGROUP would answer NOGROUP for
         # ever. "0" (not "$"): the group takes every job already queued on the new stream, e.g. by the API.
         try:
@@ -231,7 +270,7 @@ class AckDeletingStreamBroker(RedisStreamBroker):
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def _read_round(self, redis: Redis) -> list[tuple[Any, bytes]]:
+    async def _read_round(self, redis: RedisClient) -> list[tuple[Any, bytes]]:
         """New jobs for this consumer (waiting up to `block` ms), then jobs other consumers received and never
         acknowledged — every round, busy or idle."""
         fetched: Any = await redis.xreadgroup(self.consumer_group_name, self.consumer_name, {self.queue_name: ">"},
@@ -247,7 +286,9 @@ class RedisJobQueue:
     def __init__(self, url: str, *, redeliver_after: float, consumer: str, prefetch: int = 8,
                  prefix: str = "cm:") -> None:
         self.url = url
-        self.stream, self.delayed, self.deliveries = prefix + STREAM, prefix + DELAYED, prefix + DELIVERIES
+        # On one server `cm:jobs` and `cm:jobs:delayed` as always; on a cluster `cm:{jobs}` and `cm:{jobs}:delayed`.
+        self.stream = redis_key(prefix, "", STREAM, is_cluster(url))
+        self.delayed, self.deliveries = self.stream + DELAYED.removeprefix(STREAM), prefix + DELIVERIES
         self.broker = AckDeletingStreamBroker(
             url, queue_name=self.stream, consumer_group_name=GROUP, consumer_name=consumer,
             # "0": a group created now also takes jobs queued before any worker ever ran.
@@ -256,16 +297,16 @@ class RedisJobQueue:
             socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT,
         )
         self.status = self.broker.status
-        self._redis: Redis | None = None
+        self._redis: RedisClient | None = None
 
     @property
-    def redis(self) -> Redis:
+    def redis(self) -> RedisClient:
         if self._redis is None:
             raise RuntimeError("job queue not started")
         return self._redis
 
     async def startup(self) -> None:
-        self._redis = Redis.from_url(self.url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT)
+        self._redis = connect(self.url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=CONNECT_TIMEOUT)
         await self.broker.startup()
 
     async def shutdown(self) -> None:
@@ -397,7 +438,7 @@ class LocalJobQueue:
 
 def create_queue(url: str, *, redeliver_after: float = 180.0, consumer: str | None = None,
                  prefetch: int = 8, prefix: str = "cm:") -> JobQueue:
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if is_redis(url):
         return RedisJobQueue(url, redeliver_after=redeliver_after, consumer=consumer or uuid.uuid4().hex,
                              prefetch=prefetch, prefix=prefix)
     if url in ("", "memory://") or url.startswith("memory://"):

@@ -16,7 +16,8 @@ from typing import Any, Protocol
 import orjson
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
-from redis.asyncio import Redis
+
+from channels.redis_client import connect, is_redis
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 OUTCOMES = ("ok", "retried", "dead")
@@ -114,7 +115,7 @@ class MemoryJobStats:
 
 class RedisJobStats:
     def __init__(self, url: str, prefix: str = "cm:") -> None:
-        self._redis = Redis.from_url(url)
+        self._redis = connect(url)
         self._stats, self._workers, self._failures = prefix + STATS, prefix + WORKERS, prefix + FAILURES
 
     async def enqueued(self, task: str, failed: bool = False) -> None:
@@ -164,7 +165,7 @@ class RedisJobStats:
 
 
 def create_stats(url: str, prefix: str = "cm:") -> JobStats:
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if is_redis(url):
         return RedisJobStats(url, prefix)
     return MemoryJobStats()
 

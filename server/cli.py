@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from channels.redis_client import is_redis
 from server.settings import ConfigError, Settings, load_settings
 
 # Connections the kernel may hold waiting for accept(). uvicorn's default (2048) is smaller than a reconnect storm:
@@ -30,7 +31,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print("conversme: several workers need PostgreSQL (DATABASE_URL); SQLite serves one process.",
               file=sys.stderr)
         return 2
-    if workers > 1 and not settings.redis_url.startswith(("redis://", "rediss://", "unix://")):
+    if workers > 1 and not is_redis(settings.redis_url):
         print("conversme: several workers need REDIS_URL so that they share one realtime hub.", file=sys.stderr)
         return 2
     config = uvicorn.Config(
@@ -140,7 +141,7 @@ def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
 
     from jobs.worker import run_scheduler, run_worker
 
-    if not settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+    if not is_redis(settings.broker_url):
         print(f"conversme: `{args.command}` needs BROKER_URL or REDIS_URL set to redis://; on memory:// the "
               "server runs its own jobs and scheduler.", file=sys.stderr)
         return 2

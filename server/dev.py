@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from channels.redis_client import is_redis
 from server.settings import Settings
 
 _COLORS = ("36", "35", "33", "32", "34", "31")
@@ -152,7 +153,7 @@ def _child_env() -> dict[str, str]:
 
 
 def _separate_jobs(settings: Settings) -> bool:
-    return settings.broker_url.startswith(("redis://", "rediss://", "unix://")) and not settings.is_sqlite
+    return is_redis(settings.broker_url) and not settings.is_sqlite
 
 
 async def _wait_healthy(url: str, proc: asyncio.subprocess.Process, timeout: float = 60.0) -> bool:

@@ -102,6 +102,10 @@ _DEPENDENCY_DOWN: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     redis.exceptions.ConnectionError,  # BusyLoadingError too: Redis still loading its data
     redis.exceptions.TimeoutError,
+    # A Redis Cluster between a master's death and its replica's promotion, or a slot being moved.
+    redis.exceptions.ClusterDownError,  # MasterDownError too
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
     ConnectionError,  # refused, reset, broken pipe
     TimeoutError,
 )

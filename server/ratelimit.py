@@ -11,13 +11,18 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ClusterDownError, SlotNotCoveredError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from channels.redis_client import RedisClient, connect, is_cluster, is_redis
+
 log = logging.getLogger("conversme.ratelimit")
+
+# Redis away, or a Redis Cluster failing over (no master for the key's slot yet): count in this process meanwhile.
+REDIS_AWAY = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError, SlotNotCoveredError)
 
 
 class RateLimiter(Protocol):
@@ -59,9 +64,10 @@ class RedisRateLimiter:
     def __init__(self, url: str, prefix: str = "cm:rl:", *, probe_every: float = 5.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         # Short timeouts and one retry (a pooled connection Redis closed on restart): a login waits little.
-        self._redis: Redis = Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1,
-                                            retry=Retry(NoBackoff(), 1))
+        self._redis: RedisClient = connect(url, socket_connect_timeout=1, socket_timeout=1,
+                                           retry=Retry(NoBackoff(), 1))
         self._prefix = prefix
+        self._cluster = is_cluster(url)  # each key is one slot: the MULTI below stays on one node
         self._fallback = MemoryRateLimiter()
         self._probe_every = probe_every
         self._clock = clock
@@ -93,14 +99,14 @@ class RedisRateLimiter:
     async def hit(self, key: str, limit: int, window: int) -> float | None:
         if self._skip_redis():
             return await self._fallback.hit(key, limit, window)
-        name = self._prefix + key
+        name = self._name(key)
         try:
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.incr(name)
                 pipe.expire(name, window, nx=True)
                 pipe.ttl(name)
                 count, _, ttl = await pipe.execute()
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+        except REDIS_AWAY as exc:
             self._failed(exc)
             return await self._fallback.hit(key, limit, window)
         self._answered()
@@ -111,17 +117,21 @@ class RedisRateLimiter:
         if self._skip_redis():
             return
         try:
-            await self._redis.delete(self._prefix + key)
-        except (RedisConnectionError, RedisTimeoutError) as exc:
+            await self._redis.delete(self._name(key))
+        except REDIS_AWAY as exc:
             self._failed(exc)
             return
         self._answered()
+
+    def _name(self, key: str) -> str:
+        # On a cluster the whole key is the hash tag: every limit is one key, so any slot will do.
+        return f"{self._prefix}{{{key}}}" if self._cluster else self._prefix + key
 
     async def close(self) -> None:
         await self._redis.aclose()
 
 
 def rate_limiter_for(url: str, prefix: str = "cm:") -> RateLimiter:
-    if url.startswith(("redis://", "rediss://", "unix://")):
+    if is_redis(url):
         return RedisRateLimiter(url, prefix + "rl:")
     return MemoryRateLimiter()

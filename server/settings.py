@@ -269,6 +269,11 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         raise ConfigError("REDIS_PREFIX must be 1-64 characters of letters, digits and _ . : { } -")
     if not values.get("redis_url"):
         values["redis_url"] = "memory://"
+    if values["redis_url"].startswith(("redis+cluster://", "rediss+cluster://")) and re.search(
+            r"[{}]", values.get("redis_prefix", "cm:")):
+        # On a cluster the code puts each topic's (queue's) name in the hash tag, after the prefix: braces in the
+        # prefix would become the tag instead and pile every key of the deployment into one slot.
+        raise ConfigError("REDIS_PREFIX must not contain { or } with a redis+cluster:// REDIS_URL")
     values["broker_url"] = env.get("BROKER_URL", "").strip() or values["redis_url"]
     secret = env.get("SECRET_KEY", "").strip()
     if secret in PLACEHOLDER_SECRETS or len(secret) < 32:
