@@ -118,8 +118,7 @@ def _job_config(settings: Settings, args: argparse.Namespace) -> Any:
     return JobConfig(
         database_url=settings.database_url, hub_url=settings.redis_url, broker_url=settings.broker_url,
         redis_prefix=settings.redis_prefix,
-        upload_dir=settings.upload_dir, upload_url_prefix=settings.upload_url_prefix,
-        reports_dir=settings.reports_dir, job_timeout=settings.job_timeout, max_retries=settings.job_max_retries,
+        storage=settings.storage, job_timeout=settings.job_timeout, max_retries=settings.job_max_retries,
         retry_base=settings.job_retry_base, redeliver_after=settings.job_redeliver_seconds,
         concurrency=getattr(args, "concurrency", None) or settings.worker_concurrency,
         scheduler_interval=settings.scheduler_interval, max_page_size=settings.max_page_size,

@@ -15,10 +15,11 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.staticfiles import NotModifiedResponse, PathLike, StaticFiles
-from starlette.types import Message, Receive, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from handlers.bucket import BucketStorage
 from handlers.context import Outcome
 from handlers.media import FileCleanup
 from handlers.sniff import BY_EXTENSION
@@ -131,3 +132,52 @@ class UploadedFiles(StaticFiles):
         if self.is_not_modified(response.headers, Headers(scope=scope)):
             return NotModifiedResponse(response.headers)
         return response
+
+
+async def from_bucket(storage: BucketStorage, key: str, headers: dict[str, str] | None = None) -> Response:
+    """A stored object as the answer to a download the caller may make: a redirect to a short-lived presigned URL
+    (the bucket serves it with the type and disposition it was stored with), or — presigning off — its bytes
+    proxied with `headers` on top. FileNotFoundError when there is no such object (proxied only: a presigned URL
+    of a missing object is the bucket's 404)."""
+    if storage.presign:
+        url = await storage.signed_url(key)
+        # The browser may reuse the redirect for a while, never past the URL's own life.
+        age = min(60, int(storage.presign_for.total_seconds()) // 2)
+        cache = (headers or {}).get("Cache-Control", f"private, max-age={age}")
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": cache})
+    opened = await storage.open(key)
+    served = {"Content-Length": str(opened.size), "Content-Type": opened.content_type or "application/octet-stream"}
+    if opened.disposition:
+        served["Content-Disposition"] = opened.disposition
+    return StreamingResponse(opened.chunks, headers={**served, **(headers or {})})
+
+
+class BucketFiles:
+    """The uploads mount when files live in a bucket: `GET /uploads/<key>` answers as the local mount does (no
+    sign-in: the key is the secret, as before) by redirect or proxy (`from_bucket`)."""
+
+    def __init__(self, storage: BucketStorage) -> None:
+        self.storage = storage
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self._answer(scope)
+        await response(scope, receive, send)
+
+    async def _answer(self, scope: Scope) -> Response:
+        if scope["method"] not in ("GET", "HEAD"):
+            return PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "GET, HEAD"})
+        key = str(scope.get("path", "")).lstrip("/")
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") for p in parts):
+            return PlainTextResponse("Not Found", status_code=404)
+        try:
+            return await from_bucket(self.storage, key)
+        except FileNotFoundError:
+            return PlainTextResponse("Not Found", status_code=404)
+
+
+def uploads_app(storage: Storage, directory: PathLike) -> ASGIApp:
+    """What serves `/uploads`: the bucket's files, or the local directory's."""
+    if isinstance(storage, BucketStorage):
+        return BucketFiles(storage)
+    return UploadedFiles(directory=directory, check_dir=False)
