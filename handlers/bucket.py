@@ -55,8 +55,9 @@ async def _chunks(result: obstore.GetResult) -> AsyncIterator[bytes]:
 
 
 class BucketStorage:
-    def __init__(self, cfg: StorageConfig, area: str, url_prefix: str) -> None:
+    def __init__(self, cfg: StorageConfig, area: str, url_prefix: str, *, private: bool = False) -> None:
         self.url_prefix = url_prefix.rstrip("/")
+        self.private = private
         self.presign = cfg.presign
         self.presign_for = timedelta(seconds=cfg.presign_seconds)
         self.store = _store(cfg, area, cfg.endpoint)
@@ -68,7 +69,7 @@ class BucketStorage:
         return f"{self.url_prefix}/{key}"
 
     async def save(self, key: str, data: bytes, *, disposition: str | None = None) -> str:
-        mime = served_type(key)
+        mime = served_type(key, private=self.private)
         attributes: Attributes = {"Content-Type": mime or "application/octet-stream"}
         if disposition is not None or mime is None:
             attributes["Content-Disposition"] = disposition or "attachment"

@@ -24,10 +24,14 @@ from handlers.sniff import BY_EXTENSION
 REPORT_TYPES = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 
 
-def served_type(key: str) -> str | None:
+def served_type(key: str, *, private: bool = False) -> str | None:
+    """The type the file is served as: a sniffed media type, or (private store only: the report files, which
+    the app itself wrote) a report format; None for anything else."""
     ext = key.rsplit(".", 1)[-1].lower() if "." in key.rsplit("/", 1)[-1] else ""
     sniffed = BY_EXTENSION.get(ext)
-    return sniffed.mime_type if sniffed is not None else REPORT_TYPES.get(ext)
+    if sniffed is not None:
+        return sniffed.mime_type
+    return REPORT_TYPES.get(ext) if private else None
 
 
 class Storage(Protocol):
@@ -128,5 +132,5 @@ def open_storages(cfg: StorageConfig) -> tuple[Storage, Storage]:
         from handlers.bucket import BucketStorage
 
         return (BucketStorage(cfg, "uploads", cfg.upload_url_prefix),
-                BucketStorage(cfg, "reports", REPORTS_URL_PREFIX))
+                BucketStorage(cfg, "reports", REPORTS_URL_PREFIX, private=True))
     return LocalStorage(cfg.upload_dir, cfg.upload_url_prefix), LocalStorage(cfg.reports_dir, REPORTS_URL_PREFIX)

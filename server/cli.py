@@ -1,4 +1,4 @@
-"""The `conversme` command: serve, migrate, init, create-admin, worker, scheduler, dev."""
+"""The `conversme` command: serve, migrate, init, create-admin, worker, scheduler, storage migrate, dev."""
 
 from __future__ import annotations
 
@@ -153,6 +153,19 @@ def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage(settings: Settings, args: argparse.Namespace) -> int:
+    from server.storage_migrate import migrate_to_bucket
+
+    try:
+        counts = asyncio.run(migrate_to_bucket(settings))
+    except ValueError as exc:
+        print(f"conversme: {exc}", file=sys.stderr)
+        return 2
+    for area, count in counts.items():
+        print(count.line(area))
+    return 0
+
+
 def _dev_defaults() -> None:
     """`conversme dev` turns DEBUG on unless the environment or `.env` says otherwise (as scripts/serve.sh)."""
     import os
@@ -185,6 +198,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--name", help="worker name in heartbeats and /admin/jobs (default host-pid)")
     sched = sub.add_parser("scheduler", help="claim due reminders and enqueue their jobs (any number may run)")
     sched.add_argument("--name", help="scheduler name in reminder claims (default host-pid)")
+    storage = sub.add_parser("storage", help="file storage tasks")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    storage_sub.add_parser("migrate", help="copy the local upload and report files into the bucket STORAGE_URL "
+                                           "names (idempotent; local files are kept)")
     dev = sub.add_parser("dev", help="local development: init, then the API, a worker and a scheduler together "
                                      "(logs in DATA_DIR/logs; Ctrl-C stops all)")
     dev.add_argument("--host")
@@ -211,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_dev(settings, args.host, args.port, init=not args.no_init, jobs=not args.no_jobs))
     if args.command in ("worker", "scheduler"):
         return _run_jobs(settings, args)
+    if args.command == "storage":
+        return _storage(settings, args)
     if args.command == "migrate":
         target = args.target or ("base" if args.down else "head")
         asyncio.run(_migrate(settings, target, args.down))

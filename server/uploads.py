@@ -166,7 +166,9 @@ class BucketFiles:
     async def _answer(self, scope: Scope) -> Response:
         if scope["method"] not in ("GET", "HEAD"):
             return PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "GET, HEAD"})
-        key = str(scope.get("path", "")).lstrip("/")
+        # Under a Mount the path is the whole request path; the mount's own part is in root_path.
+        path, root = str(scope["path"]), str(scope.get("root_path", ""))
+        key = (path[len(root):] if root and path.startswith(root) else path).lstrip("/")
         parts = key.split("/")
         if not key or any(p in ("", ".", "..") for p in parts):
             return PlainTextResponse("Not Found", status_code=404)
