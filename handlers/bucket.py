@@ -83,7 +83,7 @@ class BucketStorage:
     async def delete(self, key: str) -> None:
         await obstore.delete_async(self.store, key)  # S3 answers a missing key as deleted
 
-    async def keys(self, prefix: str = "") -> AsyncIterator[str]:
+    async def stored_keys(self, prefix: str = "") -> AsyncIterator[str]:
         async for batch in obstore.list(self.store, prefix or None, chunk_size=1000):
             for meta in batch:
                 yield meta["path"]

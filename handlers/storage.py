@@ -47,7 +47,7 @@ class Storage(Protocol):
 
     def url_for(self, key: str) -> str: ...
 
-    def keys(self, prefix: str = "") -> AsyncIterator[str]:
+    def stored_keys(self, prefix: str = "") -> AsyncIterator[str]:
         """Every stored key under `prefix` (for `conversme storage migrate` and the tests)."""
 
 
@@ -91,7 +91,7 @@ class LocalStorage:
         found = (p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file())
         return sorted(k for k in found if k.startswith(prefix) and not k.endswith(".part"))
 
-    async def keys(self, prefix: str = "") -> AsyncIterator[str]:
+    async def stored_keys(self, prefix: str = "") -> AsyncIterator[str]:
         for key in await asyncio.to_thread(self._list, prefix):
             yield key
 

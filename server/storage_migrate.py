@@ -24,7 +24,7 @@ class Counts:
 
 async def copy_missing(source: LocalStorage, target: BucketStorage) -> Counts:
     counts = Counts()
-    async for key in source.keys():
+    async for key in source.stored_keys():
         data = await source.read(key)
         if await target.exists(key, len(data)):
             counts.present += 1

@@ -47,7 +47,7 @@ class FilesApp:
         return self.state.storage
 
     async def stored(self, prefix: str = "") -> list[str]:
-        return [k async for k in self.storage.keys(prefix)]
+        return [k async for k in self.storage.stored_keys(prefix)]
 
     async def fetch(self, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
         """GET a download as a browser would: through the app, then to the bucket when the app redirects."""

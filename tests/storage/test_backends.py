@@ -33,13 +33,13 @@ async def test_save_read_list_delete(store: Storage) -> None:
     await store.save("profile/c.gif", b"three")
     await store.save("media/a.png", b"one again")  # replaced whole
     assert await store.read("media/a.png") == b"one again"
-    assert [k async for k in store.keys()] == ["media/a.png", "media/derived/b.jpg", "profile/c.gif"]
-    assert [k async for k in store.keys("media/")] == ["media/a.png", "media/derived/b.jpg"]
+    assert [k async for k in store.stored_keys()] == ["media/a.png", "media/derived/b.jpg", "profile/c.gif"]
+    assert [k async for k in store.stored_keys("media/")] == ["media/a.png", "media/derived/b.jpg"]
     await store.delete("media/a.png")
     await store.delete("media/a.png")  # already gone: not an error
     with pytest.raises(FileNotFoundError):
         await store.read("media/a.png")
-    assert [k async for k in store.keys()] == ["media/derived/b.jpg", "profile/c.gif"]
+    assert [k async for k in store.stored_keys()] == ["media/derived/b.jpg", "profile/c.gif"]
 
 
 async def test_bucket_keeps_to_its_prefix_and_area(s3_server: S3Server) -> None:
@@ -48,7 +48,7 @@ async def test_bucket_keeps_to_its_prefix_and_area(s3_server: S3Server) -> None:
     await uploads.save("media/x.png", png())
     await reports.save("u/r.csv", b"a,b\n", disposition='attachment; filename="r.csv"')
     assert s3_server.objects(bucket) == ["tenant/reports/u/r.csv", "tenant/uploads/media/x.png"]
-    assert [k async for k in reports.keys()] == ["u/r.csv"]
+    assert [k async for k in reports.stored_keys()] == ["u/r.csv"]
 
 
 async def _upload(app: FilesApp, headers: dict[str, str], data: bytes, name: str) -> dict[str, str]:
@@ -126,7 +126,7 @@ async def test_reports_are_served_to_their_owner_only(files_app: FilesApp) -> No
         assert got.status_code == 200 and got.headers["content-type"].startswith(kind)
         assert got.headers["content-disposition"].startswith(f'{disposition}; filename="report-weekly-week-')
         assert (b"<h1>Week" in got.content) if fmt == "html" else got.content.startswith(b"section,name,value")
-    private = [k async for k in files_app.state.reports_storage.keys()]  # type: ignore[union-attr]
+    private = [k async for k in files_app.state.reports_storage.stored_keys()]  # type: ignore[union-attr]
     assert sorted(k.rsplit(".", 1)[1] for k in private) == ["csv", "html"] and await files_app.stored() == []
 
 
