@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 
 from handlers.storage import StorageConfig
-from tests.realtime.harness import free_port, track
+from tests.realtime.harness import free_port, track, wait_answering
 from tests.waiting import LIVENESS
 
 ACCESS_KEY = "testing-access-key"
@@ -69,20 +68,13 @@ class S3Server:
 def start_s3_server(log_dir: Path) -> S3Server:
     """Start moto's server and return once it answers; fails (never skips) when it cannot start."""
     port = free_port()
-    log = (log_dir / f"moto-{port}.log").open("ab")
+    log_path = log_dir / f"moto-{port}.log"
     proc = track(subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                  stdout=log, stderr=subprocess.STDOUT))
+                                  stdout=log_path.open("ab"), stderr=subprocess.STDOUT))
     server = S3Server(proc, port)
-    deadline = time.monotonic() + LIVENESS
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"moto's S3 server exited: {(log_dir / f'moto-{port}.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{server.endpoint}/moto-api/", timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise RuntimeError("moto's S3 server did not start")
-        time.sleep(0.1)
+    try:
+        wait_answering(proc, f"{server.endpoint}/moto-api/", log_path, LIVENESS, "moto's S3 server")
+    except RuntimeError:
+        server.stop()
+        raise
+    return server
