@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from handlers.bucket import BucketStorage
 from handlers.storage import LocalStorage, Storage, open_storages
 from tests.api.postkit import png
 from tests.conftest import sign_up
@@ -138,3 +139,15 @@ async def test_presigned_links_expire_and_leave_no_credentials(files_app: FilesA
     location = httpx.URL(r.headers["location"])
     assert location.params["X-Amz-Expires"] == "300"
     assert "testing-secret-key" not in str(location)
+
+
+async def test_presigned_urls_name_the_endpoint_browsers_reach(s3_server: S3Server) -> None:
+    """Servers reach the bucket at one address, browsers at another (Compose, a private network): the URL is
+    signed for the browsers' one. Signing is local: no request is made."""
+    cfg = s3_server.config("files", presign_endpoint="https://files.example.com", presign_seconds=90)
+    uploads, reports = open_storages(cfg)
+    assert isinstance(uploads, BucketStorage) and isinstance(reports, BucketStorage)
+    url = httpx.URL(await uploads.signed_url("media/a.png"))
+    assert (url.scheme, url.host, url.path) == ("https", "files.example.com", "/files/uploads/media/a.png")
+    assert url.params["X-Amz-Expires"] == "90"
+    assert httpx.URL(await reports.signed_url("u/r.html")).path == "/files/reports/u/r.html"
