@@ -99,9 +99,14 @@ class BucketStorage:
         """A short-lived GET URL for `key` (the caller has checked access)."""
         return await obstore.sign_async(self.signer, "GET", key, self.presign_for)
 
-    async def open(self, key: str) -> Opened:
-        """The object for proxying (presigning off); FileNotFoundError when missing."""
-        result = await obstore.get_async(self.store, key)
+    async def size(self, key: str) -> int:
+        """FileNotFoundError when missing."""
+        return (await obstore.head_async(self.store, key))["size"]
+
+    async def open(self, key: str, span: tuple[int, int] | None = None) -> Opened:
+        """The object (or the bytes `span` = [start, end) of it) for proxying, presigning off; FileNotFoundError
+        when missing."""
+        result = await obstore.get_async(self.store, key, options={"range": span} if span else None)
         attrs = result.attributes
-        return Opened(result.meta["size"], attrs.get("Content-Type"), attrs.get("Content-Disposition"),
-                      _chunks(result))
+        size = span[1] - span[0] if span else result.meta["size"]
+        return Opened(size, attrs.get("Content-Type"), attrs.get("Content-Disposition"), _chunks(result))

@@ -134,7 +134,39 @@ class UploadedFiles(StaticFiles):
         return response
 
 
-async def from_bucket(storage: BucketStorage, key: str, headers: dict[str, str] | None = None) -> Response:
+def _span(header: str, size: int) -> tuple[int, int] | None:
+    """[start, end) of a single `bytes=START-[END]` range within `size`; None for a header asking for anything
+    else (answered with the whole file, as RFC 9110 allows). ValueError when it lies outside the file."""
+    unit, _, spec = header.partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or not dash or not first.isdigit() or (last and not last.isdigit()):
+        return None
+    start, end = int(first), min(int(last) + 1 if last else size, size)
+    if start >= end:
+        raise ValueError("range not satisfiable")
+    return start, end
+
+
+async def _proxied(storage: BucketStorage, key: str, range_header: str | None, headers: dict[str, str]) -> Response:
+    span, status, extra = None, 200, {"Accept-Ranges": "bytes"}
+    if range_header:
+        size = await storage.size(key)
+        try:
+            span = _span(range_header, size)
+        except ValueError:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        if span is not None:  # video seeking, resumed downloads
+            status, extra["Content-Range"] = 206, f"bytes {span[0]}-{span[1] - 1}/{size}"
+    opened = await storage.open(key, span)
+    served = {"Content-Length": str(opened.size), "Content-Type": opened.content_type or "application/octet-stream",
+              **extra}
+    if opened.disposition:
+        served["Content-Disposition"] = opened.disposition
+    return StreamingResponse(opened.chunks, status_code=status, headers={**served, **headers})
+
+
+async def from_bucket(storage: BucketStorage, key: str, headers: dict[str, str] | None = None,
+                      range_header: str | None = None) -> Response:
     """A stored object as the answer to a download the caller may make: a redirect to a short-lived presigned URL
     (the bucket serves it with the type and disposition it was stored with), or — presigning off — its bytes
     proxied with `headers` on top. FileNotFoundError when there is no such object (proxied only: a presigned URL
@@ -145,11 +177,7 @@ async def from_bucket(storage: BucketStorage, key: str, headers: dict[str, str] 
         age = min(60, int(storage.presign_for.total_seconds()) // 2)
         cache = (headers or {}).get("Cache-Control", f"private, max-age={age}")
         return RedirectResponse(url, status_code=307, headers={"Cache-Control": cache})
-    opened = await storage.open(key)
-    served = {"Content-Length": str(opened.size), "Content-Type": opened.content_type or "application/octet-stream"}
-    if opened.disposition:
-        served["Content-Disposition"] = opened.disposition
-    return StreamingResponse(opened.chunks, headers={**served, **(headers or {})})
+    return await _proxied(storage, key, range_header, headers or {})
 
 
 class BucketFiles:
@@ -173,7 +201,7 @@ class BucketFiles:
         if not key or any(p in ("", ".", "..") for p in parts):
             return PlainTextResponse("Not Found", status_code=404)
         try:
-            return await from_bucket(self.storage, key)
+            return await from_bucket(self.storage, key, range_header=Headers(scope=scope).get("range"))
         except FileNotFoundError:
             return PlainTextResponse("Not Found", status_code=404)
 

@@ -82,6 +82,18 @@ async def test_upload_is_served_processed_and_removed_after_delete(files_app: Fi
     assert (await files_app.fetch(body["url"])).status_code == 404
 
 
+async def test_ranges_are_served_for_seeking(files_app: FilesApp) -> None:
+    data = bytes(range(256)) * 40
+    await files_app.storage.save("media/clip.mp4", data)
+    part = await files_app.fetch("/uploads/media/clip.mp4", headers={"Range": "bytes=100-355"})
+    assert part.status_code == 206 and part.content == data[100:356]
+    assert part.headers["content-range"] == f"bytes 100-355/{len(data)}"
+    tail = await files_app.fetch("/uploads/media/clip.mp4", headers={"Range": f"bytes={len(data) - 10}-"})
+    assert tail.status_code == 206 and tail.content == data[-10:]
+    beyond = await files_app.fetch("/uploads/media/clip.mp4", headers={"Range": f"bytes={len(data)}-"})
+    assert beyond.status_code == 416
+
+
 async def test_refused_uploads_keep_nothing(files_app: FilesApp) -> None:
     a = await sign_up(files_app.client, "ann")
     r = await files_app.client.post("/media/upload", files={"file": ("x.png", b"<html>", "image/png")},
