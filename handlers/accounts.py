@@ -28,11 +28,17 @@ MIN_PASSWORD = 8
 
 class SignUp(In):
     email: EmailStr
+    """the sign-in email (unique)"""
     password: str = Field(min_length=MIN_PASSWORD, max_length=256)
+    """the password, at least 8 characters"""
     name: str = Field(min_length=1, max_length=200)
+    """the name shown to others"""
     handle: str = Field(min_length=2, max_length=50)
+    """the unique @handle: letters, digits, '_', '.' and '-'"""
     bio: str | None = Field(default=None, max_length=5000)
+    """a short text about the person"""
     profile_image: OptionalLink = None
+    """an http(s) or /uploads/ link to the profile picture"""
 
     @field_validator("handle")
     @classmethod
@@ -44,7 +50,9 @@ class SignUp(In):
 
 class ChangePassword(In):
     current_password: str = Field(min_length=1)
+    """the password in use now"""
     new_password: str = Field(min_length=MIN_PASSWORD, max_length=256)
+    """the new password, at least 8 characters"""
 
 
 class TokenOut(Out):

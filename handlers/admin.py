@@ -38,11 +38,14 @@ class AdminUserOut(Out):
 
 class AdminUserCreate(SignUp):
     is_admin: bool = False
+    """make the account an administrator"""
 
 
 class AdminUserUpdate(IdentityChange):
     is_admin: bool | None = None
+    """grant or withdraw administrator rights"""
     password: str | None = Field(default=None, min_length=MIN_PASSWORD, max_length=256)
+    """set a new password (no current password needed)"""
 
 
 class ResetOut(Out):

@@ -27,13 +27,16 @@ DEBUG_SAMPLE = 10
 
 class CalendarPage(PageQuery):
     limit: Limit = CALENDAR_MAX
+    """events per page"""
 
 
 class CalendarRange(CalendarPage):
     """Inclusive `start_date`..`end_date` (YYYY-MM-DD, UTC days), at most 62 days."""
 
     start_date: DateInput
+    """the first day, YYYY-MM-DD (UTC)"""
     end_date: DateInput
+    """the last day, YYYY-MM-DD (UTC), at most 62 days after the first"""
 
     @model_validator(mode="after")
     def _bounded(self) -> CalendarRange:
@@ -66,11 +69,14 @@ class CalendarCell(Out):
 
 class UpcomingQuery(CalendarPage):
     days: int = Field(default=7, ge=1, le=MAX_RANGE_DAYS)
+    """how many days ahead to look"""
 
 
 class MonthQuery(CalendarPage):
     year: int | None = Field(default=None, ge=1, le=MAX_YEAR)
+    """the year; default the current one"""
     month: int | None = Field(default=None, ge=1, le=12)
+    """the month, 1-12; default the current one"""
 
 
 class DebugRange(Out):

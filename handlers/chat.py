@@ -20,11 +20,14 @@ MAX_CHAT = 4000
 
 class ChatIn(In):
     text: str = Field(min_length=1, max_length=MAX_CHAT)
+    """the chat line"""
 
 
 class ChatQuery(In):
     before: datetime | None = None
+    """only lines sent before this time (ISO 8601): pages back"""
     limit: Limit = 50
+    """lines per page"""
 
 
 class ChatMessageOut(Out):

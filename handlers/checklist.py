@@ -26,20 +26,30 @@ DUE_DATE_MAX = 40
 
 class SubStepIn(In):
     content: str = Field(min_length=1, max_length=CONTENT_MAX)
+    """the substep's text"""
     completed: bool = False
+    """whether the substep is done"""
     completed_at: AwareDateTime | None = None
+    """when it was done (ISO 8601 with an offset); default now when `completed`"""
     order: int | None = Field(default=None, ge=0, le=ORDER_MAX)
+    """position among the step's substeps; 0 or absent: after the last"""
 
 
 class StepIn(In):
     content: str = Field(min_length=1, max_length=CONTENT_MAX)
+    """the step's text"""
     completed: bool = False
+    """whether the step is done"""
     completed_at: AwareDateTime | None = None
+    """when it was done (ISO 8601 with an offset); default now when `completed`"""
     order: int | None = Field(default=None, ge=0, le=ORDER_MAX)
+    """position among the process's steps; 0 or absent: after the last"""
     due_date: str | None = Field(default=None, max_length=DUE_DATE_MAX)
+    """when it is due, as free text (e.g. a date)"""
     sub_steps: list[SubStepIn] | None = Field(
         default=None, max_length=NESTED_MAX, validation_alias=AliasChoices("sub_steps", "subSteps", "substeps"),
     )
+    """the step's substeps, in order (also accepted as `subSteps` or `substeps`)"""
 
 
 class StepChange(Partial):
@@ -47,18 +57,27 @@ class StepChange(Partial):
 
     not_null = ("content", "completed", "order")
     content: str | None = Field(default=None, min_length=1, max_length=CONTENT_MAX)
+    """the step's new text"""
     completed: bool | None = None
+    """tick (true) or untick (false) the step"""
     completed_at: AwareDateTime | None = None
+    """when it was done (ISO 8601 with an offset)"""
     order: int | None = Field(default=None, ge=0, le=ORDER_MAX)
+    """the step's new position; 0: after the last"""
     due_date: str | None = Field(default=None, max_length=DUE_DATE_MAX)
+    """when it is due, as free text; null clears it"""
 
 
 class SubStepChange(Partial):
     not_null = ("content", "completed", "order")
     content: str | None = Field(default=None, min_length=1, max_length=CONTENT_MAX)
+    """the substep's new text"""
     completed: bool | None = None
+    """tick (true) or untick (false) the substep"""
     completed_at: AwareDateTime | None = None
+    """when it was done (ISO 8601 with an offset)"""
     order: int | None = Field(default=None, ge=0, le=ORDER_MAX)
+    """the substep's new position; 0: after the last"""
 
 
 def set_completion(row: Step | SubStep, completed: bool, at: datetime | None, now: datetime) -> None:

@@ -22,31 +22,47 @@ MAX_DEPTH = 1000  # a guard for the parent walk; real trees are a few levels dee
 
 class DirectoryQuery(PageQuery):
     parent_id: OptionalId = None
+    """only the subdirectories of this directory"""
     include_templates: bool = False  # library directories are hidden unless asked for
+    """include the library's directories (hidden by default)"""
 
 
 class DirectoryIn(In):
     name: str = Field(min_length=1, max_length=200)
+    """the directory's name"""
     description: str | None = Field(default=None, max_length=20_000)
+    """what it holds"""
     color: str | None = Field(default=None, max_length=32)
+    """a display colour, e.g. `#3b82f6`"""
     icon: str | None = Field(default=None, max_length=64)
+    """an icon name for the frontend"""
     parent_id: OptionalId = None
+    """the directory it sits in; none: top level"""
     metadata: dict[str, Any] | None = metadata_field("directory")
+    """free-form JSON kept as sent (also accepted as `directoryMetadata`)"""
 
 
 class DirectoryChange(Partial):
     not_null = ("name",)
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    """the directory's new name"""
     description: str | None = Field(default=None, max_length=20_000)
+    """what it holds"""
     color: str | None = Field(default=None, max_length=32)
+    """a display colour, e.g. `#3b82f6`"""
     icon: str | None = Field(default=None, max_length=64)
+    """an icon name for the frontend"""
     parent_id: OptionalId = None
+    """move it into this directory; null: to the top level"""
     metadata: dict[str, Any] | None = metadata_field("directory")
+    """free-form JSON kept as sent (also accepted as `directoryMetadata`)"""
 
 
 class DeleteQuery(In):
     move_processes: bool = False
+    """move the directory's processes (to `targetDirectoryId`, else to the parent) instead of detaching them"""
     target_directory_id: OptionalId = None
+    """where `moveProcesses` puts them"""
 
 
 class _DirectoryBase(Out):

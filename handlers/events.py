@@ -48,30 +48,50 @@ class EventFields(In):
     """Fields shared by create and update; every one may arrive snake_case or camelCase."""
 
     description: str | None = Field(default=None, max_length=20_000)
+    """what the event is about"""
     start_time: EventTime | None = None
+    """when it starts (ISO 8601 with an offset; stored in UTC)"""
     end_time: EventTime | None = None
+    """when it ends (ISO 8601 with an offset); required on create unless `duration` is given"""
     date: str | None = Field(default=None, max_length=40)
+    """legacy: the start day, YYYY-MM-DD (UTC), used with `time` when `startTime` is absent"""
     time: str | None = Field(default=None, max_length=20)
+    """legacy: the start time, HH:MM (UTC), used with `date`"""
     duration: str | int | None = Field(default=None)
+    """legacy: length such as `60min`, `1h` or minutes as a number; sets the end when `endTime` is absent"""
     complexity: int | None = Field(default=None, ge=1, le=5)
+    """1 (simple) to 5 (complex)"""
     color: str | None = Field(default=None, max_length=32)
+    """a display colour, e.g. `#3b82f6`"""
     location: str | None = Field(default=None, max_length=300)
+    """where it takes place"""
     recording_url: OptionalLink = None
+    """an http(s) or /uploads/ link to a recording of the event"""
     process_id: uuid.UUID | None = None
+    """an existing process (checklist) the event works through"""
     topics: list[uuid.UUID] | None = Field(default=None, max_length=MAX_TOPICS)
+    """ids of topics to tag the event with (replaces the list)"""
     metadata: dict[str, Any] | None = metadata_field("event")
+    """free-form JSON kept as sent (also accepted as `eventMetadata`)"""
 
 
 class EventCreate(EventFields):
     title: str = Field(min_length=1, max_length=300)
+    """the event's title"""
     status: EventStatus = EventStatus.PENDING
+    """Pending, Planning, Execution, Review, Administrative or Done"""
     template_process_id: uuid.UUID | None = None
+    """a template (mine or from the library, see GET /market/processes) whose steps are copied into a new checklist
+    for this event"""
     participant_ids: list[uuid.UUID] = Field(default_factory=list, max_length=MAX_INVITEES)
+    """users to invite; each becomes a participant with status `invited`"""
 
 
 class EventUpdate(EventFields):
     title: str | None = Field(default=None, min_length=1, max_length=300)
+    """the event's title"""
     status: EventStatus | None = None
+    """Pending, Planning, Execution, Review, Administrative or Done (participants may change it too)"""
 
 
 class _Filters(PageQuery):
@@ -83,14 +103,20 @@ class _Filters(PageQuery):
 
 class MyEventsQuery(_Filters):
     status: EventStatus | None = None
+    """only events with this status"""
     start_date: DateInput | None = None
+    """only events running on or after this day (YYYY-MM-DD, UTC)"""
     end_date: DateInput | None = None
+    """only events running on or before this day (YYYY-MM-DD, UTC)"""
 
 
 class EventQuery(MyEventsQuery):
     template_process_id: uuid.UUID | None = None
+    """only events whose checklist came from this template"""
     process_id: uuid.UUID | None = None
+    """only events working through this process"""
     topic_id: uuid.UUID | None = None
+    """only events tagged with this topic"""
 
 
 # Changes to these fields are announced to the other participants (event_update notifications).
@@ -214,6 +240,7 @@ async def update_event(ctx: Context, event_id: uuid.UUID, body: EventUpdate) -> 
     if changes.get("status") is not None and changes["status"] != previous_status:
         event.status = changes["status"]
         status_log = log_status(ctx, event, previous_status)
+        touched.add("status")  # the event as members hold it changed too: docs/realtime.md §9 promises both
     await ctx.db.flush()
     if event.start_time != before["start_time"]:
         await reminders.sync_event(ctx.db, event, ctx.now)  # the reminders move with the event

@@ -32,7 +32,9 @@ from persistence.models import Event, Post, StatusLog, User
 
 class FeedQuery(In):
     cursor: str | None = Field(default=None, max_length=200)
+    """the `nextCursor` of the previous page; absent: the newest items"""
     limit: Limit = 20
+    """items per page"""
 
 
 class FeedItem(Out):

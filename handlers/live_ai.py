@@ -90,10 +90,15 @@ class LiveMessageRequest(In):
     """`POST /live/message` (original §7.4): a context is created when `contextId` is absent."""
 
     message: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
+    """the question for the AI"""
     context_id: OptionalId = None
+    """the live session to ask in; absent: a new one is created"""
     process_id: OptionalId = None
+    """for a new session: the process it works on"""
     event_id: OptionalId = None
+    """for a new session: the event it belongs to"""
     metadata: dict[str, Any] | None = None
+    """for a new session: free-form JSON kept as sent"""
 
 
 class GenerationGate(Protocol):

@@ -37,26 +37,39 @@ OptionalId = Annotated[uuid.UUID | None, BeforeValidator(_blank_to_none)]
 
 class LiveMessageIn(In):
     role: LiveRole
+    """user, assistant or system"""
     content: str = Field(max_length=MAX_MESSAGE_CHARS)
+    """the message's text"""
     timestamp: UTCInput | None = None
+    """when it was written (ISO 8601); default now"""
     metadata: dict[str, Any] | None = None
+    """free-form JSON kept as sent"""
 
 
 class LiveContextIn(In):
     """POST and PUT body. On PUT only the keys sent change; `messages` replaces the stored rows."""
 
     process_id: OptionalId = None
+    """the process (checklist) the session works on"""
     event_id: OptionalId = None
+    """the event the session belongs to (its members may join; its checklist is the default process)"""
     template_id: OptionalId = None
+    """a template the session is about (mine or the library's)"""
     messages: list[LiveMessageIn] | None = Field(default=None, max_length=MAX_MESSAGES_PER_REQUEST)
+    """messages to store (on PUT they replace the stored ones)"""
     metadata: dict[str, Any] | None = metadata_field("live_context")
+    """free-form JSON kept as sent (also accepted as `liveContextMetadata`)"""
 
 
 class LiveContextQuery(In):
     process_id: OptionalId = None
+    """only sessions on this process"""
     event_id: OptionalId = None
+    """only sessions of this event"""
     template_id: OptionalId = None
+    """only sessions about this template"""
     limit: Limit = 10
+    """sessions per page, newest first"""
 
 
 class LiveMessageOut(Out):

@@ -27,13 +27,20 @@ class LiveOperationIn(In):
     """Loosely typed on purpose: bad values answer 400 with a readable reason, as the contract says."""
 
     operation: Any = None
+    """complete_step, add_step, add_substep or update_step"""
     process_id: Any = None
+    """the process to change (on a live session: its process by default)"""
     step_id: Any = None
+    """the step concerned (complete_step, add_substep, update_step)"""
     sub_step_id: Any = Field(default=None, validation_alias=AliasChoices(
         "sub_step_id", "subStepId", "substep_id", "substepId"))
+    """the substep concerned, if any (also accepted as `substepId`)"""
     content: Any = None
+    """the text of a new or updated step or substep"""
     completed: Any = None
+    """for update_step: tick (true) or untick (false)"""
     order: Any = None
+    """for update_step: the step's new position"""
 
 
 class LiveOperationOut(Out):

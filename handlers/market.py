@@ -39,50 +39,76 @@ from persistence.models import Collection, Directory, Process, Step, SubStep
 
 class MarketQuery(PageQuery):
     category: str | None = Field(default=None, max_length=100)
+    """only templates of this category"""
 
 
 class LibStepIn(In):
     title: str = Field(min_length=1, max_length=2000)
+    """the step's text"""
     description: str | None = Field(default=None, max_length=2000)
+    """more detail, kept with the step"""
 
 
 class LibProcessIn(In):
     title: str = Field(min_length=1, max_length=300)
+    """the template's title"""
     description: str | None = Field(default=None, max_length=5000)
+    """what the procedure achieves"""
     category: str | None = Field(default=None, max_length=100)
+    """a category label, e.g. `Engineering`"""
     color: str | None = Field(default=None, max_length=32)
+    """a display colour, e.g. `#3b82f6`"""
     icon: str | None = Field(default=None, max_length=64)
+    """an icon name for the frontend"""
     benefits: list[str] = Field(default_factory=list, max_length=20)
+    """short benefit statements shown with the template"""
     steps: list[LibStepIn] = Field(default_factory=list, max_length=100)
+    """the template's steps, in order"""
 
 
 class LibDirectoryIn(In):
     name: str = Field(min_length=1, max_length=200)
+    """the directory's name"""
     description: str | None = Field(default=None, max_length=5000)
+    """what it holds"""
     color: str | None = Field(default=None, max_length=32)
+    """a display colour, e.g. `#3b82f6`"""
     icon: str | None = Field(default=None, max_length=64)
+    """an icon name for the frontend"""
     processes: list[LibProcessIn] = Field(default_factory=list, max_length=50)
+    """template processes to create in it"""
 
 
 class AuthorIn(In):
     name: str = Field(default="", max_length=200)
+    """the author's name"""
     avatar: OptionalLink = None
+    """an http(s) or /uploads/ link to the author's picture"""
 
 
 class CollectionCreate(In):
     title: str = Field(min_length=1, max_length=300)
+    """the collection's title"""
     description: str | None = Field(default=None, max_length=5000)
+    """what the collection is for"""
     categories: list[str] = Field(default_factory=list, max_length=20)
+    """category labels"""
     # Ids of the caller's own directories to include, or new directories with their templates.
     directories: list[uuid.UUID | LibDirectoryIn] = Field(default_factory=list, max_length=50)
+    """ids of my directories to include, or new directories with their templates"""
     is_library: bool = False
+    """publish it to the library, where every signed-in user sees it"""
 
 
 class CollectionUpdate(In):
     title: str | None = Field(default=None, min_length=1, max_length=300)
+    """the collection's new title"""
     description: str | None = Field(default=None, max_length=5000)
+    """what the collection is for"""
     categories: list[str] | None = Field(default=None, max_length=20)
+    """category labels (replaces the list)"""
     author: AuthorIn | None = None
+    """the author shown with the collection"""
 
 
 # ---- access --------------------------------------------------------------------------------------------

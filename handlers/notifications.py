@@ -28,8 +28,11 @@ from persistence.models import Notification, User
 
 class NotificationQuery(PageQuery):
     limit: Limit = 50
+    """notifications per page"""
     unread_only: bool = False
+    """only unread notifications"""
     type: NotificationType | None = None
+    """only notifications of this type"""
 
 
 class NotificationList(Out):
@@ -40,19 +43,28 @@ class NotificationList(Out):
 
 class NotificationIn(In):
     type: NotificationType = NotificationType.SYSTEM
+    """what kind of notification (mention, event_invite, system, ...)"""
     title: str = Field(min_length=1, max_length=300)
+    """the headline"""
     message: str = Field(min_length=1, max_length=5000)
+    """the text"""
     link: OptionalLink = None
+    """an http(s) or /uploads/ link to follow"""
     read: bool = False
+    """create it already read"""
     user_id: uuid.UUID | None = Field(default=None, description="the recipient; the caller when omitted")
     reference_id: uuid.UUID | None = None
+    """the id of what it is about (an event, a post, ...)"""
     reference_type: str | None = Field(default=None, max_length=40)
+    """what `referenceId` names, e.g. `event` or `post`"""
     metadata: dict[str, Any] | None = metadata_field("notification")
+    """free-form JSON kept as sent (also accepted as `notificationMetadata`)"""
     # `sender_id` is accepted and ignored: the sender is always the caller.
 
 
 class NotificationChange(In):
     read: bool
+    """mark it read (true) or unread (false)"""
 
 
 def _dump(out: NotificationOut) -> Any:

@@ -21,13 +21,18 @@ from persistence.models import Event, EventParticipant, User
 
 class ParticipantCreate(In):
     user_id: uuid.UUID
+    """the user to invite"""
     role: str = Field(default="participant", min_length=1, max_length=40)
+    """their role in the event, e.g. `participant` or `organizer`"""
     status: ParticipantStatus = ParticipantStatus.INVITED
+    """invited, confirmed, declined or attended"""
 
 
 class ParticipantUpdate(In):
     role: str | None = Field(default=None, min_length=1, max_length=40)
+    """their role in the event (organizers only)"""
     status: ParticipantStatus | None = None
+    """invited, confirmed, declined or attended (a participant may set their own)"""
 
 
 async def list_participants(ctx: Context, event_id: uuid.UUID, query: PageQuery) -> list[ParticipantOut]:

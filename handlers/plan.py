@@ -58,12 +58,19 @@ class PlanDirectory(Out):
 
 class PlanGenerateIn(In):
     description: str | None = Field(default=None, max_length=5000)
+    """what the week is for, in words (the model reads it)"""
     goals: str | None = Field(default=None, max_length=5000)
+    """goals, one per line (or separated by ';' or ','): each becomes a session"""
     effort: Effort = "medium"
+    """low (Tue-Thu), medium (Mon-Fri) or high (Mon-Fri and Sunday)"""
     hours_allocation: int = Field(default=10, ge=1, le=40)
+    """hours to plan over the week"""
     directory_ids: list[uuid.UUID] = Field(default_factory=list, max_length=100)
+    """directories whose templates are all scheduled"""
     template_ids: list[uuid.UUID] = Field(default_factory=list, max_length=200)
+    """templates to schedule (mine or the library's)"""
     auto_generate_process: bool = False
+    """accepted for the original client; has no effect"""
 
 
 class PlanEventOut(Out):
@@ -85,12 +92,19 @@ class PlanOut(Out):
 
 class PlanEventIn(In):
     id: str | None = Field(default=None, max_length=100)
+    """the plan's own id for the item (e.g. `plan-0`), echoed back"""
     title: str = Field(min_length=1, max_length=300)
+    """the event's title"""
     description: str | None = Field(default=None, max_length=5000)
+    """the event's description"""
     process_id: uuid.UUID | None = None
+    """a template: the event gets a fresh checklist copied from it"""
     start_time: UTCInput
+    """when it starts (ISO 8601)"""
     end_time: UTCInput
+    """when it ends (ISO 8601), at most a day after the start"""
     effort: Effort | None = None
+    """low, medium or high"""
 
     @model_validator(mode="after")
     def _times(self) -> Self:
@@ -103,6 +117,7 @@ class PlanEventIn(In):
 
 class PlanSaveIn(In):
     events: list[PlanEventIn] = Field(min_length=1, max_length=100)
+    """the planned items to create as events (from POST /plan/generate)"""
 
 
 class PlanSaveOut(Out):

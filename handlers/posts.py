@@ -46,8 +46,10 @@ DateOrTime = Annotated[date | datetime, Field(union_mode="left_to_right")]
 
 class PostIn(In):
     content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    """the post's text; @handles mention (and notify) people who can see it"""
     visibility: Visibility | None = Field(default=None, description="null means public")
     event_id: OptionalId = None
+    """post in this event's room (the caller must take part); none: the feed"""
 
     @model_validator(mode="before")
     @classmethod
@@ -64,26 +66,36 @@ class PostUpdate(In):
     """Partial: an omitted or null field keeps its value."""
 
     content: str | None = Field(default=None, min_length=1, max_length=MAX_CONTENT)
+    """the post's new text"""
     visibility: Visibility | None = None
+    """public, private or team"""
 
 
 class PostQuery(PageQuery):
     limit: Limit = 20
+    """posts per page"""
     event_id: OptionalId = None
+    """only the posts of this event's room"""
     author_id: str | None = Field(default=None, max_length=200, description="a user id, a handle or guest-id")
     feed: bool = False
+    """accepted for the original client: the same visible set"""
 
 
 class MyPostsQuery(PageQuery):
     limit: Limit = 20
+    """posts per page"""
     start_date: DateOrTime | None = None
+    """only posts from this time on (a date: from 00:00 UTC that day)"""
     end_date: DateOrTime | None = Field(default=None, description="a date includes that whole day (UTC)")
 
 
 class MediaAttach(In):
     type: MediaType
+    """video, image, audio, quote or event"""
     url: Link
+    """an http(s) or /uploads/ link to the media"""
     title: str | None = Field(default=None, max_length=300)
+    """a caption"""
 
 
 class PostOut(Out):

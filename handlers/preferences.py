@@ -47,12 +47,19 @@ def valid_time_zone(value: str | None) -> str | None:
 
 class PrefsUpdate(In):
     theme: Theme | None = None
+    """light, dark or system"""
     language: str | None = Field(default=None, min_length=2, max_length=16)
+    """a language tag such as `en` or `fr-CA`"""
     time_zone: str | None = Field(default=None, max_length=64)
+    """an IANA time zone such as `Europe/Paris`"""
     email_notifications: bool | None = None
+    """send notifications by email"""
     push_notifications: bool | None = None
+    """send push notifications"""
     reminder_minutes: int | None = Field(default=None, ge=0, le=MAX_REMINDER_MINUTES)
+    """how long before an event to be reminded, in minutes"""
     additional_settings: dict[str, Any] | None = None
+    """free-form settings, merged into the stored ones by key"""
 
     @field_validator("theme", mode="before")
     @classmethod

@@ -41,32 +41,52 @@ class Kind(StrEnum):
 
 class ProcessQuery(PageQuery):
     category: str | None = Field(default=None, max_length=100)
+    """only processes of this category"""
     favorite: bool | None = None
+    """only favourites (true) or only the others (false)"""
     is_template: bool | None = None  # /processes only
+    """only templates (true) or only live processes (false); /processes only"""
     template_id: OptionalId = None  # /live-processes only
+    """only instances of this template; /live-processes only"""
 
 
 class ProcessIn(In):
     title: str = Field(min_length=1, max_length=300)
+    """the process's title"""
     description: str | None = Field(default=None, max_length=20_000)
+    """what the procedure achieves"""
     color: str | None = Field(default=None, max_length=32)
+    """a display colour, e.g. `#3b82f6`"""
     category: str | None = Field(default=None, max_length=100)
+    """a category label, e.g. `Engineering`"""
     favorite: bool = False
+    """mark it as a favourite"""
     directory_id: OptionalId = None
+    """the directory to file it in"""
     template_id: OptionalId = None  # an instance may start from one of the caller's (or a library) template
+    """a template (mine or the library's) whose steps are copied in"""
     metadata: dict[str, Any] | None = metadata_field("process")
+    """free-form JSON kept as sent (also accepted as `processMetadata`)"""
     steps: list[StepIn] | None = Field(default=None, max_length=NESTED_MAX)
+    """steps to create, in order, each with optional substeps"""
 
 
 class ProcessChange(Partial):
     not_null = ("title", "favorite")
     title: str | None = Field(default=None, min_length=1, max_length=300)
+    """the new title"""
     description: str | None = Field(default=None, max_length=20_000)
+    """what the procedure achieves"""
     color: str | None = Field(default=None, max_length=32)
+    """a display colour, e.g. `#3b82f6`"""
     category: str | None = Field(default=None, max_length=100)
+    """a category label"""
     favorite: bool | None = None
+    """mark or unmark it as a favourite"""
     directory_id: OptionalId = None
+    """move it to this directory; null: out of any"""
     metadata: dict[str, Any] | None = metadata_field("process")
+    """free-form JSON kept as sent (also accepted as `processMetadata`)"""
 
 
 is_library = instances.is_library  # seeded, ownerless templates: readable by everyone, editable by nobody

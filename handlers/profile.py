@@ -40,23 +40,32 @@ class IdentityChange(In):
     """The identity fields a user (or an admin, for anyone) may change."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    """the name shown to others"""
     handle: str | None = Field(default=None, min_length=2, max_length=50)
+    """the unique @handle: letters, digits, '_', '.' and '-'"""
     email: EmailStr | None = None
+    """the sign-in email (unique)"""
     bio: str | None = Field(default=None, max_length=5000)
+    """a short text about the person"""
     profile_image: OptionalLink = None
+    """an http(s) or /uploads/ link to the profile picture; null removes it"""
 
     _handle = field_validator("handle")(check_handle)
 
 
 class ProfileUpdate(IdentityChange):
     metadata: dict[str, Any] | None = metadata_field("user")
+    """free-form JSON kept as sent (also accepted as `userMetadata`)"""
     password: str | None = Field(default=None, max_length=256)
+    """a new password; needs `currentPassword`"""
     current_password: str | None = Field(default=None, max_length=256)
+    """the password in use now, required with `password`"""
 
 
 class UserQuery(PageQuery):
     query: str | None = Field(default=None, max_length=200,
                               validation_alias=AliasChoices("query", "search", "q"))
+    """text to match in names and handles (also accepted as `search` or `q`)"""
 
 
 def _escape_like(text: str) -> str:

@@ -46,8 +46,11 @@ def _blank(value: Any) -> Any:
 
 class ProgressIn(In):
     time_frame: TimeFrame = "week"
+    """week, month or quarter (the current one, compared with the one before)"""
     tab: Annotated[Literal["progress", "time", "effort", "goals"] | None, BeforeValidator(_blank)] = None
+    """the original client's tab (progress, time, effort or goals), echoed back"""
     tag: Annotated[str | None, BeforeValidator(_blank)] = Field(default=None, max_length=100)
+    """only events tagged with the topic of this name (any case)"""
 
 
 class PerformanceMetric(Out):

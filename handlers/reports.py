@@ -34,15 +34,22 @@ FORMATS = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8"}
 
 class ReportQuery(PageQuery):
     year: int | None = Field(default=None, ge=1970, le=9999)
+    """only reports of this year"""
     quarter: int | None = Field(default=None, ge=1, le=4)
+    """only reports of this quarter (1-4)"""
     week: int | None = Field(default=None, ge=1, le=53)
+    """the original's parameter: a month (1-12) when `year` is given, else an ISO week"""
     iso_week: int | None = Field(default=None, ge=1, le=53)
+    """only reports of this ISO week (1-53)"""
     month: int | None = Field(default=None, ge=1, le=12)
+    """only reports of ISO weeks in this month (1-12; needs `year`)"""
     report_type: ReportType | None = None
+    """weekly, quarterly or yearly"""
 
 
 class ReportsQuery(In):
     limit: Limit = 50
+    """reports per page, newest first"""
 
 
 class ReportOut(Out):
@@ -145,9 +152,13 @@ class GenerateIn(In):
     """Which report to build: a type, and optionally the period (default: the one containing today)."""
 
     report_type: ReportType = ReportType.WEEKLY
+    """weekly, quarterly or yearly"""
     year: int | None = Field(default=None, ge=1970, le=9999)
+    """the report's year; default the current one"""
     week: int | None = Field(default=None, ge=1, le=53)
+    """the ISO week of a weekly report; default the current one"""
     quarter: int | None = Field(default=None, ge=1, le=4)
+    """the quarter (1-4) of a quarterly report; default the current one"""
 
 
 class GenerateOut(Out):
@@ -161,6 +172,7 @@ class GenerateOut(Out):
 
 class DownloadQuery(In):
     format: str = Field(default="html", pattern="^(html|csv)$")
+    """html or csv"""
 
 
 def requested_period(body: GenerateIn, now: datetime) -> Period:

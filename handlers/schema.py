@@ -13,11 +13,14 @@ UTC = Annotated[datetime, PlainSerializer(lambda d: d.isoformat().replace("+00:0
 
 
 class In(BaseModel):
-    """Request bodies and queries: fields by snake_case name or camelCase alias; unknown keys ignored."""
+    """Request bodies and queries: fields by snake_case name or camelCase alias; unknown keys ignored.
+
+    Each field's docstring (the string on the line after it) is its description in /openapi.json; every request
+    field has one (tests/api/test_openapi_descriptions.py)."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="ignore",
-        str_strip_whitespace=True,
+        str_strip_whitespace=True, use_attribute_docstrings=True,
     )
 
     def given(self) -> dict[str, Any]:
@@ -52,7 +55,9 @@ class PageQuery(In):
     """`skip`/`limit` (or `offset`/`limit`); `limit` is capped at the server's MAX_PAGE_SIZE."""
 
     skip: Skip = Field(default=0, validation_alias=AliasChoices("skip", "offset"))
+    """items to skip from the start (also accepted as `offset`)"""
     limit: Limit = 50
+    """items per page, at most the server's MAX_PAGE_SIZE"""
 
     def window(self, max_page_size: int) -> tuple[int, int]:
         return self.skip, min(self.limit, max_page_size)

@@ -37,7 +37,9 @@ def _kinds(value: Any) -> Any:
 
 class _Text(In):
     q: str | None = Field(default=None, max_length=200)
+    """the text to search for"""
     query: str | None = Field(default=None, max_length=200)
+    """the text to search for (when `q` is absent)"""
 
     def text(self) -> str:
         text = (self.q or self.query or "").strip()
@@ -49,11 +51,15 @@ class _Text(In):
 class SearchQuery(_Text):
     types: Annotated[list[Kind] | None, BeforeValidator(_kinds)] = Field(
         default=None, validation_alias=AliasChoices("types", "type", "entity_type", "entityType"))
+    """kinds to search, comma-separated (users, events, processes, posts, topics); default all (also `type`,
+    `entityType`)"""
     limit: Limit = 10
+    """results per kind"""
 
 
 class SearchPageQuery(_Text, PageQuery):
     limit: Limit = 20
+    """results per page"""
 
 
 class UserHit(Out):

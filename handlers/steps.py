@@ -33,6 +33,7 @@ class SubStepPatch(SubStepChange):
     """One item of a batch update. Only these fields are settable; `step_id` is ignored (never moves a row)."""
 
     id: uuid.UUID
+    """the substep to change"""
 
 
 class SubStepBatch(RootModel[Annotated[list[SubStepPatch], Field(max_length=BATCH_MAX)]]):

@@ -24,18 +24,25 @@ class TopicOut(Out):
 
 class TopicQuery(PageQuery):
     category: str | None = Field(default=None, max_length=100)
+    """only topics of this category"""
 
 
 class TopicCreate(In):
     name: str = Field(min_length=1, max_length=100)
+    """the topic's name (unique)"""
     category: str | None = Field(default=None, max_length=100)
+    """a category label"""
     color: str | None = Field(default=None, max_length=32)
+    """a display colour, e.g. `#3b82f6`"""
 
 
 class TopicUpdate(In):
     name: str | None = Field(default=None, min_length=1, max_length=100)
+    """the topic's new name (unique)"""
     category: str | None = Field(default=None, max_length=100)
+    """a category label"""
     color: str | None = Field(default=None, max_length=32)
+    """a display colour, e.g. `#3b82f6`"""
 
 
 def topic_out(t: Topic) -> TopicOut:

@@ -34,7 +34,9 @@ class DeadLetterOut(Out):
 
 class DeadLetterQuery(In):
     limit: int = Field(default=50, ge=1, le=500)
+    """dead letters to list, newest first"""
     include_retried: bool = False
+    """include those already retried"""
 
 
 class RetriedOut(Out):

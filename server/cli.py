@@ -1,4 +1,4 @@
-"""The `conversme` command: serve, migrate, init, create-admin, worker, scheduler, storage migrate, dev."""
+"""The `conversme` command: serve, migrate, init, create-admin, worker, scheduler, storage migrate, dev, ai-standin."""
 
 from __future__ import annotations
 
@@ -208,7 +208,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument("--port", type=int)
     dev.add_argument("--no-init", action="store_true", help="skip `conversme init` (migrate and seed) first")
     dev.add_argument("--no-jobs", action="store_true", help="start the API only")
+    standin = sub.add_parser("ai-standin", help="a local stand-in for the AI service (no model, no key) on "
+                                                "127.0.0.1, for trying live AI; prints the settings to use")
+    standin.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (0: any free one; default 8765)")
+    standin.add_argument("--rate", type=float, help="words per second (default 25; 0: as fast as it can)")
     args = parser.parse_args(argv)
+    if args.command == "ai-standin":  # needs no settings: it is not the server
+        from server.ai_standin import run as run_standin
+
+        return run_standin(args.port, args.rate)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
     if args.command == "dev":
         _dev_defaults()

@@ -26,12 +26,53 @@ def _schema(tp: Any, mode: str, components: dict[str, Any]) -> dict[str, Any]:
 
 
 def _query_params(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """One parameter per field, described by the field's docstring (handlers.schema.In)."""
     params = []
     for name, info in model.model_fields.items():
         schema = TypeAdapter(info.annotation or Any).json_schema(mode="validation")
-        params.append({"name": info.alias or name, "in": "query", "required": info.is_required(),
-                       "schema": schema, "description": f"also accepted as `{name}`"})
+        param = {"name": info.alias or name, "in": "query", "required": info.is_required(), "schema": schema}
+        if info.description:
+            alias = f" (also accepted as `{name}`)" if (info.alias or name) != name else ""
+            param["description"] = info.description + alias
+        params.append(param)
     return params
+
+
+# Path parameters by name (the same name means the same thing on every route); a new one needs a line here, which
+# tests/api/test_openapi_descriptions.py asks for.
+_PATH_PARAMS = {
+    "collection_id": "the collection's id",
+    "context_id": "the live session's id",
+    "dead_id": "the dead letter's id (GET /admin/jobs/dead)",
+    "directory_id": "the directory's id",
+    "event_id": "the event's id",
+    "handle": "the user's handle, without the @",
+    "media_id": "the media item's id",
+    "notification_id": "the notification's id",
+    "post_id": "the post's id",
+    "process_id": "the process's id (a template or a live process)",
+    "report_id": "the report's id",
+    "step_id": "the step's id",
+    "substep_id": "the substep's id",
+    "template_id": "the template's id",
+    "topic_id": "the topic's id",
+    "user_id": "the user's id",
+}
+# The multipart `file` field of the upload routes.
+_UPLOADS = {
+    "/live/transcribe": "the recording: WebM, Ogg, MP3, WAV, FLAC or M4A audio, at most MAX_AUDIO_BYTES",
+    "/media/upload": "the file: an image, a video or an audio recording",
+    "/media/upload/profile": "the profile picture (an image)",
+}
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    param: dict[str, Any] = {"name": name, "in": "path", "required": True,
+                             "schema": {"type": "string", "format": "uuid" if name == "id" or name.endswith("_id")
+                                        else ""}}
+    if name in _PATH_PARAMS:
+        param["description"] = _PATH_PARAMS[name]
+    return param
 
 
 # The statuses of docs/api.md ("Status codes") a route may answer besides its success, all with the `Error` body.
@@ -101,9 +142,7 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
     for ep in endpoints:
         op: dict[str, Any] = {"summary": ep.summary, "tags": list(ep.tags),
                               "operationId": f"{ep.func.__module__.rsplit('.', 1)[-1]}_{ep.func.__name__}"}
-        params = [{"name": n, "in": "path", "required": True,
-                   "schema": {"type": "string", "format": "uuid" if n == "id" or n.endswith("_id") else ""}}
-                  for n in ep.param_names]
+        params = [_path_param(n) for n in ep.param_names]
         if ep.query is not None:
             params.extend(_query_params(ep.query))
         if params:
@@ -113,8 +152,11 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
             op["requestBody"] = {"required": True,
                                  "content": {media: {"schema": _schema(ep.body, "validation", components)}}}
         elif ep.raw_body:
+            file: dict[str, Any] = {"type": "string", "format": "binary"}
+            if ep.path in _UPLOADS:
+                file["description"] = _UPLOADS[ep.path]
             op["requestBody"] = {"content": {"multipart/form-data": {"schema": {
-                "type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}}}}
+                "type": "object", "properties": {"file": file}}}}}
         responses: dict[str, Any] = {}
         if ep.status == 204:
             responses["204"] = {"description": "done"}

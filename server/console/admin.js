@@ -1,14 +1,16 @@
 // Admins: this instance's connections and topics (GET /admin/realtime), and the job system across the
 // cluster — workers by heartbeat, queue depth, failures (GET /admin/jobs). Polled while the tab is shown.
+// Topics show as the event's title or the user's name where the console knows or can look them up.
 
 import { clear, h } from "./dom.js";
 
 const EVERY_MS = 5000;
 
 export class AdminPanel {
-  constructor(root, api) {
+  constructor(root, api, names) {
     this.root = root;
     this.api = api;
+    this.names = names;
     this.timer = null;
   }
 
@@ -28,6 +30,7 @@ export class AdminPanel {
       this.api.get("/admin/realtime").catch((err) => ({ error: err.message })),
       this.api.get("/admin/jobs?limit=10").catch((err) => ({ error: err.message })),
     ]);
+    if (rt.topTopics) await this.names.resolve(rt.topTopics.map((t) => t.topic));
     clear(this.root).append(this.realtime(rt), this.jobs(jobs));
   }
 
@@ -37,7 +40,13 @@ export class AdminPanel {
       h("h3", {}, "Realtime ", h("span", { class: "muted" }, `instance ${rt.instanceId} · ${rt.hub}`)),
       figures([["connections", rt.connections], ["authenticated", rt.authenticated], ["topics", rt.topics],
         ["subscriptions", rt.subscriptions], ["published", rt.published], ["queued bytes", rt.queuedBytes]]),
-      table(["topic", "connections here"], rt.topTopics.map((t) => [t.topic, t.connections])));
+      table(["topic", "connections here"], rt.topTopics.map((t) => [this.topicLabel(t.topic), t.connections])));
+  }
+
+  topicLabel(topic) {
+    const [kind] = topic.split(":");
+    const label = this.names.topic(topic) ?? { event: "an event you are not in", user: "a user" }[kind] ?? topic;
+    return h("span", { title: topic, dataset: { topic } }, label);
   }
 
   jobs(j) {
@@ -61,7 +70,7 @@ function figures(pairs) {
 
 function table(head, rows) {
   if (!rows.length) return h("p", { class: "empty" }, `no ${head[0]}s`);
-  return h("table", {},
+  return h("div", { class: "scroll" }, h("table", {},
     h("thead", {}, h("tr", {}, head.map((c) => h("th", {}, c)))),
-    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, String(c)))))));
+    h("tbody", {}, rows.map((r) => h("tr", {}, r.map((c) => h("td", {}, c instanceof Node ? c : String(c))))))));
 }

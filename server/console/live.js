@@ -1,13 +1,16 @@
 // A live AI session beside the open event: the conversation, the answer streaming in (ai.delta), and the
-// suggested operations of a finished answer, which can be applied.
+// suggested operations of a finished answer, which can be applied. Whether this server has an AI model at
+// all (GET /live/ai) shows before anything is typed.
 
 import { clear, h } from "./dom.js";
+import { describeError, describeLeft } from "./realtime.js";
 
 export class LivePanel {
-  constructor(root, { api, socket, onError }) {
+  constructor(root, { api, realtime, onError }) {
     this.root = root;
     this.api = api;
-    this.socket = socket;
+    this.realtime = realtime;
+    this.ai = null; // {configured, model} from GET /live/ai; null until it answered
     this.onError = onError ?? console.error;
     this.event = null;
     this.reset();
@@ -38,7 +41,7 @@ export class LivePanel {
     const topic = this.topic;
     this.reset();
     this.render();
-    if (topic) await this.socket.leave(topic);
+    if (topic) await this.realtime.leave(topic);
   }
 
   async open() {
@@ -50,9 +53,9 @@ export class LivePanel {
         { eventId, processId: this.event.processId ?? undefined });
       this.context = context;
       this.render();
-      await this.socket.join(this.topic); // reload() fills the conversation
+      await this.realtime.join(this.topic); // reload() fills the conversation
     } catch (err) {
-      this.error = `could not open a live session: ${err.message}`;
+      this.error = `Could not open a live session: ${describeError(err)}`;
       this.render();
     }
   }
@@ -66,46 +69,33 @@ export class LivePanel {
   }
 
   onMsg({ event: name, data }) {
-    switch (name) {
-      case "message.created":
-        this.items.set(data.id, { role: data.role, text: data.content, state: "done" });
-        break;
-      case "ai.started":
-        this.running = data.streamId;
-        this.items.set(data.streamId, { role: "assistant", text: "", state: "streaming" });
-        break;
-      case "ai.delta": {
-        const item = this.items.get(data.streamId) ?? { role: "assistant", text: "", state: "streaming" };
-        item.text += data.text;
-        this.items.set(data.streamId, item);
-        break;
-      }
-      case "ai.completed":
-        this.finish(data.streamId, { text: data.text, state: "done", operations: data.suggestedOperations });
-        break;
-      case "ai.error":
-        this.finish(data.streamId, { state: "error", note: `${data.code}: ${data.message}` });
-        break;
-      case "ai.cancelled":
-        this.finish(data.streamId, { state: "cancelled", note: "cancelled" });
-        break;
-      case "context.deleted":
-        this.reset();
-        break;
-      default:
-        return;
+    if (name === "message.created") {
+      this.items.set(data.id, { role: data.role, text: data.content, state: "done" });
+    } else if (name === "context.deleted") {
+      this.reset();
+    } else {
+      return; // ai.*: the client assembles them into answers (onAnswer)
     }
     this.render();
   }
 
-  finish(streamId, changes) {
-    const item = this.items.get(streamId) ?? { role: "assistant", text: "" };
-    this.items.set(streamId, { ...item, ...changes });
-    if (this.running === streamId) this.running = null;
+  /** An answer started, grew or ended. Once stored it is keyed by its message id, as a reload lists it. */
+  onAnswer(answer) {
+    const key = answer.messageId ?? answer.streamId;
+    if (key !== answer.streamId) this.items.delete(answer.streamId);
+    const state = answer.state === "completed" ? "done" : answer.state;
+    let note = null;
+    if (answer.state === "error") note = describeError(answer.error ?? {});
+    if (answer.state === "cancelled") note = "cancelled";
+    this.items.set(key, { role: "assistant", text: answer.text, state, note,
+      operations: answer.suggestedOperations });
+    if (answer.state === "streaming") this.running = answer.streamId;
+    else if (this.running === answer.streamId) this.running = null;
+    this.render();
   }
 
   onLeft(reason) {
-    this.error = `the session ended (${reason})`;
+    this.error = `The session ended: ${describeLeft(reason)}.`;
     this.context = null;
     this.render();
   }
@@ -113,50 +103,67 @@ export class LivePanel {
   async prompt(text) {
     this.error = "";
     try {
-      await this.socket.push(this.topic, "prompt", { text });
+      await this.realtime.push(this.topic, "ai.prompt", { text });
       return true;
     } catch (err) {
-      this.error = err.code === "ai_unavailable" ? "The AI is not configured on this server." : err.message;
+      this.error = describeError(err);
       this.render();
       return false;
     }
   }
 
   async cancel() {
-    if (this.running) await this.socket.push(this.topic, "cancel", { streamId: this.running }).catch(() => {});
+    if (this.running) await this.realtime.push(this.topic, "ai.cancel", { streamId: this.running }).catch(() => {});
   }
 
   async apply(operation, button) {
     button.disabled = true;
     try {
-      const result = await this.socket.push(this.topic, "operation.apply", operation);
+      const result = await this.realtime.push(this.topic, "operation.apply", operation);
       button.textContent = result.success ? "applied" : "not applied";
     } catch (err) {
       button.disabled = false;
-      this.onError(`could not apply: ${err.message}`);
+      this.onError(`Could not apply: ${describeError(err)}`);
     }
   }
 
   // ---- rendering -----------------------------------------------------------------------------------
 
+  /** What GET /live/ai said: shown at once, before a session is opened or a prompt typed. */
+  setAI(ai) {
+    this.ai = ai;
+    this.render();
+  }
+
+  aiState() {
+    if (!this.ai) return h("p", { class: "badge", "data-testid": "live-ai-state", dataset: { state: "unknown" } },
+      "AI: checking…");
+    if (!this.ai.configured) {
+      return h("p", { class: "badge warn", "data-testid": "live-ai-state", dataset: { state: "off" } },
+        "AI is off: no model is configured on this server");
+    }
+    return h("p", { class: "badge ok", "data-testid": "live-ai-state", dataset: { state: "on" } },
+      `AI is on · ${this.ai.model}`);
+  }
+
   render() {
     if (!this.event || !this.context) {
       this.view = null;
       const root = clear(this.root);
-      root.append(h("h3", {}, "Live AI"));
+      root.append(h("h3", {}, "Live AI"), this.aiState());
       if (!this.event) root.append(h("p", { class: "empty" }, "Open an event to talk to the assistant about it."));
-      else root.append(h("button", { type: "button", "data-testid": "live-open", onclick: () => this.open() },
-        "Open AI session"));
+      else root.append(h("button", { type: "button", "data-testid": "live-open", onclick: () => this.open(),
+        disabled: this.ai?.configured === false }, "Open AI session"));
       if (this.error) root.append(h("p", { class: "error", role: "alert" }, this.error));
       return;
     }
     // Built once per session: re-rendering must never wipe a prompt being typed.
     this.view ??= this.build();
     const v = this.view;
-    v.session.textContent = `session ${this.context.id.slice(0, 8)}`;
+    v.session.textContent = `A session about “${this.event.title}”, shared with its members`;
     clear(v.log).append(...[...this.items.entries()].map(([key, item]) => this.bubble(key, item)));
     v.log.scrollTop = v.log.scrollHeight;
-    v.send.disabled = Boolean(this.running);
+    v.send.disabled = Boolean(this.running) || this.ai?.configured === false;
     v.stop.hidden = !this.running;
     v.error.textContent = this.error;
     v.error.hidden = !this.error;
@@ -176,7 +183,7 @@ export class LivePanel {
       const text = v.input.value.trim();
       if (text && await this.prompt(text)) v.input.value = "";
     } }, v.input, h("div", { class: "row" }, v.send, v.stop));
-    clear(this.root).append(h("h3", {}, "Live AI"), v.session, v.log, form, v.error);
+    clear(this.root).append(h("h3", {}, "Live AI"), this.aiState(), v.session, v.log, form, v.error);
     return v;
   }
 

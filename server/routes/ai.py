@@ -73,8 +73,24 @@ class TranscriptOut(Out):
     text: str
 
 
+class AIStatusOut(Out):
+    configured: bool
+    model: str | None
+
+
 class MessagesQuery(In):
     limit: Limit = 100
+    """the most recent messages to list (oldest first)"""
+
+
+@router.get("/live/ai", response=AIStatusOut)
+async def ai_status(call: Call) -> AIStatusOut:
+    """Whether this server has an AI model configured (and which), so a client can say so before a prompt."""
+    # Read-only and cheap: the same flag every AI call checks before it answers `ai_unavailable`.
+    llm = call.state.generations.llm if call.state.generations is not None else None
+    if llm is None or not llm.configured:
+        return AIStatusOut(configured=False, model=None)
+    return AIStatusOut(configured=True, model=llm.model)
 
 
 @router.post("/live/message", body=LiveMessageRequest, response=LiveMessageReply)

@@ -25,22 +25,26 @@ router = ApiRouter("auth")
 class LoginForm(In):
     username: str = Field(min_length=1, max_length=320, description="the account's email")
     password: str = Field(min_length=1, max_length=256)
+    """the account's password"""
 
 
 class RefreshIn(In):
     refresh_token: str | None = Field(default=None, max_length=200)
+    """the refresh token of the sign-in (from /auth/token or the last refresh: they rotate)"""
 
 
 class RevokeIn(In):
-    session_id: uuid.UUID | None = Field(default=None, description="the session to end; none: every other one")
+    session_id: uuid.UUID | None = None
+    """one of my sessions to end; omitted: every session but the current one"""
 
 
 class SettingsRevokeIn(In):
     # Any string: the original Security page sends ids of its own placeholder list ("1", "2"), and revocation
     # answers as RFC 7009 token revocation does: an id that is not one of the caller's sessions is a success
     # without effect.
-    session_id: str | None = Field(default=None, max_length=200,
-                                   description="the session to end; none: every other one")
+    session_id: str | None = Field(default=None, max_length=200)
+    """one of my sessions to end (anything else ends nothing and still succeeds); omitted: every session but
+    the current one"""
 
 
 class MessageOut(Out):
@@ -59,6 +63,7 @@ class SessionOut(Out):
 
 class GuestIn(In):
     role: GuestRole = GuestRole.DEV
+    """the new guest account's role: dev, pm, designer, ops, ... (DEBUG only)"""
 
 
 class GuestOut(Out):

@@ -402,6 +402,7 @@ TABLE: dict[str, Case | tuple[Case, ...]] = {
     "PUT /live/contexts/{context_id}": Case(creator_only(200), json={"metadata": {"pinned": True}}),
     "DELETE /live/contexts/{context_id}": Case(creator_only(204), fresh=fresh("context_id", World.new_context)),
     "GET /live/process-context/{process_id}": Case(members(200)),
+    "GET /live/ai": Case(everyone(200)),
     "POST /live/message": Case(members(200), json=live_message_body),
     "POST /live/transcribe": Case(everyone(200), files=recording),
     "GET /live/contexts/{context_id}/messages": Case(members(200)),

@@ -109,6 +109,23 @@ async def test_live_message_offers_only_real_operations(api: httpx.AsyncClient, 
     assert r.status_code == 200 and r.json()["details"]["completed"] is True
 
 
+async def test_ai_status_says_whether_a_model_is_configured(api: httpx.AsyncClient,
+                                                             client: httpx.AsyncClient) -> None:
+    """GET /live/ai: the console shows "AI off" before anyone types a prompt (signed-in callers only)."""
+    assert (await api.get("/live/ai")).status_code == 401
+    alice = await sign_up(api, "alice")
+    r = await api.get("/live/ai", headers=alice.headers)
+    assert r.status_code == 200 and r.json() == {"configured": True, "model": "fake-model"}
+    # `client` is the plain test app: no OPENAI_API_KEY, so prompts there answer ai_unavailable.
+    bob = await sign_up(client, "bob")
+    r = await client.get("/live/ai", headers=bob.headers)
+    assert r.status_code == 200 and r.json() == {"configured": False, "model": None}
+    r = await api.post("/live/message", headers=alice.headers, json={"message": "still answers [n:1]"})
+    assert r.status_code == 200
+    r = await client.post("/live/message", headers=bob.headers, json={"message": "nobody answers"})
+    assert r.status_code == 503 and r.json()["code"] == "ai_unavailable"
+
+
 async def test_live_message_refuses_what_is_not_the_callers(api: httpx.AsyncClient) -> None:
     alice, mallory = await sign_up(api, "alice"), await sign_up(api, "mallory")
     r = await api.post("/live/message", headers=alice.headers, json={"message": "mine [n:1]"})

@@ -20,6 +20,9 @@ Every request is recorded (body, chunk send times, whether the client closed it 
 can assert that cancelling a stream closed the upstream request, and wait for a request to arrive
 (`wait_started`) instead of sleeping.
 
+The SSE framing is the shipped stand-in's (`server/ai_standin.py`, `conversme ai-standin`); this fake keeps what
+only tests need: the markers above, scripts, holds and the recording.
+
 In tests: `FakeOpenAI().start()` runs it in a thread; as a process: `python -m tests.fakes.openai_server
 --port 8765 --rate 50` (recorded requests at `GET /_control/requests`).
 """
@@ -43,6 +46,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from server.ai_standin import DONE, Chunks, completion, error, last_user_text, words
 
 DEFAULT_TEXT = "Step one looks done. Mark it complete, then move on to step two and check the valve."
 MARKER = re.compile(r"\[([a-z0-9_]+)(?::([^\]]*))?\]", re.I)
@@ -74,20 +79,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def _last_user_text(body: dict[str, Any]) -> str:
-    for message in reversed(body.get("messages") or []):
-        if message.get("role") == "user":
-            content = message.get("content")
-            return content if isinstance(content, str) else json.dumps(content)
-    return ""
-
-
-def _error(status: int, message: str, kind: str, code: str | None = None,
-           headers: dict[str, str] | None = None) -> Response:
-    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}},
-                        status_code=status, headers=headers)
 
 
 class FakeOpenAI:
@@ -140,7 +131,7 @@ class FakeOpenAI:
 
     def find(self, tag: str) -> list[Recorded]:
         """Requests whose last user message carried `tag`."""
-        return [r for r in list(self.requests) if tag in _last_user_text(r.body)]
+        return [r for r in list(self.requests) if tag in last_user_text(r.body)]
 
     def release(self, name: str) -> None:
         """Lets streams held by `[hold:name]` (now or later) go on."""
@@ -186,7 +177,7 @@ class FakeOpenAI:
 
     async def _chat(self, request: Request) -> Response:
         body = await request.json()
-        markers = {m.group(1).lower(): (m.group(2) or "") for m in MARKER.finditer(_last_user_text(body))}
+        markers = {m.group(1).lower(): (m.group(2) or "") for m in MARKER.finditer(last_user_text(body))}
         record = Recorded(uuid.uuid4().hex, "/v1/chat/completions", body, markers, time.time())
         self.requests.append(record)
         for status, kind in ((429, "requests"), (500, "server_error"), (401, "invalid_request_error"),
@@ -194,14 +185,14 @@ class FakeOpenAI:
             if str(status) in markers:
                 record.finished, record.ended = True, time.time()
                 if status == 429:
-                    return _error(429, "Rate limit reached for requests", kind, "rate_limit_exceeded",
+                    return error(429, "Rate limit reached for requests", kind, "rate_limit_exceeded",
                                   {"retry-after": "7"})
                 if status == 401:
-                    return _error(401, "Incorrect API key provided", kind, "invalid_api_key")
+                    return error(401, "Incorrect API key provided", kind, "invalid_api_key")
                 if status == 400:
-                    return _error(400, "This model's maximum context length is exceeded", kind,
+                    return error(400, "This model's maximum context length is exceeded", kind,
                                   "context_length_exceeded")
-                return _error(500, "The server had an error while processing your request", kind)
+                return error(500, "The server had an error while processing your request", kind)
         script = self.scripts.get(markers.get("script", ""), Script())
         if not body.get("stream"):
             return JSONResponse(self._completion(record, body, script))
@@ -211,31 +202,17 @@ class FakeOpenAI:
     def _completion(self, record: Recorded, body: dict[str, Any], script: Script) -> dict[str, Any]:
         record.finished, record.ended = True, time.time()
         content = json.dumps(script.json_content) if script.json_content is not None else script.text
-        return {"id": f"chatcmpl-{record.id}", "object": "chat.completion", "created": int(time.time()),
-                "model": body.get("model", "fake"), "system_fingerprint": "fp_fake",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
-                             "logprobs": None, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
+        return completion(f"chatcmpl-{record.id}", body.get("model", "fake"), content, 100, 20, "fp_fake")
 
     def _tokens(self, record: Recorded, script: Script) -> list[str]:
         if "n" in record.markers:
             return [f"tok{i} " for i in range(int(record.markers["n"] or 10))]
-        words = script.text.split(" ")
-        return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
+        return words(script.text)
 
     async def _stream(self, record: Recorded, body: dict[str, Any], script: Script) -> AsyncIterator[bytes]:
         markers = record.markers
-        created = int(time.time())
-        usage_wanted = bool((body.get("stream_options") or {}).get("include_usage"))
-
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-            data: dict[str, Any] = {
-                "id": f"chatcmpl-{record.id}", "object": "chat.completion.chunk", "created": created,
-                "model": body.get("model", "fake"), "system_fingerprint": "fp_fake",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
-            if usage_wanted:
-                data["usage"] = None
-            return b"data: " + json.dumps(data).encode() + b"\n\n"
+        chunks = Chunks(f"chatcmpl-{record.id}", body.get("model", "fake"),
+                        bool((body.get("stream_options") or {}).get("include_usage")), "fp_fake", int(time.time()))
 
         rate = float(markers["rate"]) if markers.get("rate") else self.slow_rate if "slow" in markers else 0.0
         delay = 1.0 / rate if rate > 0 else self.delay
@@ -245,12 +222,12 @@ class FakeOpenAI:
         tokens = [] if tool_only else (["Noted. ", "Suggestions ", "are ", "shown."] if follow_up
                                         else self._tokens(record, script))
         try:
-            yield chunk({"role": "assistant", "content": "", "refusal": None})
+            yield chunks.role()
             for i, token in enumerate(tokens):
                 await asyncio.sleep(delay)
                 record.send_times.append(time.time())
                 record.chunks_sent += 1
-                yield chunk({"content": token})
+                yield chunks.chunk({"content": token})
                 if "hold" in markers and i == 0:
                     gate = self._gate(markers["hold"])
                     while not gate.is_set():
@@ -261,24 +238,20 @@ class FakeOpenAI:
                 if "drop" in markers and i == 2:
                     raise ConnectionResetError("fake upstream drops the connection")
             finish = "stop"
+            extra = 0
             if with_tools:
                 arguments = json.dumps(script.tool_arguments if script.tool_arguments is not None else {
                     "is_process_related": True, "suggested_operations": []})
-                call_id = f"call_{record.id[:12]}"
-                yield chunk({"tool_calls": [{"index": 0, "id": call_id, "type": "function",
-                                             "function": {"name": "suggest_process_actions", "arguments": ""}}]})
-                for start in range(0, len(arguments), 16):  # the arguments arrive in pieces
+                frames = chunks.tool_call(f"call_{record.id[:12]}", "suggest_process_actions", arguments)
+                yield frames[0]
+                for frame in frames[1:]:  # the arguments arrive in pieces
                     await asyncio.sleep(delay / 4)
-                    yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": arguments[start:start + 16]}}]})
-                finish = "tool_calls"
-            yield chunk({}, finish)
-            if usage_wanted:
-                usage = {"id": f"chatcmpl-{record.id}", "object": "chat.completion.chunk", "created": created,
-                         "model": body.get("model", "fake"), "choices": [],
-                         "usage": {"prompt_tokens": 120, "completion_tokens": len(tokens) + (20 if with_tools else 0),
-                                   "total_tokens": 120 + len(tokens) + (20 if with_tools else 0)}}
-                yield b"data: " + json.dumps(usage).encode() + b"\n\n"
-            yield b"data: [DONE]\n\n"
+                    yield frame
+                finish, extra = "tool_calls", 20
+            yield chunks.chunk({}, finish)
+            if chunks.usage_wanted:
+                yield chunks.usage(120, len(tokens) + extra)
+            yield DONE
             record.finished = True
         finally:
             record.closed_early = not record.finished

@@ -14,7 +14,7 @@ import pytest
 from channels.client import RealtimeClient
 from tests.jobs import media_files
 from tests.jobs.conftest import FAST
-from tests.realtime.harness import ServerProcess, person, server_env
+from tests.realtime.harness import ServerProcess, person, run_embedded
 from tests.waiting import eventually, is_notification_sentinel, post_notification_sentinel
 
 pytestmark = pytest.mark.slow
@@ -22,14 +22,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = server_env("", "", tmp_path_factory.mktemp("embedded-jobs"), **FAST)
-    env.pop("DATABASE_URL")
-    env.pop("REDIS_URL")
-    server = ServerProcess(env).start()
-    try:
+    with run_embedded(tmp_path_factory.mktemp("embedded-jobs"), **FAST) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def iso(moment: datetime) -> str:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import REDIS_URL, fresh_pg_database
-from tests.realtime.harness import ServerProcess, migrate, server_env
+from tests.realtime.harness import ServerProcess, migrate, run_embedded, server_env
 
 
 @dataclass
@@ -47,12 +46,5 @@ def cluster(pg_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cl
 @pytest.fixture(scope="module")
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The embedded default: SQLite file, memory:// hub, one process."""
-    data: Path = tmp_path_factory.mktemp("embedded")
-    env = server_env("", "", data)
-    env.pop("DATABASE_URL")
-    env.pop("REDIS_URL")
-    server = ServerProcess(env).start()
-    try:
+    with run_embedded(tmp_path_factory.mktemp("embedded")) as server:
         yield server
-    finally:
-        server.stop()

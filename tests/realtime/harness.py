@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,7 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    command: tuple[str, ...] = (str(BIN), "serve")  # started with `--port P` added
 
     @property
     def url(self) -> str:
@@ -96,7 +99,7 @@ class ServerProcess:
         self.log_path = Path(self.env["DATA_DIR"]) / f"server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self.proc = track(subprocess.Popen([str(BIN), "serve", "--port", str(self.port)], env=self.env,
+        self.proc = track(subprocess.Popen([*self.command, "--port", str(self.port)], env=self.env,
                                            stdout=log, stderr=subprocess.STDOUT))
         wait_answering(self.proc, f"{self.url}/health", self.log_path, timeout, "server")
         return self
@@ -113,6 +116,19 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+
+@contextmanager
+def run_embedded(data_dir: Path, **extra: str) -> Iterator[ServerProcess]:
+    """A server on the embedded default (SQLite file under `data_dir`, memory:// hub and jobs, one process)."""
+    env = server_env("", "", data_dir, **extra)
+    env.pop("DATABASE_URL")
+    env.pop("REDIS_URL")
+    server = ServerProcess(env).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def migrate(env: dict[str, str]) -> None:

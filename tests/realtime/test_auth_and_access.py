@@ -194,4 +194,7 @@ async def test_push_validation_errors_are_replies(cluster: Cluster) -> None:
         assert reply["status"] == "Execution"
         msg = await c.next(event="status.changed")
         assert msg["data"]["newStatus"] == "Execution"
+        # A status-only change moves the event members hold too (docs/realtime.md §9: both are published).
+        updated = await c.next(event="event.updated")
+        assert updated["data"]["status"] == "Execution" and updated["offset"] == msg["offset"] + 1
 

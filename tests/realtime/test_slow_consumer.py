@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from channels.client import RealtimeClient
-from tests.realtime.harness import ServerProcess, event_with, person, server_env
+from tests.realtime.harness import ServerProcess, event_with, person, run_embedded
 
 # Real server processes: left out of the quick loop (./scripts/test.sh -m "not slow").
 pytestmark = pytest.mark.slow
@@ -21,14 +21,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def small_queue_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    env = server_env("", "", tmp_path_factory.mktemp("slow"), WS_MAX_QUEUE_BYTES=str(64 * 1024))
-    env.pop("DATABASE_URL")
-    env.pop("REDIS_URL")
-    server = ServerProcess(env).start()
-    try:
+    with run_embedded(tmp_path_factory.mktemp("slow"), WS_MAX_QUEUE_BYTES=str(64 * 1024)) as server:
         yield server
-    finally:
-        server.stop()
 
 
 async def test_slow_consumer_is_cut_off_and_the_others_get_everything(small_queue_server: ServerProcess) -> None:

@@ -1,5 +1,5 @@
-"""The console's files are served by the app from the package, reference nothing outside it, and the admin
-realtime figures it shows are for admins only."""
+"""The console's files (its own and the realtime client's build in vendor/) are served by the app from the
+package, reference nothing outside it, and the admin realtime figures it shows are for admins only."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import httpx
 from tests.conftest import MakeUser
 
 CONSOLE = Path(__file__).resolve().parents[2] / "server" / "console"
+FILES = sorted(p.relative_to(CONSOLE).as_posix() for p in CONSOLE.rglob("*") if p.is_file())
+MODULE_REF = re.compile(r'^(?:import|export) .* from "([^"]+)";$', re.M)
 
 
 async def test_console_page_and_assets_are_served(client: httpx.AsyncClient) -> None:
@@ -21,7 +23,8 @@ async def test_console_page_and_assets_are_served(client: httpx.AsyncClient) -> 
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self'" in csp and "connect-src 'self'" in csp
     assert page.headers["x-content-type-options"] == "nosniff"
-    for name in sorted(p.name for p in CONSOLE.iterdir()):
+    assert "vendor/conversme.js" in FILES and "realtime.js" in FILES
+    for name in FILES:
         asset = await client.get(f"/console/{name}")
         assert asset.status_code == 200, name
         kind = {"js": "javascript", "css": "text/css", "html": "text/html"}[name.rsplit(".", 1)[1]]
@@ -35,12 +38,22 @@ def test_console_loads_nothing_from_elsewhere() -> None:
     for ref in re.findall(r'(?:src|href)="([^"]+)"', html):
         assert not re.match(r"^(https?:)?//", ref), f"external reference {ref}"
         assert ref.startswith("data:") or (CONSOLE / ref).is_file(), ref
-    for script in CONSOLE.glob("*.js"):
+    for script in CONSOLE.rglob("*.js"):
         text = script.read_text()
         assert "http://" not in text and "https://" not in text, script.name
-        for module in re.findall(r'^import .* from "([^"]+)";$', text, re.M):
-            assert module.startswith("./") and (CONSOLE / module).is_file(), (script.name, module)
+        for module in MODULE_REF.findall(text):
+            assert module.startswith("./") and (script.parent / module).is_file(), (script.name, module)
         assert ".innerHTML" not in text, f"{script.name}: build DOM nodes, never markup from data"
+
+
+def test_only_realtime_js_talks_to_the_socket() -> None:
+    """The panels go through realtime.js, which wraps the shared client; the console has no socket of its own."""
+    assert not (CONSOLE / "socket.js").exists()
+    for script in CONSOLE.glob("*.js"):
+        text = script.read_text()
+        assert "new WebSocket" not in text, script.name
+        if script.name != "realtime.js":
+            assert "./vendor/" not in text, f"{script.name}: use realtime.js"
 
 
 async def test_admin_realtime_is_for_admins(client: httpx.AsyncClient, make_user: MakeUser) -> None:

@@ -191,7 +191,7 @@ def test_builder_install_steps_work_in_a_clean_virtualenv(tmp_path: Path) -> Non
     assert r.returncode == 0, r.stderr
     location, listing = r.stdout.splitlines()[:2]
     assert location.startswith(str(venv)), location
-    for name in ("index.html", "console.js", "console.css", "socket.js"):
+    for name in ("index.html", "console.js", "console.css", "realtime.js", "vendor"):
         assert name in listing
     r = subprocess.run([str(venv / "bin" / "conversme"), "migrate"], cwd=run_dir, env=env, capture_output=True,
                        text=True, timeout=120)

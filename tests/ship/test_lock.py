@@ -35,7 +35,8 @@ def test_lock_pins_every_dependency_and_no_django() -> None:
     lock = tomllib.loads((ROOT / "uv.lock").read_text())
     names = {p["name"] for p in lock["package"]}
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = [*project["dependencies"], *project["optional-dependencies"]["test"]]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["test"],
+              *project["optional-dependencies"]["client"]]
     for spec in wanted:
         name = spec.split(";")[0].split("[")[0].split(">")[0].split("<")[0].split("=")[0].split("!")[0].strip()
         assert name.lower().replace("_", "-") in names, f"{spec} is not in uv.lock: run ./scripts/lock.sh"
