@@ -147,6 +147,16 @@ def file_key(user_id: uuid.UUID, report_id: uuid.UUID, fmt: str) -> str:
     return f"{user_id}/{report_id}.{fmt}"
 
 
+def download_name(report_type: str, date_range: str | None, fmt: str) -> str:
+    name = "".join(c if c.isalnum() else "-" for c in (date_range or "report").lower()).strip("-")
+    return f"report-{report_type}-{name}.{fmt}"
+
+
+def disposition(report_type: str, date_range: str | None, fmt: str) -> str:
+    """The summary opens in the browser; the figures are saved."""
+    return f'{"inline" if fmt == "html" else "attachment"}; filename="{download_name(report_type, date_range, fmt)}"'
+
+
 async def save_report(ctx: Context, storage: Storage, period: Period) -> tuple[Report, list[str]]:
     """Compute, store and upsert the caller's report for `period`; return the row and the storage keys of
     files it replaced (to remove after commit)."""
@@ -163,8 +173,8 @@ async def save_report(ctx: Context, storage: Storage, period: Period) -> tuple[R
     version = uuid.uuid4().hex[:8]  # a new name per generation: a reader never sees a half-replaced file
     csv_bytes, html_bytes = render_csv(period, f), render_html(period, ctx.user.name, f)
     base = f"{ctx.user_id}/{row.id}-{version}"
-    await storage.save(f"{base}.csv", csv_bytes)
-    await storage.save(f"{base}.html", html_bytes)
+    await storage.save(f"{base}.csv", csv_bytes, disposition=disposition(period.kind.value, period.label, "csv"))
+    await storage.save(f"{base}.html", html_bytes, disposition=disposition(period.kind.value, period.label, "html"))
     row.title = f"{'Weekly' if period.kind is ReportType.WEEKLY else 'Quarterly'} report · {period.label}"
     row.description = (f"{f.events_done} of {f.events} events done, {f.steps_completed} steps completed, "
                        f"{len(f.in_progress)} processes in progress")

@@ -13,6 +13,7 @@ A `week` above 12 (or without `year`), or `isoWeek`, is an ISO week number; `mon
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from sqlalchemy import ColumnElement, select
 
 from handlers.context import Context, Outcome
 from handlers.links import ServedLink
-from handlers.report_files import Period, period_of, quarter_period, week_period
+from handlers.report_files import Period, disposition, period_of, quarter_period, week_period
 from handlers.schema import UTC, In, Limit, Out, PageQuery
 from handlers.storage import Storage
 from persistence.enums import ReportType
@@ -197,16 +198,27 @@ async def request_report(ctx: Context, body: GenerateIn) -> Outcome[GenerateOut]
     return Outcome(out, enqueue=[("reports.generate", kwargs)])
 
 
-async def download(ctx: Context, storage: Storage, report_id: uuid.UUID, fmt: str) -> tuple[bytes, str, str]:
-    """(content, media type, file name) of one of the caller's report files; anyone else's is a 404."""
+@dataclass(frozen=True)
+class ReportFile:
+    """One of the caller's report files, access checked: where it is stored and how it is served."""
+
+    key: str
+    media_type: str
+    disposition: str
+
+
+async def report_file(ctx: Context, report_id: uuid.UUID, fmt: str) -> ReportFile:
+    """The caller's own report file; anyone else's is a 404 (checked before any byte or URL is handed out)."""
     row = await ctx.db.get(Report, report_id)
     if row is None or row.user_id != ctx.user_id or not row.storage_key:
         raise NotFound("report", report_id)
     if fmt not in FORMATS:
         raise Invalid("format must be html or csv")
+    return ReportFile(f"{row.storage_key}.{fmt}", FORMATS[fmt], disposition(row.report_type, row.date_range, fmt))
+
+
+async def read_report(storage: Storage, report_id: uuid.UUID, file: ReportFile) -> bytes:
     try:
-        data = await storage.read(f"{row.storage_key}.{fmt}")
+        return await storage.read(file.key)
     except FileNotFoundError:
         raise NotFound("report file", report_id) from None
-    name = "".join(c if c.isalnum() else "-" for c in (row.date_range or "report").lower()).strip("-")
-    return data, FORMATS[fmt], f"report-{row.report_type}-{name}.{fmt}"

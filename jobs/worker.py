@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from taskiq.receiver import Receiver
@@ -26,7 +25,7 @@ from taskiq.receiver import Receiver
 from channels.hub import create_hub
 from channels.outbox import Outbox
 from handlers.context import Limits, Outcome
-from handlers.storage import LocalStorage
+from handlers.storage import StorageConfig, open_storages
 from jobs.broker import Backoff, create_queue, describe
 from jobs.handoffs import enqueue_committed
 from jobs.metrics import HEARTBEAT_SECONDS, create_stats
@@ -50,9 +49,7 @@ class JobConfig:
     hub_url: str
     broker_url: str
     redis_prefix: str
-    upload_dir: Path
-    upload_url_prefix: str
-    reports_dir: Path
+    storage: StorageConfig
     job_timeout: float = 120.0
     max_retries: int = 3
     retry_base: float = 2.0
@@ -212,9 +209,10 @@ async def process_runtime(cfg: JobConfig, role: str) -> AsyncIterator[JobRuntime
                          prefetch=max(1, cfg.concurrency // 2), prefix=cfg.redis_prefix)
     stats = create_stats(cfg.broker_url, cfg.redis_prefix)
     ref: list[JobRuntime] = []
+    files, report_files = open_storages(cfg.storage)
     rt = JobRuntime(
         sessionmaker=create_sessionmaker(engine), hub=hub, announce=make_announcer(outbox, ref),
-        storage=LocalStorage(cfg.upload_dir, cfg.upload_url_prefix), private_storage=LocalStorage(cfg.reports_dir),
+        storage=files, private_storage=report_files,
         clock=utc_now, queue=queue, stats=stats, limits=Limits(max_page_size=cfg.max_page_size), worker_id=name,
         job_timeout=cfg.job_timeout, max_retries=cfg.max_retries, retry_base=cfg.retry_base,
     )

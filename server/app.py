@@ -33,7 +33,7 @@ from channels.protocol import Close
 from handlers.auth_cache import AuthCache
 from handlers.context import Limits, Outcome
 from handlers.security import Passwords, Tokens
-from handlers.storage import LocalStorage
+from handlers.storage import open_storages
 from jobs.broker import create_queue
 from jobs.handoffs import enqueue_committed
 from jobs.handoffs import relay as relay_handoffs
@@ -60,7 +60,7 @@ from server.settings import Settings, load_settings
 from server.state import Announcer, AppState
 from server.topic_log import DatabaseTopicLog, run_relay
 from server.topic_log import stop as stop_relay
-from server.uploads import UploadedFiles
+from server.uploads import uploads_app
 from server.websocket import drain_connections, websocket_endpoint
 
 log = logging.getLogger("conversme")
@@ -113,6 +113,8 @@ def utc_now() -> datetime:
 def create_app(settings: Settings) -> Starlette:
     endpoints = all_endpoints()
     metrics = ApiMetrics()
+    # Made here, not in the lifespan: the uploads mount serves from the same store (a client, no connection yet).
+    files, report_files = open_storages(settings.storage)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -135,8 +137,9 @@ def create_app(settings: Settings) -> Starlette:
                              consumer=instance_id, prefix=settings.redis_prefix)
         job_stats = create_stats(settings.broker_url, settings.redis_prefix)
         await queue.startup()
-        # Served by a StaticFiles mount, which answers 500 for every request while its directory does not exist.
-        settings.upload_dir.mkdir(parents=True, exist_ok=True)
+        if not settings.storage.is_bucket:
+            # Served by a StaticFiles mount, which answers 500 for every request while its directory does not exist.
+            settings.upload_dir.mkdir(parents=True, exist_ok=True)
         app.state.conversme = AppState(
             settings=settings,
             engine=engine,
@@ -146,7 +149,7 @@ def create_app(settings: Settings) -> Starlette:
             tokens=Tokens(settings.secret_key, settings.algorithm,
                           timedelta(minutes=settings.access_token_expire_minutes)),
             limiter=limiter,
-            storage=LocalStorage(settings.upload_dir, settings.upload_url_prefix),
+            storage=files,
             limits=Limits(max_page_size=settings.max_page_size, max_upload_bytes=settings.max_upload_bytes,
                           debug=settings.debug),
             clock=utc_now,
@@ -157,7 +160,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         state: AppState = app.state.conversme
         state.metrics = metrics
-        state.reports_storage = LocalStorage(settings.reports_dir, "/reports/files")
+        state.reports_storage = report_files
         state.jobs = JobRuntime(
             sessionmaker=state.sessionmaker, hub=hub, announce=state.announce, storage=state.storage,
             private_storage=state.reports_storage, clock=utc_now, queue=queue, stats=job_stats,
@@ -270,7 +273,7 @@ def create_app(settings: Settings) -> Starlette:
         *console_routes(),
         *liveness.routes(),
         *build_routes(endpoints),
-        Mount(settings.upload_url_prefix, UploadedFiles(directory=settings.upload_dir, check_dir=False)),
+        Mount(settings.upload_url_prefix, uploads_app(files, settings.upload_dir)),
     ]
     middleware = [
         Middleware(MetricsMiddleware, metrics=metrics),

@@ -1,4 +1,4 @@
-"""The `conversme` command: serve, migrate, init, create-admin, worker, scheduler, dev, ai-standin."""
+"""The `conversme` command: serve, migrate, init, create-admin, worker, scheduler, storage migrate, dev, ai-standin."""
 
 from __future__ import annotations
 
@@ -125,8 +125,7 @@ def _job_config(settings: Settings, args: argparse.Namespace) -> Any:
     return JobConfig(
         database_url=settings.database_url, hub_url=settings.redis_url, broker_url=settings.broker_url,
         redis_prefix=settings.redis_prefix,
-        upload_dir=settings.upload_dir, upload_url_prefix=settings.upload_url_prefix,
-        reports_dir=settings.reports_dir, job_timeout=settings.job_timeout, max_retries=settings.job_max_retries,
+        storage=settings.storage, job_timeout=settings.job_timeout, max_retries=settings.job_max_retries,
         retry_base=settings.job_retry_base, redeliver_after=settings.job_redeliver_seconds,
         concurrency=getattr(args, "concurrency", None) or settings.worker_concurrency,
         scheduler_interval=settings.scheduler_interval, max_page_size=settings.max_page_size,
@@ -158,6 +157,19 @@ def _run_jobs(settings: Settings, args: argparse.Namespace) -> int:
         await (run_worker(cfg, stop) if args.command == "worker" else run_scheduler(cfg, stop))
 
     asyncio.run(run())
+    return 0
+
+
+def _storage(settings: Settings, args: argparse.Namespace) -> int:
+    from server.storage_migrate import migrate_to_bucket
+
+    try:
+        counts = asyncio.run(migrate_to_bucket(settings))
+    except ValueError as exc:
+        print(f"conversme: {exc}", file=sys.stderr)
+        return 2
+    for area, count in counts.items():
+        print(count.line(area))
     return 0
 
 
@@ -193,6 +205,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--name", help="worker name in heartbeats and /admin/jobs (default host-pid)")
     sched = sub.add_parser("scheduler", help="claim due reminders and enqueue their jobs (any number may run)")
     sched.add_argument("--name", help="scheduler name in reminder claims (default host-pid)")
+    storage = sub.add_parser("storage", help="file storage tasks")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    storage_sub.add_parser("migrate", help="copy the local upload and report files into the bucket STORAGE_URL "
+                                           "names (idempotent; local files are kept)")
     dev = sub.add_parser("dev", help="local development: init, then the API, a worker and a scheduler together "
                                      "(logs in DATA_DIR/logs; Ctrl-C stops all)")
     dev.add_argument("--host")
@@ -227,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(run_dev(settings, args.host, args.port, init=not args.no_init, jobs=not args.no_jobs))
     if args.command in ("worker", "scheduler"):
         return _run_jobs(settings, args)
+    if args.command == "storage":
+        return _storage(settings, args)
     if args.command == "migrate":
         target = args.target or ("base" if args.down else "head")
         asyncio.run(_migrate(settings, target, args.down))

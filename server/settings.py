@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from handlers.links import served_link
+from handlers.storage import StorageConfig
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "your-secret-key", "your_secret_key", "supersecret",
@@ -98,6 +99,17 @@ class Settings:
     job_redeliver_seconds: float = 180.0  # redis://: a dead worker's unacknowledged job runs again after this
     worker_concurrency: int = 16  # jobs one worker runs at a time
     reports_dir: Path = Path("data/reports")  # private report files (never under the public uploads mount)
+    # STORAGE_URL: where files live. Empty: the local directories above; s3://BUCKET[/PREFIX]: an S3-compatible
+    # bucket, reached with the AWS tools' variables (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    # AWS_REGION), so every instance and worker sees the same files (handlers.storage).
+    storage_url: str = ""
+    aws_endpoint_url_s3: str = ""
+    aws_access_key_id: str = ""
+    aws_secret_access_key: str = ""
+    aws_region: str = ""
+    storage_presign: bool = True  # bucket downloads: redirect to a presigned URL; false: the app proxies them
+    storage_presign_seconds: int = 300  # how long a presigned download URL stays valid
+    storage_presign_endpoint: str = ""  # the bucket endpoint as clients reach it, when not AWS_ENDPOINT_URL_S3
     taskiq_dashboard_url: str = ""  # optional: report job lifecycle to a taskiq-dashboard (docs/jobs.md)
     taskiq_dashboard_token: str = ""
     auto_reports: bool = False  # the scheduler queues last week's / quarter's report for every active user
@@ -112,6 +124,15 @@ class Settings:
     def allowed_origins(self) -> tuple[str, ...]:
         origins = [o for o in (self.frontend_url, *self.cors_origins) if o]
         return tuple(dict.fromkeys(o.rstrip("/") for o in origins))
+
+    @property
+    def storage(self) -> StorageConfig:
+        return StorageConfig(
+            url=self.storage_url, upload_dir=self.upload_dir, reports_dir=self.reports_dir,
+            upload_url_prefix=self.upload_url_prefix, endpoint=self.aws_endpoint_url_s3,
+            access_key_id=self.aws_access_key_id, secret_access_key=self.aws_secret_access_key,
+            region=self.aws_region, presign=self.storage_presign, presign_seconds=self.storage_presign_seconds,
+            presign_endpoint=self.storage_presign_endpoint)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -200,6 +221,7 @@ _INTS = {
     "AI_TOKENS_PER_MINUTE_USER": "ai_tokens_per_minute_user",
     "AI_TOKENS_PER_MINUTE_SESSION": "ai_tokens_per_minute_session", "AI_CONTEXT_TOKENS": "ai_context_tokens",
     "AI_MAX_OUTPUT_TOKENS": "ai_max_output_tokens", "MAX_AUDIO_BYTES": "max_audio_bytes",
+    "STORAGE_PRESIGN_SECONDS": "storage_presign_seconds",
 }
 _STRS = {
     "API_HOST": "api_host", "REDIS_URL": "redis_url", "REDIS_PREFIX": "redis_prefix", "FRONTEND_URL": "frontend_url",
@@ -207,7 +229,26 @@ _STRS = {
     "OPENAI_BASE_URL": "openai_base_url", "OPENAI_MODEL": "openai_model",
     "OPENAI_TRANSCRIBE_MODEL": "openai_transcribe_model", "ADMIN_EMAIL": "admin_email",
     "ADMIN_PASSWORD": "admin_password", "UPLOAD_URL_PREFIX": "upload_url_prefix", "LOG_LEVEL": "log_level",
+    "AWS_ACCESS_KEY_ID": "aws_access_key_id", "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
+    "STORAGE_PRESIGN_ENDPOINT": "storage_presign_endpoint",
 }
+
+
+def _storage(env: Mapping[str, str], values: dict[str, Any]) -> None:
+    url = env.get("STORAGE_URL", "").strip()
+    if url in ("local", "file://"):
+        url = ""
+    if url and (not url.startswith("s3://") or not url.removeprefix("s3://").split("/")[0]):
+        raise ConfigError(f"STORAGE_URL must be empty (the local directories) or s3://BUCKET[/PREFIX], got {url!r}")
+    values["storage_url"] = url
+    # As the AWS tools read them: the S3-specific endpoint first, then the one for every service.
+    values["aws_endpoint_url_s3"] = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
+    values["aws_region"] = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
+    values["storage_presign"] = _bool("STORAGE_PRESIGN", env.get("STORAGE_PRESIGN", "true"))
+    if url and bool(env.get("AWS_ACCESS_KEY_ID")) != bool(env.get("AWS_SECRET_ACCESS_KEY")):
+        raise ConfigError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together")
+    if not 1 <= values.get("storage_presign_seconds", 300) <= 7 * 86_400:
+        raise ConfigError("STORAGE_PRESIGN_SECONDS must be between 1 and 604800 (S3's limit of 7 days)")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
@@ -261,6 +302,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
     values["data_dir"] = data_dir
     values["upload_dir"] = Path(env.get("UPLOAD_DIR", str(data_dir / "uploads")))
     values["reports_dir"] = Path(env.get("REPORTS_DIR", str(data_dir / "reports")))
+    _storage(env, values)
     database_url = env.get("DATABASE_URL", "").strip()
     if not database_url:
         database_url = f"sqlite:///{(data_dir / 'conversme.db').as_posix()}"

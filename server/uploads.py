@@ -15,10 +15,11 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, PlainTextResponse, RedirectResponse, Response, StreamingResponse
 from starlette.staticfiles import NotModifiedResponse, PathLike, StaticFiles
-from starlette.types import Message, Receive, Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from handlers.bucket import BucketStorage
 from handlers.context import Outcome
 from handlers.media import FileCleanup
 from handlers.sniff import BY_EXTENSION
@@ -131,3 +132,82 @@ class UploadedFiles(StaticFiles):
         if self.is_not_modified(response.headers, Headers(scope=scope)):
             return NotModifiedResponse(response.headers)
         return response
+
+
+def _span(header: str, size: int) -> tuple[int, int] | None:
+    """[start, end) of a single `bytes=START-[END]` range within `size`; None for a header asking for anything
+    else (answered with the whole file, as RFC 9110 allows). ValueError when it lies outside the file."""
+    unit, _, spec = header.partition("=")
+    first, dash, last = spec.strip().partition("-")
+    if unit.strip().lower() != "bytes" or not dash or not first.isdigit() or (last and not last.isdigit()):
+        return None
+    start, end = int(first), min(int(last) + 1 if last else size, size)
+    if start >= end:
+        raise ValueError("range not satisfiable")
+    return start, end
+
+
+async def _proxied(storage: BucketStorage, key: str, range_header: str | None, headers: dict[str, str]) -> Response:
+    span, status, extra = None, 200, {"Accept-Ranges": "bytes"}
+    if range_header:
+        size = await storage.size(key)
+        try:
+            span = _span(range_header, size)
+        except ValueError:
+            return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+        if span is not None:  # video seeking, resumed downloads
+            status, extra["Content-Range"] = 206, f"bytes {span[0]}-{span[1] - 1}/{size}"
+    opened = await storage.open(key, span)
+    served = {"Content-Length": str(opened.size), "Content-Type": opened.content_type or "application/octet-stream",
+              **extra}
+    if opened.disposition:
+        served["Content-Disposition"] = opened.disposition
+    return StreamingResponse(opened.chunks, status_code=status, headers={**served, **headers})
+
+
+async def from_bucket(storage: BucketStorage, key: str, headers: dict[str, str] | None = None,
+                      range_header: str | None = None) -> Response:
+    """A stored object as the answer to a download the caller may make: a redirect to a short-lived presigned URL
+    (the bucket serves it with the type and disposition it was stored with), or — presigning off — its bytes
+    proxied with `headers` on top. FileNotFoundError when there is no such object (proxied only: a presigned URL
+    of a missing object is the bucket's 404)."""
+    if storage.presign:
+        url = await storage.signed_url(key)
+        # The browser may reuse the redirect for a while, never past the URL's own life.
+        age = min(60, int(storage.presign_for.total_seconds()) // 2)
+        cache = (headers or {}).get("Cache-Control", f"private, max-age={age}")
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": cache})
+    return await _proxied(storage, key, range_header, headers or {})
+
+
+class BucketFiles:
+    """The uploads mount when files live in a bucket: `GET /uploads/<key>` answers as the local mount does (no
+    sign-in: the key is the secret, as before) by redirect or proxy (`from_bucket`)."""
+
+    def __init__(self, storage: BucketStorage) -> None:
+        self.storage = storage
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self._answer(scope)
+        await response(scope, receive, send)
+
+    async def _answer(self, scope: Scope) -> Response:
+        if scope["method"] not in ("GET", "HEAD"):
+            return PlainTextResponse("Method Not Allowed", status_code=405, headers={"Allow": "GET, HEAD"})
+        # Under a Mount the path is the whole request path; the mount's own part is in root_path.
+        path, root = str(scope["path"]), str(scope.get("root_path", ""))
+        key = (path[len(root):] if root and path.startswith(root) else path).lstrip("/")
+        parts = key.split("/")
+        if not key or any(p in ("", ".", "..") for p in parts):
+            return PlainTextResponse("Not Found", status_code=404)
+        try:
+            return await from_bucket(self.storage, key, range_header=Headers(scope=scope).get("range"))
+        except FileNotFoundError:
+            return PlainTextResponse("Not Found", status_code=404)
+
+
+def uploads_app(storage: Storage, directory: PathLike) -> ASGIApp:
+    """What serves `/uploads`: the bucket's files, or the local directory's."""
+    if isinstance(storage, BucketStorage):
+        return BucketFiles(storage)
+    return UploadedFiles(directory=directory, check_dir=False)

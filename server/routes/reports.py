@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from handlers import reports
+from handlers.bucket import BucketStorage
 from handlers.context import Outcome
 from handlers.reports import (
     DownloadQuery,
@@ -16,7 +17,9 @@ from handlers.reports import (
     ReportsOverview,
     ReportsQuery,
 )
+from persistence.errors import NotFound
 from server.api import ApiRouter, Call
+from server.uploads import from_bucket
 
 router = ApiRouter("reports")
 
@@ -52,8 +55,14 @@ async def download(call: Call) -> Response:
     storage = call.state.reports_storage
     if storage is None:
         raise RuntimeError("report storage is not configured")
-    data, media_type, name = await reports.download(call.ctx, storage, call.id("report_id"), call.query.format)
-    disposition = "inline" if call.query.format == "html" else "attachment"
-    return Response(data, media_type=media_type, headers={
-        "Content-Disposition": f'{disposition}; filename="{name}"', "Cache-Control": "private, no-store",
-        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})
+    report_id = call.id("report_id")
+    file = await reports.report_file(call.ctx, report_id, call.query.format)
+    headers = {"Content-Disposition": file.disposition, "Cache-Control": "private, no-store",
+               "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"}
+    if isinstance(storage, BucketStorage):
+        try:
+            return await from_bucket(storage, file.key, headers)
+        except FileNotFoundError:
+            raise NotFound("report file", report_id) from None
+    return Response(await reports.read_report(storage, report_id, file), media_type=file.media_type,
+                    headers=headers)

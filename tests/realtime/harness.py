@@ -63,6 +63,22 @@ def server_env(database_url: str, redis_url: str, data_dir: Path, **extra: str) 
     return env
 
 
+def wait_answering(proc: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float, what: str) -> None:
+    """Return once `url` answers 200; raise with the end of the process's log if it exits or never answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited: {log_path.read_text()[-3000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start: {log_path.read_text()[-3000:]}")
+        time.sleep(0.1)
+
+
 @dataclass
 class ServerProcess:
     env: dict[str, str]
@@ -85,18 +101,8 @@ class ServerProcess:
         log = self.log_path.open("ab")
         self.proc = track(subprocess.Popen([*self.command, "--port", str(self.port)], env=self.env,
                                            stdout=log, stderr=subprocess.STDOUT))
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {self.log_path.read_text()[-3000:]}")
-            time.sleep(0.1)
+        wait_answering(self.proc, f"{self.url}/health", self.log_path, timeout, "server")
+        return self
 
     def stop(self, sig: int = 15, timeout: float = 20.0) -> int | None:
         if self.proc is None or self.proc.poll() is not None:

@@ -63,11 +63,11 @@ def test_compose_config_accepts_the_file() -> None:
 
 
 def test_every_service_is_there(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {"postgres", "redis", "proxy", *APP_SERVICES}
+    assert set(compose["services"]) == {"postgres", "redis", "minio", "minio-bucket", "proxy", *APP_SERVICES}
 
 
 def test_databases_have_volumes_health_checks_and_no_published_ports(compose: dict[str, Any]) -> None:
-    for name, target in (("postgres", "/var/lib/postgresql/data"), ("redis", "/data")):
+    for name, target in (("postgres", "/var/lib/postgresql/data"), ("redis", "/data"), ("minio", "/data")):
         service = compose["services"][name]
         assert "ports" not in service, f"{name} must not be reachable from outside"
         assert service["healthcheck"]["test"], name
@@ -85,6 +85,25 @@ def test_migrations_run_once_before_everything_that_uses_the_database(compose: d
         deps = services[name]["depends_on"]
         assert deps["migrate"]["condition"] == "service_completed_successfully", name
         assert deps["redis"]["condition"] == "service_healthy", name
+
+
+def test_files_live_in_minio_for_every_instance_and_the_worker(tmp_path: Path) -> None:
+    config = resolved(tmp_path, {"MINIO_ROOT_USER": "files", "MINIO_ROOT_PASSWORD": "m1n10-pw"})
+    services = config["services"]
+    minio = services["minio"]
+    assert minio["command"] == ["server", "/data"] and "mc" in minio["healthcheck"]["test"]
+    assert minio["environment"] == {"MINIO_ROOT_USER": "files", "MINIO_ROOT_PASSWORD": "m1n10-pw"}
+    bucket = services["minio-bucket"]
+    assert bucket["restart"] == "no" and bucket["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert "mc mb --ignore-existing local/conversme" in " ".join(bucket["entrypoint"])
+    for name in ("api1", "api2", "worker", "scheduler"):
+        env = services[name]["environment"]
+        assert env["STORAGE_URL"] == "s3://conversme" and env["AWS_ENDPOINT_URL_S3"] == "http://minio:9000"
+        assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("files", "m1n10-pw")
+        assert "UPLOAD_DIR" not in env and "REPORTS_DIR" not in env, "no file is on a disk of its own"
+        assert services[name]["depends_on"]["minio-bucket"]["condition"] == "service_completed_successfully"
+    # The bucket is not published: the APIs proxy downloads (docs/deploy.md says how to redirect instead).
+    assert services["api1"]["environment"]["STORAGE_PRESIGN"] == "false"
 
 
 def test_one_image_for_every_role(compose: dict[str, Any]) -> None:
@@ -174,13 +193,19 @@ def test_fly_toml_has_processes_checks_release_and_drain() -> None:
     assert http["processes"] == ["app"] and http["internal_port"] == int(fly["env"]["API_PORT"]) == 8000
     assert sorted(c["path"] for c in http["checks"]) == ["/health", "/ready"]
     # Settings that are secrets never appear in the file.
-    for secret in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY"):
+    for secret in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY", "AWS_ACCESS_KEY_ID",
+                   "AWS_SECRET_ACCESS_KEY"):
         assert secret not in fly["env"]
+    # Files in a bucket (Tigris: `fly storage create` sets the AWS_* secrets), so no process needs a volume.
+    assert fly["env"]["STORAGE_URL"].startswith("s3://") and "mounts" not in fly
     assert "services" not in fly or all(s.get("internal_port") != 5432 for s in fly["services"])
 
 
 def test_deploy_guide_documents_the_secrets() -> None:
     guide = (ROOT / "docs" / "deploy.md").read_text()
-    for secret in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY"):
+    for secret in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY", "AWS_ACCESS_KEY_ID",
+                   "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3"):
         assert re.search(rf"fly secrets set[^\n]*{secret}", guide) or f"`{secret}`" in guide, secret
     assert "fly secrets set" in guide and "release_command" in guide
+    assert "fly storage create" in guide and "STORAGE_URL" in guide
+    assert "fly scale count worker" in guide and "fly scale count scheduler" in guide

@@ -74,3 +74,32 @@ def test_env_example_can_be_copied_as_is(tmp_path: Path) -> None:
     s = load_settings({"DATA_DIR": str(tmp_path)}, env_file=env_file)
     assert s.api_port == 8000 and s.access_token_expire_minutes == 15 and s.max_upload_bytes == 26214400
     assert s.redis_url == "memory://" and s.openai_api_key == "" and s.frontend_url == "http://localhost:3000"
+
+
+def test_storage_is_local_by_default_and_a_bucket_by_url(tmp_path: Path) -> None:
+    s = load_settings({"SECRET_KEY": GOOD, "DATA_DIR": str(tmp_path)}, env_file=None)
+    assert not s.storage.is_bucket and s.storage.upload_dir == tmp_path / "uploads"
+    s = load_settings({"SECRET_KEY": GOOD, "STORAGE_URL": "s3://files/prod", "AWS_ENDPOINT_URL": "http://m:9000",
+                       "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "key", "AWS_DEFAULT_REGION": "auto",
+                       "STORAGE_PRESIGN": "false", "STORAGE_PRESIGN_SECONDS": "60"}, env_file=None)
+    cfg = s.storage
+    assert cfg.is_bucket and cfg.bucket_and_prefix() == ("files", "prod")
+    assert (cfg.endpoint, cfg.access_key_id, cfg.secret_access_key) == ("http://m:9000", "id", "key")
+    assert cfg.region == "auto"
+    assert not cfg.presign and cfg.presign_seconds == 60
+    # The S3-specific endpoint wins over the general one, as in the AWS tools.
+    s = load_settings({"SECRET_KEY": GOOD, "STORAGE_URL": "s3://files", "AWS_ENDPOINT_URL": "http://a",
+                       "AWS_ENDPOINT_URL_S3": "http://b"}, env_file=None)
+    assert s.storage.endpoint == "http://b" and s.storage.bucket_and_prefix() == ("files", "")
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"STORAGE_URL": "gs://bucket"}, "STORAGE_URL"),
+    ({"STORAGE_URL": "s3://"}, "STORAGE_URL"),
+    ({"STORAGE_URL": "s3://b", "AWS_ACCESS_KEY_ID": "id"}, "go together"),
+    ({"STORAGE_PRESIGN_SECONDS": "0"}, "STORAGE_PRESIGN_SECONDS"),
+    ({"STORAGE_PRESIGN": "maybe"}, "STORAGE_PRESIGN"),
+])
+def test_bad_storage_settings_stop_startup(env: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"SECRET_KEY": GOOD, **env}, env_file=None)
