@@ -277,6 +277,9 @@ def run(port: int, rate: float | None) -> int:
         print(f"conversme: cannot listen on 127.0.0.1:{port}: {exc.strerror}", file=sys.stderr)
         return 2
     print(how_to_use(sock.getsockname()[1]), flush=True)
-    config = uvicorn.Config(StandIn(rate).app, log_level="warning", lifespan="off", server_header=False)
+    # Idle connections stay open for minutes, as a hosted API's do: with uvicorn's 5 s default, a server reusing
+    # a pooled connection just as the stand-in closes it gets a connection error (seen on a loaded machine).
+    config = uvicorn.Config(StandIn(rate).app, log_level="warning", lifespan="off", server_header=False,
+                            timeout_keep_alive=300)
     uvicorn.Server(config).run(sockets=[sock])
     return 0
