@@ -21,6 +21,7 @@ from handlers.event_views import (
     active,
     event_detail,
     list_items,
+    read_event_detail,
     status_log_out,
     status_logs,
 )
@@ -190,7 +191,7 @@ async def create_event(ctx: Context, body: EventCreate) -> Outcome[EventDetail]:
 
 
 async def get_event(ctx: Context, event_id: uuid.UUID) -> EventDetail:
-    return await event_detail(ctx, await access.event_for_member(ctx, event_id))
+    return await read_event_detail(ctx, event_id)
 
 
 def _apply_simple(event: Event, changes: dict[str, Any]) -> None:
