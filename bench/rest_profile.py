@@ -64,6 +64,14 @@ async def run(args: argparse.Namespace) -> None:
                             secret_key="x" * 48, debug=False, data_dir=tmp, upload_dir=tmp / "uploads",
                             argon2_time_cost=1, argon2_memory_cost=1024, argon2_parallelism=1,
                             login_rate_per_ip=10**9, login_rate_per_account=10**9)
+        if args.no_pre_ping:  # what the pool's pre-ping costs: BEGIN, ";", ROLLBACK on every checkout (asyncpg)
+            import server.app as app_module
+
+            def without_ping(url: str, **kw: Any) -> Any:
+                engine = create_engine(url, **kw)
+                engine.sync_engine.pool._pre_ping = False
+                return engine
+            vars(app_module)["create_engine"] = without_ping
         app = create_app(settings)
         async with app.router.lifespan_context(app):
             state: AppState = app.state.conversme
@@ -138,6 +146,7 @@ def main() -> None:
     parser.add_argument("--ops", type=lambda v: set(v.split(",")), default=None)
     parser.add_argument("--profile", default=None, help="operation to profile")
     parser.add_argument("--out", default="/tmp/rest_profile.prof")
+    parser.add_argument("--no-pre-ping", action="store_true", help="turn the pool's pre-ping off (to measure it)")
     parser.add_argument("--echo", action="store_true", help="print each statement")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)

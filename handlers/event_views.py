@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Executable, Row, func, select
+from sqlalchemy import Executable, Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import access
@@ -164,20 +164,6 @@ async def topics_by_event(db: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uu
     return out
 
 
-async def participant_counts(db: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """Participants who have not declined, per event."""
-    out: dict[uuid.UUID, int] = dict.fromkeys(ids, 0)
-    for chunk in _chunks(ids):
-        rows = await db.execute(
-            select(EventParticipant.event_id, func.count())
-            .where(EventParticipant.event_id.in_(chunk), EventParticipant.status != ParticipantStatus.DECLINED)
-            .group_by(EventParticipant.event_id)
-        )
-        for event_id, count in rows:
-            out[event_id] = int(count)
-    return out
-
-
 def _creator_first(event: Event, participants: list[ParticipantOut]) -> list[ParticipantOut]:
     return sorted(participants, key=lambda p: p.user_id != event.created_by_id)
 
@@ -201,24 +187,31 @@ async def event_outs(db: AsyncSession, events: Sequence[Event]) -> list[EventOut
     return [_event_out(e, topics[e.id], participants[e.id]) for e in events]
 
 
-async def list_items(db: AsyncSession, events: Sequence[Event]) -> list[EventListItem]:
-    ids = [e.id for e in events]
-    counts = await participant_counts(db, ids)
+async def list_page(db: AsyncSession, stmt: Select[Event]) -> list[EventListItem]:
+    """A page of `stmt`'s events as list items, in two statements of plain rows: the page with each event's
+    count of participants who have not declined (a correlated count), then the page's topic names."""
+    going = (select(func.count()).where(EventParticipant.event_id == Event.id,
+                                        EventParticipant.status != ParticipantStatus.DECLINED)
+             .correlate(Event).scalar_subquery())
+    conn = await db.connection()
+    rows = (await conn.execute(stmt.with_only_columns(
+        Event.id, Event.title, Event.start_time, Event.end_time, Event.color, Event.status, Event.process_id, going,
+    ))).all()
+    ids = [r[0] for r in rows]
     names: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
     for chunk in _chunks(ids):
-        rows = await db.execute(
+        for event_id, name in await conn.execute(
             select(EventTopic.event_id, Topic.name).join(Topic, Topic.id == EventTopic.topic_id)
             .where(EventTopic.event_id.in_(chunk)).order_by(Topic.name)
-        )
-        for event_id, name in rows:
+        ):
             names[event_id].append(name)
     items = []
-    for e in events:
-        legacy = derive(e.start_time, e.end_time)
-        items.append(EventListItem(
-            id=e.id, title=e.title, start_time=e.start_time, end_time=e.end_time, date=legacy.date,
-            time=legacy.time, duration=legacy.duration, color=e.color, status=e.status, process_id=e.process_id,
-            participant_count=counts[e.id], topics=names[e.id],
+    for event_id, title, start, end, color, status, process_id, count in rows:
+        legacy = derive(start, end)
+        items.append(EventListItem.model_construct(
+            id=event_id, title=title, start_time=start, end_time=end, date=legacy.date, time=legacy.time,
+            duration=legacy.duration, color=color, status=status, process_id=process_id,
+            participant_count=int(count), topics=names[event_id],
         ))
     return items
 
