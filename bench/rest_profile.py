@@ -34,7 +34,7 @@ import httpx
 from sqlalchemy import event
 
 from bench.seed_data import SeedPlan, seed
-from handlers.security import Passwords
+from adapters.security import Passwords
 from persistence import migrate
 from persistence.database import create_engine
 from server.app import create_app

@@ -1,0 +1,367 @@
+"""How events look on the wire, built in batches: one query per related table for a whole page of events."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Executable, Row, Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handlers import access
+from handlers.accounts.users import UserBrief, UserOut, brief, user_out
+from handlers.context import Context
+from handlers.events.tags import TopicOut, topic_out
+from handlers.events.times import derive
+from handlers.links import ServedLink
+from handlers.schema import UTC, Out
+from persistence.enums import EventStatus, ParticipantStatus
+from persistence.errors import NotFound
+from persistence.models import Event, EventParticipant, EventTopic, StatusLog, Topic, User
+
+# Keeps IN lists well under every driver's bind-parameter limit.
+CHUNK = 1000
+DETAIL_STATUS_LOGS = 50
+MAX_RELATED = 50
+AVATARS = 5
+
+
+class ParticipantOut(Out):
+    event_id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+    status: ParticipantStatus
+    joined_at: UTC
+    user: UserBrief
+
+
+class EventOut(Out):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    start_time: UTC
+    end_time: UTC
+    date: str
+    time: str
+    duration: str
+    status: EventStatus
+    complexity: int | None
+    color: str | None
+    location: str | None
+    event_metadata: dict[str, Any]
+    created_by_id: uuid.UUID | None
+    process_id: uuid.UUID | None
+    recording_url: ServedLink
+    created_at: UTC
+    updated_at: UTC | None
+    topics: list[TopicOut]
+    participants: list[ParticipantOut]
+
+
+class EventListItem(Out):
+    id: uuid.UUID
+    title: str
+    start_time: UTC
+    end_time: UTC
+    date: str
+    time: str
+    duration: str
+    color: str | None
+    status: EventStatus
+    process_id: uuid.UUID | None
+    participant_count: int
+    topics: list[str]
+
+
+class ParticipantsGroup(Out):
+    name: str
+    count: int
+    avatars: list[UserBrief]
+
+
+class RelatedEvent(Out):
+    id: uuid.UUID
+    title: str
+    start_time: UTC
+    date: str
+    color: str | None
+
+
+class StatusLogOut(Out):
+    id: uuid.UUID
+    previous_status: EventStatus | None
+    new_status: EventStatus
+    event_id: uuid.UUID
+    user_id: uuid.UUID | None
+    user: UserOut | None
+    created_at: UTC
+    updated_at: UTC | None
+
+
+class EventDetail(EventOut):
+    tags: list[str]
+    participants_group: ParticipantsGroup
+    related_events: list[RelatedEvent]
+    status_logs: list[StatusLogOut]
+
+
+def _chunks(ids: Sequence[uuid.UUID]) -> Iterator[Sequence[uuid.UUID]]:
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i:i + CHUNK]
+
+
+def participant_out(p: EventParticipant, user: User) -> ParticipantOut:
+    return ParticipantOut(event_id=p.event_id, user_id=p.user_id, role=p.role or "participant", status=p.status,
+                          joined_at=p.joined_at, user=brief(user))
+
+
+async def participants_by_event(db: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[ParticipantOut]]:
+    out: dict[uuid.UUID, list[ParticipantOut]] = {i: [] for i in ids}
+    rows: list[Row[uuid.UUID, uuid.UUID, str, ParticipantStatus, datetime]] = []
+    for chunk in _chunks(ids):
+        rows.extend(await db.execute(
+            select(EventParticipant.event_id, EventParticipant.user_id, EventParticipant.role,
+                   EventParticipant.status, EventParticipant.joined_at)
+            .where(EventParticipant.event_id.in_(chunk))
+            .order_by(EventParticipant.joined_at, EventParticipant.user_id)
+        ))
+    # The same few people take part in many events: load each once.
+    users = await user_briefs(db, {r.user_id for r in rows})
+    for event_id, user_id, role, status, joined_at in rows:
+        # Rows straight from the database: constructed without re-validation (a calendar month builds thousands).
+        out[event_id].append(ParticipantOut.model_construct(
+            event_id=event_id, user_id=user_id, role=role or "participant", status=status, joined_at=joined_at,
+            user=users[user_id],
+        ))
+    return out
+
+
+async def user_briefs(db: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, UserBrief]:
+    out: dict[uuid.UUID, UserBrief] = {}
+    wanted = list(ids)
+    for chunk in _chunks(wanted):
+        for user_id, name, handle, image in await db.execute(
+                select(User.id, User.name, User.handle, User.profile_image).where(User.id.in_(chunk))):
+            out[user_id] = UserBrief(id=user_id, name=name, handle=handle, profile_image=image)
+    return out
+
+
+async def topics_by_event(db: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[TopicOut]]:
+    out: dict[uuid.UUID, list[TopicOut]] = {i: [] for i in ids}
+    shapes: dict[uuid.UUID, TopicOut] = {}
+    for chunk in _chunks(ids):
+        rows = await db.execute(
+            select(EventTopic.event_id, Topic).join(Topic, Topic.id == EventTopic.topic_id)
+            .where(EventTopic.event_id.in_(chunk)).order_by(Topic.name)
+        )
+        for event_id, topic in rows:
+            shape = shapes.get(topic.id)
+            if shape is None:
+                shape = shapes[topic.id] = topic_out(topic)
+            out[event_id].append(shape)
+    return out
+
+
+def _creator_first(event: Event, participants: list[ParticipantOut]) -> list[ParticipantOut]:
+    return sorted(participants, key=lambda p: p.user_id != event.created_by_id)
+
+
+def _event_out(event: Event, topics: list[TopicOut], participants: list[ParticipantOut]) -> EventOut:
+    legacy = derive(event.start_time, event.end_time)
+    return EventOut.model_construct(
+        id=event.id, title=event.title, description=event.description, start_time=event.start_time,
+        end_time=event.end_time, date=legacy.date, time=legacy.time, duration=legacy.duration, status=event.status,
+        complexity=event.complexity, color=event.color, location=event.location,
+        event_metadata=dict(event.event_metadata or {}), created_by_id=event.created_by_id,
+        process_id=event.process_id, recording_url=event.recording_url, created_at=event.created_at,
+        updated_at=event.updated_at, topics=topics, participants=_creator_first(event, participants),
+    )
+
+
+async def event_outs(db: AsyncSession, events: Sequence[Event]) -> list[EventOut]:
+    ids = [e.id for e in events]
+    topics = await topics_by_event(db, ids)
+    participants = await participants_by_event(db, ids)
+    return [_event_out(e, topics[e.id], participants[e.id]) for e in events]
+
+
+async def list_page(db: AsyncSession, stmt: Select[Event]) -> list[EventListItem]:
+    """A page of `stmt`'s events as list items, in two statements of plain rows: the page with each event's
+    count of participants who have not declined (a correlated count), then the page's topic names."""
+    going = (select(func.count()).where(EventParticipant.event_id == Event.id,
+                                        EventParticipant.status != ParticipantStatus.DECLINED)
+             .correlate(Event).scalar_subquery())
+    conn = await db.connection()
+    rows = (await conn.execute(stmt.with_only_columns(
+        Event.id, Event.title, Event.start_time, Event.end_time, Event.color, Event.status, Event.process_id, going,
+    ))).all()
+    ids = [r[0] for r in rows]
+    names: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
+    for chunk in _chunks(ids):
+        for event_id, name in await conn.execute(
+            select(EventTopic.event_id, Topic.name).join(Topic, Topic.id == EventTopic.topic_id)
+            .where(EventTopic.event_id.in_(chunk)).order_by(Topic.name)
+        ):
+            names[event_id].append(name)
+    items = []
+    for event_id, title, start, end, color, status, process_id, count in rows:
+        legacy = derive(start, end)
+        items.append(EventListItem.model_construct(
+            id=event_id, title=title, start_time=start, end_time=end, date=legacy.date, time=legacy.time,
+            duration=legacy.duration, color=color, status=status, process_id=process_id,
+            participant_count=int(count), topics=names[event_id],
+        ))
+    return items
+
+
+def _related_ids(event: Event) -> list[uuid.UUID]:
+    return _related_ids_of(event.id, event.event_metadata)
+
+
+def _related_ids_of(event_id: uuid.UUID, metadata: dict[str, Any] | None) -> list[uuid.UUID]:
+    raw = (metadata or {}).get("related_events") or []
+    ids: list[uuid.UUID] = []
+    for item in raw if isinstance(raw, list) else []:
+        value = item.get("id") if isinstance(item, dict) else item
+        try:
+            ident = uuid.UUID(str(value))
+        except ValueError:
+            continue
+        if ident != event_id and ident not in ids:
+            ids.append(ident)
+    return ids[:MAX_RELATED]
+
+
+async def related_events(ctx: Context, event: Event) -> list[RelatedEvent]:
+    """The events named in `event_metadata.related_events`, in that order, limited to those the caller may see."""
+    ids = _related_ids(event)
+    if not ids:
+        return []
+    rows = await ctx.db.execute(
+        select(Event.id, Event.title, Event.start_time, Event.color)
+        .where(Event.id.in_(ids), access.member_clause(ctx.user_id))
+    )
+    found = {r.id: r for r in rows}
+    return [RelatedEvent(id=r.id, title=r.title, start_time=r.start_time, date=derive(r.start_time, r.start_time).date,
+                         color=r.color) for r in (found[i] for i in ids if i in found)]
+
+
+def status_log_out(log: StatusLog, user: User | None, viewer: User | None) -> StatusLogOut:
+    """`viewer=None` for messages broadcast to a room: then nobody's email is included."""
+    shown = None
+    if user is not None:
+        shown = user_out(user, viewer=viewer) if viewer is not None else user_out(user).model_copy(
+            update={"email": None})
+    return StatusLogOut(id=log.id, previous_status=log.previous_status, new_status=log.new_status,
+                        event_id=log.event_id, user_id=log.user_id, user=shown, created_at=log.created_at,
+                        updated_at=log.updated_at)
+
+
+async def status_logs(ctx: Context, event_id: uuid.UUID, offset: int, limit: int) -> list[StatusLogOut]:
+    rows = await ctx.db.execute(
+        select(StatusLog, User).outerjoin(User, User.id == StatusLog.user_id).where(StatusLog.event_id == event_id)
+        .order_by(StatusLog.created_at.desc(), StatusLog.id.desc()).offset(offset).limit(limit)
+    )
+    return [status_log_out(log, user, ctx.user) for log, user in rows]
+
+
+def active(participants: Iterable[ParticipantOut]) -> list[ParticipantOut]:
+    return [p for p in participants if p.status != ParticipantStatus.DECLINED]
+
+
+async def event_detail(ctx: Context, event: Event) -> EventDetail:
+    base = (await event_outs(ctx.db, [event]))[0]
+    going = active(base.participants)
+    return EventDetail(
+        **dict(base),
+        tags=[t.name for t in base.topics],
+        participants_group=ParticipantsGroup(name="Participants", count=len(going),
+                                             avatars=[p.user for p in going[:AVATARS]]),
+        related_events=await related_events(ctx, event),
+        status_logs=await status_logs(ctx, event.id, 0, DETAIL_STATUS_LOGS),
+    )
+
+
+# --- one event for a reader: rows, not ORM objects -----------------------------------------------------------
+
+_DETAIL_EVENT = (Event.id, Event.title, Event.description, Event.start_time, Event.end_time, Event.status,
+                 Event.complexity, Event.color, Event.location, Event.event_metadata, Event.created_by_id,
+                 Event.process_id, Event.recording_url, Event.created_at, Event.updated_at)
+AnyRow = Row[*tuple[Any, ...]]
+_LOG_USER = (User.id, User.email, User.name, User.handle, User.profile_image, User.bio, User.user_metadata,
+             User.is_guest, User.guest_role, User.is_admin, User.created_at, User.updated_at)
+
+
+async def _rows(ctx: Context, stmt: Executable) -> Sequence[AnyRow]:
+    # Straight on the session's connection: plain rows, without the ORM's per-statement loading machinery.
+    conn = await ctx.db.connection()
+    return (await conn.execute(stmt)).all()
+
+
+def _log_user(row: AnyRow, viewer: User) -> UserOut | None:
+    (uid, email, name, handle, image, bio, meta, is_guest, guest_role, is_admin, created_at, updated_at) = row[7:]
+    if uid is None:
+        return None
+    show_email = viewer.id == uid or viewer.is_admin
+    return UserOut(id=uid, email=email if show_email else None, name=name, handle=handle, profile_image=image,
+                   bio=bio, user_metadata=dict(meta or {}), is_guest=is_guest, guest_role=guest_role,
+                   is_admin=is_admin, created_at=created_at, updated_at=updated_at)
+
+
+async def read_event_detail(ctx: Context, event_id: uuid.UUID) -> EventDetail:
+    """GET /events/{id}: the event, its topics, participants (with their users), status history and related events
+    in four statements of plain rows (five with related events). The access rule is part of the event's own
+    statement: an event the caller may not see is not found, exactly as one that does not exist."""
+    found = await _rows(ctx, select(*_DETAIL_EVENT).where(Event.id == event_id, access.member_clause(ctx.user_id)))
+    if not found:
+        raise NotFound("event", event_id)
+    e = found[0]
+    topics = [TopicOut.model_construct(id=r.id, name=r.name, category=r.category, color=r.color,
+                                       created_at=r.created_at, updated_at=r.updated_at)
+              for r in await _rows(ctx, select(Topic.id, Topic.name, Topic.category, Topic.color, Topic.created_at,
+                                               Topic.updated_at)
+                                   .join(EventTopic, EventTopic.topic_id == Topic.id)
+                                   .where(EventTopic.event_id == event_id).order_by(Topic.name))]
+    participants = [
+        ParticipantOut.model_construct(
+            event_id=event_id, user_id=r.user_id, role=r.role or "participant", status=r.status,
+            joined_at=r.joined_at, user=UserBrief(id=r.user_id, name=r.name, handle=r.handle,
+                                                  profile_image=r.profile_image))
+        for r in await _rows(ctx, select(EventParticipant.user_id, EventParticipant.role, EventParticipant.status,
+                                         EventParticipant.joined_at, User.name, User.handle, User.profile_image)
+                             .join(User, User.id == EventParticipant.user_id)
+                             .where(EventParticipant.event_id == event_id)
+                             .order_by(EventParticipant.joined_at, EventParticipant.user_id))
+    ]
+    participants.sort(key=lambda p: p.user_id != e.created_by_id)  # the creator first
+    logs = [
+        StatusLogOut.model_construct(id=r[0], previous_status=r[1], new_status=r[2], event_id=event_id,
+                                     user_id=r[3], user=_log_user(r, ctx.user), created_at=r[4], updated_at=r[5])
+        for r in await _rows(ctx, select(StatusLog.id, StatusLog.previous_status, StatusLog.new_status,
+                                         StatusLog.user_id, StatusLog.created_at, StatusLog.updated_at,
+                                         StatusLog.event_id, *_LOG_USER)
+                             .outerjoin(User, User.id == StatusLog.user_id).where(StatusLog.event_id == event_id)
+                             .order_by(StatusLog.created_at.desc(), StatusLog.id.desc()).limit(DETAIL_STATUS_LOGS))
+    ]
+    related: list[RelatedEvent] = []
+    if ids := _related_ids_of(e.id, e.event_metadata):
+        rows = {r.id: r for r in await _rows(ctx, select(Event.id, Event.title, Event.start_time, Event.color)
+                                             .where(Event.id.in_(ids), access.member_clause(ctx.user_id)))}
+        related = [RelatedEvent(id=r.id, title=r.title, start_time=r.start_time,
+                                date=derive(r.start_time, r.start_time).date, color=r.color)
+                   for r in (rows[i] for i in ids if i in rows)]
+    going = active(participants)
+    legacy = derive(e.start_time, e.end_time)
+    return EventDetail.model_construct(
+        id=e.id, title=e.title, description=e.description, start_time=e.start_time, end_time=e.end_time,
+        date=legacy.date, time=legacy.time, duration=legacy.duration, status=e.status, complexity=e.complexity,
+        color=e.color, location=e.location, event_metadata=dict(e.event_metadata or {}),
+        created_by_id=e.created_by_id, process_id=e.process_id, recording_url=e.recording_url,
+        created_at=e.created_at, updated_at=e.updated_at, topics=topics, participants=participants,
+        tags=[t.name for t in topics],
+        participants_group=ParticipantsGroup(name="Participants", count=len(going),
+                                             avatars=[p.user for p in going[:AVATARS]]),
+        related_events=related, status_logs=logs,
+    )
