@@ -33,8 +33,8 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 from sqlalchemy import event
 
-from bench.seed_data import SeedPlan, seed
 from adapters.security import Passwords
+from bench.seed_data import SeedPlan, seed
 from persistence import migrate
 from persistence.database import create_engine
 from server.app import create_app
