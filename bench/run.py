@@ -158,7 +158,9 @@ def run_suite(name: str, cmd: list[str], log: Path, timeout: float) -> dict[str,
             rc = -1
     took = round(time.monotonic() - started, 1)
     json_path = Path(cmd[cmd.index("--json") + 1])
-    result: dict[str, Any] = {"command": shlex.join(cmd), "seconds": took, "returncode": rc}
+    # As one would type it in the repository: no absolute paths of this checkout or of the temp directory.
+    shown = shlex.join(cmd).replace(f"{ROOT}/", "").replace(str(ROOT), ".").replace(str(json_path.parent), "$OUT")
+    result: dict[str, Any] = {"command": shown, "seconds": took, "returncode": rc}
     if json_path.exists():
         result["data"] = json.loads(json_path.read_text())
     else:
