@@ -243,6 +243,7 @@ class Numbers:
     """What the table and the targets read, each None when its benchmark did not run or failed."""
 
     connect: dict[str, tuple[float | None, float | None]]  # who -> (connections/s, p99 ms)
+    connect_cpu_ms: dict[str, float | None]  # who -> server CPU per connection (the load hardly moves it)
     idle_kib: dict[str, float | None]
     sat: dict[str, float | None]  # ours_push / ours_hub / lean / websockets -> deliveries per server CPU-s
     stored_per_s: float | None     # chat.send messages/s stored at saturation
@@ -255,12 +256,15 @@ class Numbers:
 def numbers(record: dict[str, Any]) -> Numbers:
     storm, fanout, rest, stored = (_dig(record, s) for s in SUITES)
     connect: dict[str, tuple[float | None, float | None]] = {}
+    connect_cpu: dict[str, float | None] = {}
     idle: dict[str, float | None] = {}
     if storm:
         connect["ours"] = (storm["connect"]["per_second"], storm["connect"]["p99_ms"])
+        connect_cpu["ours"] = storm["connect"]["server_cpu_ms_per_connection"]
         idle["ours"] = storm["connect"]["kib_per_connection"]
         for b in ("lean", "websockets"):
             connect[b] = (_mean_baseline(storm, b, "per_second"), _mean_baseline(storm, b, "p99_ms"))
+            connect_cpu[b] = _mean_baseline(storm, b, "server_cpu_ms_per_connection")
             idle[b] = _mean_baseline(storm, b, "kib_per_connection")
     sat: dict[str, float | None] = {}
     stored_per_s = None
@@ -291,7 +295,8 @@ def numbers(record: dict[str, Any]) -> Numbers:
             "rate_delivery_p99": _median([r["rate"]["delivery_p99"] for r in runs]),
             "lost": sum(r["rate"]["lost"] + r["saturation"]["lost"] for r in runs),
         }
-    return Numbers(connect, idle, sat, stored_per_s, rate, storm["storm"] if storm else None, rest_ops, stored_out)
+    return Numbers(connect, connect_cpu, idle, sat, stored_per_s, rate, storm["storm"] if storm else None, rest_ops,
+                   stored_out)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -324,6 +329,8 @@ def table(n: Numbers, sizes: dict[str, Any]) -> str:
         return MISSING if rate is None else f"{_num(rate)} conn/s, p99 {_num(p99 / 1000 if p99 else None, 2)} s"
 
     rows.append((f"connect + auth + join, {sizes['clients']:,} clients, 100 at a time", *cells(conn)))
+    rows.append(("connect + auth + join, server CPU per connection",
+                 *cells(lambda w: _num(n.connect_cpu_ms.get(w), 2, " ms"))))
     rows.append(("idle connection, authenticated and joined (RSS per connection)",
                  *cells(lambda w: _num(n.idle_kib.get(w), 1, " KiB"))))
     stored = f" ({_num(n.stored_per_s)} messages/s stored)" if n.stored_per_s else ""

@@ -32,7 +32,7 @@ def test_the_table_has_every_row_with_conversme_and_the_baselines_side_by_side(r
     md = run.render(record)
     assert row(md, "what") == ["what", "conversme", "lean (Starlette + Redis)", "websockets lib", "python-socketio"]
     storm = record["suites"]["storm"]["data"]
-    connect = row(md, "connect + auth + join,")
+    connect = row(md, f"connect + auth + join, {record['sizes']['clients']:,} clients")
     assert connect[1].startswith(f"{storm['connect']['per_second']:,.0f} conn/s")
     lean_rate = (storm["lean_before"]["per_second"] + storm["lean_after"]["per_second"]) / 2
     assert connect[2].startswith(f"{lean_rate:,.0f} conn/s")
@@ -80,7 +80,8 @@ def test_a_failed_benchmark_leaves_empty_cells(record: dict[str, Any]) -> None:
     md = run.render(record)
     assert row(md, "saturation, stored chat")[1:4] == [run.MISSING] * 3
     assert row(md, "`GET /events/{id}`")[1:] == [run.MISSING, run.MISSING]
-    assert row(md, "connect + auth + join,")[1].endswith(" s")  # the storm still shows
+    storm_row = row(md, f"connect + auth + join, {record['sizes']['clients']:,} clients")
+    assert storm_row[1].endswith(" s")  # the storm still shows
     assert "| fanout | 1 |" in md
 
 
