@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.run --quick    # small sizes, a smoke run (~5 min): the numbers are not comparable
     .venv/bin/python -m bench.run --only storm,fanout [--clients 2000] [--subscribers 200]
     .venv/bin/python -m bench.run --render bench/results/FILE.json   # the Markdown of a recorded run again
+    .venv/bin/python -m bench.run --only fanout --keep bench/results/FILE.json  # re-run one, keep the others
 
 Runs each benchmark as a subprocess with its --json output (one at a time, so they do not load each other):
 
@@ -179,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the .md and .json go (bench/results)")
     parser.add_argument("--timeout", type=float, default=1800, help="per benchmark, seconds (1800)")
     parser.add_argument("--render", type=Path, help="print the Markdown of a recorded run's .json; runs nothing")
+    parser.add_argument("--keep", type=Path, help="a recorded run's .json: the benchmarks not in --only come from it "
+                                                  "(to re-run one that failed); the runs table says which")
     args = parser.parse_args(argv)
     if args.render:
         print(render(json.loads(args.render.read_text())))
@@ -201,6 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, cmd in commands(sizes, out).items():
             if name in only:
                 record["suites"][name] = run_suite(name, cmd, out / f"{name}.log", args.timeout)
+    if args.keep:
+        kept = json.loads(args.keep.read_text())
+        for name, suite in kept["suites"].items():
+            if name not in record["suites"]:
+                record["suites"][name] = suite | {"kept_from": f"{args.keep.name} (started {kept['started']})"}
     record["load_after"] = [round(x, 2) for x in os.getloadavg()]
     record["minutes"] = round((datetime.now(UTC) - started).total_seconds() / 60, 1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -452,7 +460,8 @@ def render(record: dict[str, Any]) -> str:
                   f"{_num(s['sat_per_s'])} | {_num(s['sat_cpu_ms'], 2, ' ms')} | {s['lost']} |"]
     lines += ["", "## The runs", "", "| benchmark | exit | seconds | command |", "|---|--:|--:|---|"]
     for name, suite in record["suites"].items():
-        lines.append(f"| {name} | {suite['returncode']} | {suite['seconds']} | `{suite['command']}` |")
+        kept = f" (from the earlier run {suite['kept_from']})" if suite.get("kept_from") else ""
+        lines.append(f"| {name}{kept} | {suite['returncode']} | {suite['seconds']} | `{suite['command']}` |")
     return "\n".join(lines) + "\n"
 
 
