@@ -102,7 +102,11 @@ class LeanServer:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:  # a busy machine: do not leave it running
+                self.proc.kill()
+                self.proc.wait(10)
 
 
 class Loadgen:
@@ -245,7 +249,8 @@ async def lean_rate_mode(args: argparse.Namespace, leans: list[LeanServer], n: i
 
     # A member of our own, as conversme's publisher is: once it has the last message, the stream is out (on a
     # busy machine that is seconds after the last publish, and a fixed wait would count the rest as lost).
-    async with connect(leans[1].ws_url, compression=None, max_queue=None) as probe:
+    # No keepalive pings: on a machine at load 30 a pong came later than 20 s and closed the probe.
+    async with connect(leans[1].ws_url, compression=None, max_queue=None, ping_interval=None) as probe:
         cpu0 = sum(cpu_seconds(p) for p in pids)
         redis = Redis.from_url(REDIS_URL)
         interval = 1.0 / rate
