@@ -37,8 +37,8 @@ async def seed_library(call: Call) -> InitOut:
     return InitOut(success=True, message=message, actions=actions, errors=[])
 
 
-@router.get("/admin/users", query=PageQuery, response=list[AdminUserOut], admin=True)
-async def list_users(call: Call) -> list[AdminUserOut]:
+@router.get("/admin/users", response=list[AdminUserOut], admin=True)
+async def list_users(call: Call[None, PageQuery]) -> list[AdminUserOut]:
     """All users (`skip`, `limit`)."""
     return await admin.list_users(call.ctx, call.query)
 
@@ -49,15 +49,15 @@ async def get_user(call: Call) -> AdminUserOut:
     return await admin.get_user(call.ctx, call.id("user_id"))
 
 
-@router.post("/admin/users", body=AdminUserCreate, response=AdminUserOut, status=201, admin=True)
-async def create_user(call: Call) -> AdminUserOut:
+@router.post("/admin/users", response=AdminUserOut, status=201, admin=True)
+async def create_user(call: Call[AdminUserCreate]) -> AdminUserOut:
     """Create a user (profile image, bio and admin flag included)."""
     return await admin.create_user(call.ctx, call.state.passwords, call.body)
 
 
-@router.put("/admin/users/{user_id}", body=AdminUserUpdate, response=AdminUserOut, admin=True,
+@router.put("/admin/users/{user_id}", response=AdminUserOut, admin=True,
             extra_methods=("PATCH",))
-async def update_user(call: Call) -> AdminUserOut:
+async def update_user(call: Call[AdminUserUpdate]) -> AdminUserOut:
     """Change a user: only the fields sent (a new `password` signs them out everywhere)."""
     return await admin.update_user(call.ctx, call.state.passwords, call.id("user_id"), call.body)
 

@@ -12,14 +12,14 @@ from server.api import ApiRouter, Call
 router = ApiRouter("live")
 
 
-@router.post("/live/contexts", body=LiveContextIn, response=LiveContextOut, status=201)
-async def create_context(call: Call) -> LiveContextOut:
+@router.post("/live/contexts", response=LiveContextOut, status=201)
+async def create_context(call: Call[LiveContextIn]) -> LiveContextOut:
     """Start a live session, optionally linked to a process, event or template, with initial messages."""
     return await live_contexts.create_context(call.ctx, call.body)
 
 
-@router.get("/live/contexts", query=LiveContextQuery, response=list[LiveContextOut])
-async def list_contexts(call: Call) -> list[LiveContextOut]:
+@router.get("/live/contexts", response=list[LiveContextOut])
+async def list_contexts(call: Call[None, LiveContextQuery]) -> list[LiveContextOut]:
     """The caller's sessions, newest first (each with its most recent 200 messages)."""
     return await live_contexts.list_contexts(call.ctx, call.query)
 
@@ -30,8 +30,8 @@ async def get_context(call: Call) -> LiveContextOut:
     return await live_contexts.get_context(call.ctx, call.id("context_id"))
 
 
-@router.put("/live/contexts/{context_id}", body=LiveContextIn, response=LiveContextOut)
-async def update_context(call: Call) -> Outcome[LiveContextOut]:
+@router.put("/live/contexts/{context_id}", response=LiveContextOut)
+async def update_context(call: Call[LiveContextIn]) -> Outcome[LiveContextOut]:
     """Change links ("" clears one), metadata, or replace the messages of one of the caller's sessions."""
     return await live_contexts.update_context(call.ctx, call.id("context_id"), call.body)
 

@@ -12,8 +12,8 @@ from server.routes.admin import InitOut, seed_library
 router = ApiRouter("market")
 
 
-@router.get("/market/collections", query=MarketQuery, response=list[CollectionOut])
-async def list_collections(call: Call) -> list[CollectionOut]:
+@router.get("/market/collections", response=list[CollectionOut])
+async def list_collections(call: Call[None, MarketQuery]) -> list[CollectionOut]:
     """Library collections (`isLibrary: true`) followed by my own collections and saved copies (`sourceId`)."""
     return await market.list_collections(call.ctx, call.query)
 
@@ -36,27 +36,27 @@ async def save_collection(call: Call) -> CollectionOut:
     return await market.save_collection(call.ctx, call.id("collection_id"))
 
 
-@router.get("/market/directories", query=PageQuery, response=list[LibDirectoryOut])
-async def library_directories(call: Call) -> list[LibDirectoryOut]:
+@router.get("/market/directories", response=list[LibDirectoryOut])
+async def library_directories(call: Call[None, PageQuery]) -> list[LibDirectoryOut]:
     """The library's directories with their template processes."""
     return await market.library_directories(call.ctx, call.query)
 
 
-@router.get("/market/processes", query=MarketQuery, response=list[LibProcessOut])
-async def library_processes(call: Call) -> list[LibProcessOut]:
+@router.get("/market/processes", response=list[LibProcessOut])
+async def library_processes(call: Call[None, MarketQuery]) -> list[LibProcessOut]:
     """The library's template processes, optionally of one `category`."""
     return await market.library_processes(call.ctx, call.query)
 
 
-@router.post("/market/collections", body=CollectionCreate, response=CollectionOut, status=201)
-async def create_collection(call: Call) -> CollectionOut:
+@router.post("/market/collections", response=CollectionOut, status=201)
+async def create_collection(call: Call[CollectionCreate]) -> CollectionOut:
     """Create a collection of my own (`isLibrary: true` publishes to the library: administrators only)."""
     return await market.create_collection(call.ctx, call.body)
 
 
-@router.put("/market/collections/{collection_id}", body=CollectionUpdate, response=CollectionOut,
+@router.put("/market/collections/{collection_id}", response=CollectionOut,
             extra_methods=("PATCH",))
-async def update_collection(call: Call) -> CollectionOut:
+async def update_collection(call: Call[CollectionUpdate]) -> CollectionOut:
     """Change a collection (its owner, or an administrator)."""
     return await market.update_collection(call.ctx, call.id("collection_id"), call.body)
 

@@ -11,8 +11,8 @@ from server.api import ApiRouter, Call
 router = ApiRouter("notifications")
 
 
-@router.get("/notifications", query=NotificationQuery, response=NotificationList)
-async def list_notifications(call: Call) -> NotificationList:
+@router.get("/notifications", response=NotificationList)
+async def list_notifications(call: Call[None, NotificationQuery]) -> NotificationList:
     """The caller's notifications, newest first: {items, total, unread}."""
     return await notifications.list_notifications(call.ctx, call.query)
 
@@ -29,8 +29,8 @@ async def mark_all_read(call: Call) -> Outcome[int]:
     return await notifications.mark_all_read(call.ctx)
 
 
-@router.post("/notifications", body=NotificationIn, response=NotificationOut, status=201)
-async def create_notification(call: Call) -> Outcome[NotificationOut]:
+@router.post("/notifications", response=NotificationOut, status=201)
+async def create_notification(call: Call[NotificationIn]) -> Outcome[NotificationOut]:
     """Create a notification: for yourself, or (administrators) for anyone; the sender is the caller."""
     return await notifications.create_notification(call.ctx, call.body)
 
@@ -41,8 +41,8 @@ async def get_notification(call: Call) -> NotificationOut:
     return await notifications.get_notification(call.ctx, call.id("notification_id"))
 
 
-@router.put("/notifications/{notification_id}", body=NotificationChange, response=NotificationOut)
-async def change_notification(call: Call) -> Outcome[NotificationOut]:
+@router.put("/notifications/{notification_id}", response=NotificationOut)
+async def change_notification(call: Call[NotificationChange]) -> Outcome[NotificationOut]:
     """Mark one notification read or unread."""
     return await notifications.change_notification(call.ctx, call.id("notification_id"), call.body)
 

@@ -10,8 +10,8 @@ from server.api import ApiRouter, Call
 router = ApiRouter("progress")
 
 
-@router.post("/progress", body=ProgressIn, response=ProgressOut)
-async def get_progress(call: Call) -> ProgressOut:
+@router.post("/progress", response=ProgressOut)
+async def get_progress(call: Call[ProgressIn]) -> ProgressOut:
     """Progress figures for the current week, month or quarter (`timeFrame`), optionally for one topic (`tag`)."""
     return await progress.progress(call.ctx, call.body)
 
