@@ -1,5 +1,6 @@
-"""Thin REST routes: declare an endpoint's input and output models; this module parses, authenticates,
-owns the transaction (commit, then publish), serializes camelCase and maps errors once."""
+"""Thin REST routes: a route's signature declares its input and output models (`call: Call[Body, Query]`,
+`-> Outcome[EventDetail]`), so mypy checks what flows through it; this module reads those same annotations to
+parse, authenticate, own the transaction (commit, then publish), serialize camelCase and map errors once."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import contextlib
 import inspect
 import logging
 import re
+import types
 import typing
 import uuid
 import weakref
@@ -154,6 +156,24 @@ def _declared_inputs(func: Callable[..., Any]) -> tuple[type[BaseModel] | None, 
     return _model(body, func, "body"), _model(query, func, "query"), None if prepared is type(None) else prepared
 
 
+def _answers_itself(returns: Any) -> bool:
+    """Whether a route's return annotation is no data shape: it builds its own Response, or answers nothing."""
+    members = typing.get_args(returns) if isinstance(returns, types.UnionType) or typing.get_origin(returns) is \
+        typing.Union else (returns,)
+    return any(m is None or m is type(None) or (isinstance(m, type) and issubclass(m, Response)) for m in members)
+
+
+def _declared_response(func: Callable[..., Any]) -> tuple[bool, Any]:
+    """(False, the data shape) from the return annotation, `Outcome[...]` unwrapped; (True, None) when the route
+    answers with a Response of its own (then `response=` says what that carries) or with nothing."""
+    returns = typing.get_type_hints(func).get("return")
+    if typing.get_origin(returns) is Outcome:
+        returns = typing.get_args(returns)[0]
+    if returns is None or _answers_itself(returns):
+        return True, None
+    return False, returns
+
+
 def _prepared_type(prepare: Callable[..., Any]) -> Any:
     returns = typing.get_type_hints(prepare).get("return")
     if typing.get_origin(returns) in (Awaitable, typing.Awaitable):
@@ -206,6 +226,11 @@ class ApiRouter:
             if prepare is not None and _prepared_type(prepare) != prepared:
                 raise TypeError(f"{where}: prepare= returns {_prepared_type(prepare)!r}, the route declares "
                                 f"{prepared!r}")
+            answers_itself, returns = _declared_response(func)
+            if not answers_itself:
+                if options.get("response", returns) != returns:
+                    raise TypeError(f"{where}: response={options['response']!r} but the route returns {returns!r}")
+                options["response"] = returns
             summary = options.pop("summary", None) or (func.__doc__ or "").strip().split("\n")[0]
             self.endpoints.append(
                 Endpoint(method=method, path=path, func=func, summary=summary, tags=self.tags, body=body,

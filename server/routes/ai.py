@@ -84,7 +84,7 @@ class MessagesQuery(In):
     """the most recent messages to list (oldest first)"""
 
 
-@router.get("/live/ai", response=AIStatusOut)
+@router.get("/live/ai")
 async def ai_status(call: Call) -> AIStatusOut:
     """Whether this server has an AI model configured (and which), so a client can say so before a prompt."""
     # Read-only and cheap: the same flag every AI call checks before it answers `ai_unavailable`.
@@ -137,7 +137,7 @@ async def transcribe(call: Call[None, None, ReceivedFile]) -> AfterCommit:
     return AfterCommit(answer, TranscriptOut)
 
 
-@router.get("/live/contexts/{context_id}/messages", response=list[LiveMessageOut])
+@router.get("/live/contexts/{context_id}/messages")
 async def list_messages(call: Call[None, MessagesQuery]) -> list[LiveMessageOut]:
     """A session's most recent messages, oldest first, for any member (the owner, or the linked event's)."""
     return await live_contexts.list_messages(call.ctx, call.id("context_id"), min(call.query.limit,

@@ -87,19 +87,19 @@ async def _login(call: Call[LoginForm]) -> TokenOut:
     return issued.out()
 
 
-@router.post("/auth/token", form=True, response=TokenOut, auth=False)
+@router.post("/auth/token", form=True, auth=False)
 async def login(call: Call[LoginForm]) -> TokenOut:
     """Sign in with email and password (form fields `username`, `password`)."""
     return await _login(call)
 
 
-@router.post("/token", form=True, response=TokenOut, auth=False)
+@router.post("/token", form=True, auth=False)
 async def login_alias(call: Call[LoginForm]) -> TokenOut:
     """Sign in (OAuth2 password-flow path)."""
     return await _login(call)
 
 
-@router.post("/auth/refresh", response=TokenOut, auth=False)
+@router.post("/auth/refresh", auth=False)
 async def refresh(call: Call[RefreshIn]) -> TokenOut:
     """Rotate a refresh token, or re-issue from a still-valid access token (the original frontend)."""
     body = call.body
@@ -111,7 +111,7 @@ async def refresh(call: Call[RefreshIn]) -> TokenOut:
     return (await accounts.refresh_with_access(call.db, call.state.tokens, call.claims, now)).out()
 
 
-@router.post("/auth/logout", response=MessageOut)
+@router.post("/auth/logout")
 async def logout(call: Call) -> MessageOut:
     """End this sign-in: its refresh token and access tokens stop working."""
     assert call.claims is not None and call.claims.session_id is not None
@@ -136,13 +136,13 @@ async def _revoke(call: Call[RevokeIn]) -> MessageOut:
     return MessageOut(message="session revoked")
 
 
-@router.post("/auth/revoke-sessions", response=MessageOut)
+@router.post("/auth/revoke-sessions")
 async def revoke_sessions(call: Call[RevokeIn]) -> MessageOut:
     """Revoke one sign-in session (`sessionId`), or every other one when none is given."""
     return await _revoke(call)
 
 
-@router.post("/settings/sessions/revoke", response=MessageOut)
+@router.post("/settings/sessions/revoke")
 async def revoke_sessions_settings(call: Call[SettingsRevokeIn]) -> MessageOut:
     """Revoke one of my sessions from the settings page, or every other one when `sessionId` is absent.
 
@@ -160,7 +160,7 @@ async def revoke_sessions_settings(call: Call[SettingsRevokeIn]) -> MessageOut:
     return MessageOut(message="session revoked")
 
 
-@router.get("/auth/sessions", response=list[SessionOut])
+@router.get("/auth/sessions")
 async def list_sessions(call: Call) -> list[SessionOut]:
     """My active sign-in sessions."""
     ctx = call.ctx
@@ -168,14 +168,14 @@ async def list_sessions(call: Call) -> list[SessionOut]:
     return await accounts.list_sessions(ctx.db, ctx.user_id, ctx.now, current)
 
 
-@router.post("/users", response=UserOut, status=201, auth=False)
+@router.post("/users", status=201, auth=False)
 async def sign_up(call: Call[SignUp]) -> UserOut:
     """Create an account. Guest flags in the body are ignored: guests come from /auth/guest."""
     user = await accounts.create_user(call.db, call.state.passwords, call.body)
     return user_out(user, viewer=user)
 
 
-@router.post("/settings/change-password", response=MessageOut)
+@router.post("/settings/change-password")
 async def change_password(call: Call[ChangePassword]) -> MessageOut:
     """Change my password; every other sign-in session is revoked."""
     ctx = call.ctx
@@ -184,7 +184,7 @@ async def change_password(call: Call[ChangePassword]) -> MessageOut:
     return MessageOut(message=f"password changed; {count} other session(s) signed out")
 
 
-@router.post("/auth/guest", response=GuestOut, auth=False)
+@router.post("/auth/guest", auth=False)
 async def guest_login(call: Call[GuestIn]) -> GuestOut:
     """A throw-away guest account with a random password (DEBUG only; expires after a day)."""
     if not call.state.settings.debug:

@@ -19,7 +19,7 @@ from server.uploads import ReceivedFile, read_file, respond_then_remove
 router = ApiRouter("media")
 
 
-@router.get("/media/{media_id}", response=MediaOut)
+@router.get("/media/{media_id}")
 async def get_media(call: Call) -> MediaOut:
     """One media item whose post or event the caller may see (or that they created)."""
     return await media.get_media(call.ctx, call.id("media_id"))
@@ -36,7 +36,7 @@ async def receive_file(request: Request, state: AppState) -> ReceivedFile:
     return await read_file(request, state.limits.max_upload_bytes)
 
 
-@router.post("/media/upload", raw_body=True, prepare=receive_file, response=UploadOut, status=201)
+@router.post("/media/upload", raw_body=True, prepare=receive_file, status=201)
 async def upload_media(call: Call[None, None, ReceivedFile]) -> Outcome[UploadOut]:
     """Upload one file (multipart `file`, plus optional title, description, eventId, postId); typed by content."""
     received = call.prepared

@@ -165,7 +165,7 @@ async def metrics(call: Call) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/admin/jobs", admin=True, response=JobsOverview)
+@router.get("/admin/jobs", admin=True)
 async def jobs_overview(call: Call[None, DeadLetterQuery]) -> JobsOverview:
     """Workers (alive from their heartbeats), queue depth, job counts, recent failures and dead letters."""
     jobs = _jobs(call)
@@ -189,7 +189,7 @@ async def jobs_overview(call: Call[None, DeadLetterQuery]) -> JobsOverview:
         dead_letters_open=await deadletter.count_open(call.db))
 
 
-@router.post("/admin/jobs/dead/{dead_id}/retry", admin=True, response=RetriedOut)
+@router.post("/admin/jobs/dead/{dead_id}/retry", admin=True)
 async def retry_dead_letter(call: Call) -> Outcome[RetriedOut]:
     """Enqueue a dead letter's job again (with fresh retries); it is marked retried."""
     return await deadletter.retry(call.ctx, call.id("dead_id"))

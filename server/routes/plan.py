@@ -10,7 +10,7 @@ from server.routes.ai import AfterCommit
 router = ApiRouter("plan")
 
 
-@router.get("/plan/directories", response=list[PlanDirectory])
+@router.get("/plan/directories")
 async def directories(call: Call) -> list[PlanDirectory]:
     """The caller's directories that hold templates, with those templates."""
     return await plan.directories(call.ctx)
@@ -31,7 +31,7 @@ async def generate(call: Call[PlanGenerateIn]) -> PlanOut | AfterCommit:
     return AfterCommit(lambda: plan.finish_plan(draft, body, planner), PlanOut)
 
 
-@router.post("/plan/save", response=PlanSaveOut)
+@router.post("/plan/save")
 async def save(call: Call[PlanSaveIn]) -> PlanSaveOut:
     """Create one event per planned item; template items get a fresh instance of the template."""
     return await plan.save(call.ctx, call.body)
