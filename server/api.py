@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, TypedDict, TypeVar, cast
 from urllib.parse import parse_qsl
 
 import orjson
@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from typing_extensions import TypeVar as DefaultedTypeVar
+from typing_extensions import Unpack
 
 from adapters.security import AccessClaims, Tokens
 from channels import wire_json
@@ -129,7 +130,7 @@ EndpointFunc = Callable[[AnyCall], Awaitable[Any]]
 F = TypeVar("F", bound=EndpointFunc)
 
 
-def _model(tp: Any, func: Callable[..., Any], what: str) -> type[BaseModel] | None:
+def _model(tp: object, func: Callable[..., object], what: str) -> type[BaseModel] | None:
     if tp is None or tp is type(None):
         return None
     if isinstance(tp, type) and issubclass(tp, BaseModel):
@@ -138,13 +139,13 @@ def _model(tp: Any, func: Callable[..., Any], what: str) -> type[BaseModel] | No
                     f"or None, not {tp!r}")
 
 
-def _declared_inputs(func: Callable[..., Any]) -> tuple[type[BaseModel] | None, type[BaseModel] | None, Any]:
+def _declared_inputs(func: Callable[..., object]) -> tuple[type[BaseModel] | None, type[BaseModel] | None, object]:
     """The body model, the query model and the prepared type a route declares in its `call` parameter."""
     params = list(inspect.signature(func).parameters)
     if len(params) != 1:
         raise TypeError(f"{func.__module__}.{func.__qualname__}: a route takes one parameter, `call: Call[...]`")
     annotation = typing.get_type_hints(func).get(params[0])
-    args: tuple[Any, ...]
+    args: tuple[object, ...]
     if annotation is Call:
         args = ()
     elif typing.get_origin(annotation) is Call:
@@ -156,14 +157,14 @@ def _declared_inputs(func: Callable[..., Any]) -> tuple[type[BaseModel] | None, 
     return _model(body, func, "body"), _model(query, func, "query"), None if prepared is type(None) else prepared
 
 
-def _answers_itself(returns: Any) -> bool:
+def _answers_itself(returns: object) -> bool:
     """Whether a route's return annotation is no data shape: it builds its own Response, or answers nothing."""
     members = typing.get_args(returns) if isinstance(returns, types.UnionType) or typing.get_origin(returns) is \
         typing.Union else (returns,)
     return any(m is None or m is type(None) or (isinstance(m, type) and issubclass(m, Response)) for m in members)
 
 
-def _declared_response(func: Callable[..., Any]) -> tuple[bool, Any]:
+def _declared_response(func: Callable[..., object]) -> tuple[bool, object]:
     """(False, the data shape) from the return annotation, `Outcome[...]` unwrapped; (True, None) when the route
     answers with a Response of its own (then `response=` says what that carries) or with nothing."""
     returns = typing.get_type_hints(func).get("return")
@@ -174,7 +175,7 @@ def _declared_response(func: Callable[..., Any]) -> tuple[bool, Any]:
     return False, returns
 
 
-def _prepared_type(prepare: Callable[..., Any]) -> Any:
+def _prepared_type(prepare: Callable[..., object]) -> object:
     returns = typing.get_type_hints(prepare).get("return")
     if typing.get_origin(returns) in (Awaitable, typing.Awaitable):
         returns = typing.get_args(returns)[0]
@@ -208,12 +209,28 @@ class Endpoint:
         return _PARAM.findall(self.path)
 
 
+class RouteOptions(TypedDict, total=False):
+    """What a route's decorator may say besides its method and path (see Endpoint); its inputs and, unless it
+    returns a Response of its own, its output are read from its signature."""
+
+    response: object
+    status: int
+    auth: bool
+    admin: bool
+    form: bool
+    summary: str
+    raw_body: bool
+    prepare: Callable[[Request, AppState], Awaitable[object]]
+    extra_methods: tuple[str, ...]
+    read_only: bool
+
+
 class ApiRouter:
     def __init__(self, *tags: str) -> None:
         self.tags = tags
         self.endpoints: list[Endpoint] = []
 
-    def route(self, method: str, path: str, **options: Any) -> Callable[[F], F]:
+    def route(self, method: str, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         def register(func: F) -> F:
             where = f"{method} {path} ({func.__module__}.{func.__qualname__})"
             if "body" in options or "query" in options:
@@ -227,31 +244,32 @@ class ApiRouter:
                 raise TypeError(f"{where}: prepare= returns {_prepared_type(prepare)!r}, the route declares "
                                 f"{prepared!r}")
             answers_itself, returns = _declared_response(func)
+            response = options.get("response")
             if not answers_itself:
-                if options.get("response", returns) != returns:
-                    raise TypeError(f"{where}: response={options['response']!r} but the route returns {returns!r}")
-                options["response"] = returns
-            summary = options.pop("summary", None) or (func.__doc__ or "").strip().split("\n")[0]
+                if "response" in options and response != returns:
+                    raise TypeError(f"{where}: response={response!r} but the route returns {returns!r}")
+                response = returns
+            summary = options.get("summary") or (func.__doc__ or "").strip().split("\n")[0]
+            settings: RouteOptions = {**options, "response": response, "summary": summary}
             self.endpoints.append(
-                Endpoint(method=method, path=path, func=func, summary=summary, tags=self.tags, body=body,
-                         query=query, **options)
+                Endpoint(method=method, path=path, func=func, tags=self.tags, body=body, query=query, **settings)
             )
             return func
         return register
 
-    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+    def get(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         return self.route("GET", path, **options)
 
-    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+    def post(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         return self.route("POST", path, **options)
 
-    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+    def put(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         return self.route("PUT", path, **options)
 
-    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+    def patch(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         return self.route("PATCH", path, **options)
 
-    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+    def delete(self, path: str, **options: Unpack[RouteOptions]) -> Callable[[F], F]:
         options.setdefault("status", 204)
         return self.route("DELETE", path, **options)
 
