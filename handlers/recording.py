@@ -37,7 +37,7 @@ async def record(db: AsyncSession, outcome: Outcome[Any], now: datetime) -> None
     # Topics in one order in every transaction: two writers never wait on each other's head rows crosswise.
     for topic in sorted(durable):
         messages = durable[topic]
-        parts = [_parts(topic, msg, ts) for msg in messages]
+        parts = [frame_parts(topic, msg, ts) for msg in messages]
         fast = await topic_log.append_frames(db, topic, parts, now)
         if fast is not None:
             outcome.recorded.append(Recorded(topic, fast[0], tuple(fast[1])))
@@ -51,7 +51,7 @@ async def record(db: AsyncSession, outcome: Outcome[Any], now: datetime) -> None
     outcome.publish = others
 
 
-def _parts(topic: str, msg: Message, ts: str) -> tuple[str, str]:
+def frame_parts(topic: str, msg: Message, ts: str) -> tuple[str, str]:
     """The frame around its offset and epoch: `prefix<offset>,"epoch":"<epoch>"suffix` (channels.messages.msg)."""
     head = m.msg(topic, msg.event, 0, "", ts, "null")
     cut = head.index('"offset":') + len('"offset":')
