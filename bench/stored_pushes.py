@@ -60,7 +60,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 class Reader(RealtimeClient):
-    """Counts the room's messages without queueing them."""
+    """Counts the room's messages that answer one push each (a status change also sends `event.updated`), without
+    queueing any."""
 
     def __init__(self, url: str, token: str) -> None:
         super().__init__(url, token, reconnect=False)
@@ -68,7 +69,7 @@ class Reader(RealtimeClient):
 
     def _dispatch(self, frame: dict[str, Any]) -> None:
         if frame.get("op") == "msg":
-            self.seen += 1
+            self.seen += frame.get("event") in ("chat.message", "step.updated", "status.changed")
             return
         super()._dispatch(frame)
 
