@@ -33,6 +33,14 @@ async def record(db: AsyncSession, outcome: Outcome[Any], now: datetime) -> None
     if not durable:
         return
     ts = wire_time(now)
+    if len(durable) > 1:
+        many = await topic_log.append_topics(
+            db, {topic: [frame_parts(topic, msg, ts) for msg in messages] for topic, messages in durable.items()}, now)
+        if many is not None:
+            outcome.recorded.extend(Recorded(topic, epoch, tuple(entries))
+                                    for topic, (epoch, entries) in sorted(many.items()))
+            outcome.publish = others
+            return
     rows: list[tuple[str, int, str]] = []
     # Topics in one order in every transaction: two writers never wait on each other's head rows crosswise.
     for topic in sorted(durable):

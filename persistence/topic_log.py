@@ -80,6 +80,51 @@ async def append_frames(db: AsyncSession, topic: str, parts: Sequence[tuple[str,
     return epoch, sorted((int(r["seq"]), str(r["frame"])) for r in rows)
 
 
+# Several topics in one round trip (a change announced in a room and to each member's own topic): the heads are
+# upserted in topic order — the order every writer locks them in — then every frame is stored.
+_APPEND_MANY_PG = """
+WITH t AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(topic, epoch, n)
+), h AS (
+    INSERT INTO topic_heads (topic, epoch, head, updated_at)
+    SELECT topic, epoch, n, $7::timestamptz FROM t ORDER BY topic
+    ON CONFLICT (topic) DO UPDATE SET head = topic_heads.head + EXCLUDED.head, updated_at = EXCLUDED.updated_at
+    RETURNING topic, epoch, head
+), m AS (
+    SELECT s.topic, s.pre, s.suf, row_number() OVER (PARTITION BY s.topic ORDER BY s.i) AS k
+    FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS s(topic, pre, suf, i)
+)
+INSERT INTO topic_log (topic, seq, frame, created_at)
+SELECT m.topic, h.head - t.n + m.k, m.pre || (h.head - t.n + m.k) || ',"epoch":"' || h.epoch || '"' || m.suf, $7
+FROM m JOIN t ON t.topic = m.topic JOIN h ON h.topic = m.topic
+RETURNING topic, seq, frame
+"""
+
+
+async def append_topics(db: AsyncSession, parts: dict[str, list[tuple[str, str]]],
+                        now: datetime) -> dict[str, tuple[str, list[tuple[int, str]]]] | None:
+    """`append_frames` for several topics in one round trip: per topic its epoch and stored (offset, frame)s;
+    None where this is not PostgreSQL."""
+    if db.get_bind().dialect.name != "postgresql":
+        return None
+    topics = sorted(parts)
+    raw = await (await db.connection()).get_raw_connection()
+    conn: Any = raw.driver_connection
+    rows = await conn.fetch(_APPEND_MANY_PG, topics, [secrets.token_hex(8) for _ in topics],
+                            [len(parts[t]) for t in topics], [t for t in topics for _ in parts[t]],
+                            [p for t in topics for p, _ in parts[t]], [s for t in topics for _, s in parts[t]], now)
+    out: dict[str, tuple[str, list[tuple[int, str]]]] = {}
+    for r in rows:
+        frame = str(r["frame"])
+        entry = out.get(r["topic"])
+        if entry is None:
+            entry = out[r["topic"]] = (frame[frame.index(',"epoch":"') + 10:].split('"', 1)[0], [])
+        entry[1].append((int(r["seq"]), frame))
+    for _epoch, entries in out.values():
+        entries.sort()
+    return out
+
+
 async def append(db: AsyncSession, rows: Sequence[tuple[str, int, str]], now: datetime) -> None:
     """Store committed frames: (topic, offset, frame)."""
     if rows:
