@@ -145,8 +145,7 @@ async def one_run(args: argparse.Namespace, tree: Tree, round_no: int, leftovers
                 out[kind] = await phase(kind, sender, reader, topic, steps[0]["id"], args.count, args.window,
                                         proc.pid, spy)
     finally:
-        proc.terminate()
-        proc.wait(20)
+        stop_process(proc)
     return out
 
 
