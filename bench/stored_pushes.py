@@ -44,6 +44,7 @@ from bench.stored_write import (  # noqa: E402
     parse_tree,
     person,
     start_server,
+    stop_process,
     tree_env,
 )
 from channels.client import RealtimeClient  # noqa: E402
