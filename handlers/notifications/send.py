@@ -11,6 +11,7 @@ from handlers.accounts.users import UserBrief, brief
 from handlers.context import Context, Message
 from handlers.links import ServedLink
 from handlers.schema import UTC, Out
+from persistence import notifications
 from persistence.enums import NotificationType
 from persistence.models import Notification, User
 
@@ -57,7 +58,6 @@ async def notify(ctx: Context, recipients: Iterable[uuid.UUID], type_: Notificat
             sender_id=ctx.user_id, created_at=ctx.now,
         ))
     if rows:
-        ctx.db.add_all(rows)
-        await ctx.db.flush()  # one batched INSERT for every recipient, not a round trip each
+        await notifications.add(ctx.db, rows)  # one batched INSERT for every recipient, not a round trip each
     return [Message(topics.for_user(row.user_id), "notification.created",
                     notification_out(row, ctx.user).model_dump(mode="json", by_alias=True)) for row in rows]
