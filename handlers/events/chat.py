@@ -14,7 +14,7 @@ from handlers.accounts.users import UserBrief, brief
 from handlers.context import Context, Message, Outcome, Recorded
 from handlers.recording import frame_parts, wire_time
 from handlers.schema import UTC, In, Limit, Out
-from persistence import topic_log
+from persistence import events
 from persistence.errors import NotFound
 from persistence.models import ChatMessage, User
 
@@ -42,27 +42,12 @@ class ChatMessageOut(Out):
     created_at: UTC
 
 
-# PostgreSQL: the member check, the line and its frame in the room's log are one statement — one round trip,
-# and no BEGIN/COMMIT when it is the only statement of its transaction (a push). The head moves only if the line
-# was stored, the line only if the sender is a member (the creator, or a participant who has not declined).
-_SEND_PG = topic_log.gated_append("""member AS (
-    SELECT 1 FROM events e WHERE e.id = $7::uuid AND (e.created_by_id = $8::uuid OR EXISTS (
-        SELECT 1 FROM event_participants p
-        WHERE p.event_id = e.id AND p.user_id = $8::uuid AND p.status <> 'declined'))
-), line AS (
-    INSERT INTO chat_messages (id, event_id, author_id, text, created_at)
-    SELECT $9::uuid, $7::uuid, $8::uuid, $10::text, $4::timestamptz FROM member
-    RETURNING id
-), """, "line")
-
-
 async def send(ctx: Context, event_id: uuid.UUID, data: ChatIn) -> Outcome[ChatMessageOut]:
     out = ChatMessageOut(id=uuid.uuid4(), event_id=event_id, author_id=ctx.user_id, author=brief(ctx.user),
                          text=data.text, created_at=ctx.now)
     message = Message(topics.for_event(event_id), "chat.message", out.model_dump(mode="json", by_alias=True))
-    stored = await topic_log.append_frames(ctx.db, message.topic, [frame_parts(message.topic, message,
-                                                                               wire_time(ctx.now))],
-                                           ctx.now, statement=_SEND_PG, args=(event_id, ctx.user_id, out.id, data.text))
+    stored = await events.add_chat_line(ctx.db, message.topic, frame_parts(message.topic, message, wire_time(ctx.now)),
+                                        ctx.now, event_id, ctx.user_id, out.id, data.text)
     if stored is None:  # not PostgreSQL: the line here, its frame by the unit of work (handlers.recording)
         await access.event_for_member(ctx, event_id)
         ctx.db.add(ChatMessage(id=out.id, event_id=event_id, author_id=ctx.user_id, text=data.text,
