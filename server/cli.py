@@ -23,8 +23,8 @@ LISTEN_BACKLOG = 16384
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from server.app import drain_all
     from server.logging import log_config
+    from server.serving import run
 
     workers = args.workers or settings.api_workers
     if workers > 1 and settings.is_sqlite:
@@ -42,26 +42,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws_max_size=64 * 1024, timeout_graceful_shutdown=settings.shutdown_timeout,
         log_config=log_config(settings, "api"),
     )
-
-    class DrainingServer(uvicorn.Server):
-        """On SIGTERM: stop accepting, let every socket drain what is queued for it and close with 1012,
-        then let uvicorn finish in-flight requests."""
-
-        async def shutdown(self, sockets: list[Any] | None = None) -> None:
-            for server in self.servers:
-                server.close()
-            await drain_all()
-            await super().shutdown(sockets)
-
-    if workers > 1:
-        uvicorn.run(config.app, factory=True, host=config.host, port=config.port, workers=workers,
-                    backlog=LISTEN_BACKLOG, log_level=settings.log_level, proxy_headers=False, server_header=False,
-                    ws="websockets-sansio", ws_per_message_deflate=False, ws_ping_interval=settings.ws_heartbeat,
-                    ws_ping_timeout=settings.ws_heartbeat_timeout, ws_max_size=64 * 1024,
-                    timeout_graceful_shutdown=settings.shutdown_timeout, log_config=log_config(settings, "api"))
-    else:
-        DrainingServer(config).run()
-    return 0
+    return run(config)
 
 
 async def _migrate(settings: Settings, target: str, down: bool) -> None:
