@@ -8,10 +8,13 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from channels.redis_client import is_redis
 from server.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from jobs.worker import JobConfig
 
 # Connections the kernel may hold waiting for accept(). uvicorn's default (2048) is smaller than a reconnect storm:
 # when an instance dies, all its clients come back within ~0.1 s, and every connection past the queue has its SYN
@@ -100,7 +103,7 @@ async def _create_admin(settings: Settings, email: str, name: str, handle: str, 
         await engine.dispose()
 
 
-def _job_config(settings: Settings, args: argparse.Namespace) -> Any:
+def _job_config(settings: Settings, args: argparse.Namespace) -> JobConfig:
     from jobs.worker import JobConfig
 
     return JobConfig(

@@ -9,9 +9,8 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from handlers.links import served_link
 from handlers.storage import StorageConfig
@@ -210,9 +209,6 @@ class Settings:
             access_key_id=self.aws_access_key_id, secret_access_key=self.aws_secret_access_key,
             region=self.aws_region, presign=self.storage_presign, presign_seconds=self.storage_presign_seconds,
             presign_endpoint=self.storage_presign_endpoint)
-
-    def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
 
 
 def normalize_database_url(url: str) -> str:
