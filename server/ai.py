@@ -8,12 +8,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.budgets import create_token_budget
-from channels.leases import create_coordination
+from ai.budgets import create_token_budget
+from ai.leases import create_coordination
+from ai.model import LLMConfig, create_llm
+from ai.runner import GenerationConfig, Generations
 from channels.outbox import Outbox
 from handlers.context import Limits
-from jobs.generation import GenerationConfig, Generations
-from jobs.llm import LLMConfig, create_llm
 from server.errors import ws_code
 from server.settings import Settings
 

@@ -19,7 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from handlers.storage import open_storages
+from adapters.storage import open_storages
 from persistence import migrate
 from server import liveness, openapi
 from server.api import ORJSONResponse, build_routes

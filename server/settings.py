@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.storage import StorageConfig
 from handlers.links import served_link
-from handlers.storage import StorageConfig
 from server.envconfig import ConfigError, Value, read, read_env_file, render_env_file, setting
 
 __all__ = ["ConfigError", "Settings", "load_settings", "normalize_database_url", "read_env_file"]
@@ -79,7 +79,7 @@ class Settings:
     upload_url_prefix: str = setting("/uploads", "the site path media URLs start with", group="files")
     max_upload_bytes: int = setting(25 * MIB, "largest upload (25 MiB)", group="files", low=1)
     # STORAGE_URL: s3://BUCKET[/PREFIX] puts every file in an S3-compatible bucket, reached with the AWS tools'
-    # variables, so every instance and worker sees the same files (handlers.storage).
+    # variables, so every instance and worker sees the same files (adapters.storage).
     storage_url: str = setting("", "empty: UPLOAD_DIR and REPORTS_DIR on this machine; s3://BUCKET[/PREFIX]: an "
                                "S3-compatible bucket", group="files")
     aws_endpoint_url_s3: str = setting("", "the S3 API: MinIO, R2, Tigris (https://fly.storage.tigris.dev); "
