@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypedDict, TypeVar, cast
+from typing import Any, Generic, TypedDict, TypeVar, Unpack, cast
 from urllib.parse import parse_qsl
 
 import orjson
@@ -27,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from typing_extensions import TypeVar as DefaultedTypeVar
-from typing_extensions import Unpack
 
 from adapters.security import AccessClaims, Tokens
 from channels import wire_json
@@ -79,8 +78,8 @@ def error_response(error: DomainError, request_id: str | None = None) -> JSONRes
 
 # What a route receives, declared once in its signature (`call: Call[EventCreate, EventQuery]`): the router reads
 # the body and query models from that annotation, and mypy checks what the route does with them. None: no body,
-# no query, nothing prepared (the defaults, so a route without inputs is just `call: Call`).
-# Covariant, so a helper that reads none of them takes any call (`SomeCall`).
+# no query, nothing prepared (the defaults, so a route without inputs is just `call: Call`). Covariant, so a
+# helper that reads none of them takes any route's call (`SomeCall`).
 BodyT = DefaultedTypeVar("BodyT", covariant=True, default=None)
 QueryT = DefaultedTypeVar("QueryT", covariant=True, default=None)
 PreparedT = DefaultedTypeVar("PreparedT", covariant=True, default=None)
@@ -159,8 +158,8 @@ def _declared_inputs(func: Callable[..., object]) -> tuple[type[BaseModel] | Non
 
 def _answers_itself(returns: object) -> bool:
     """Whether a route's return annotation is no data shape: it builds its own Response, or answers nothing."""
-    members = typing.get_args(returns) if isinstance(returns, types.UnionType) or typing.get_origin(returns) is \
-        typing.Union else (returns,)
+    union = isinstance(returns, types.UnionType) or typing.get_origin(returns) is typing.Union
+    members = typing.get_args(returns) if union else (returns,)
     return any(m is None or m is type(None) or (isinstance(m, type) and issubclass(m, Response)) for m in members)
 
 
