@@ -119,7 +119,7 @@ class Call(Generic[BodyT, QueryT, PreparedT]):
         return cast(uuid.UUID, self.path[name])
 
     def text(self, name: str) -> str:
-        """Any other path parameter, as sent."""
+        """A path parameter other than an id, as sent."""
         return cast(str, self.path[name])
 
 
