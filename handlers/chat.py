@@ -9,8 +9,8 @@ from pydantic import Field
 from sqlalchemy import select
 
 from channels import topics
-from handlers import access
-from handlers.context import Context, Message, Outcome
+from handlers import access, catalogue
+from handlers.context import Context, Outcome
 from handlers.schema import UTC, In, Limit, Out
 from handlers.users import UserBrief, brief
 from persistence.models import ChatMessage, User
@@ -46,8 +46,7 @@ async def send(ctx: Context, event_id: uuid.UUID, data: ChatIn) -> Outcome[ChatM
     await ctx.db.flush()
     out = ChatMessageOut(id=row.id, event_id=event_id, author_id=ctx.user_id, author=brief(ctx.user),
                          text=row.text, created_at=row.created_at)
-    return Outcome(out, publish=[Message(topics.for_event(event_id), "chat.message",
-                                         out.model_dump(mode="json", by_alias=True))])
+    return Outcome(out, publish=[catalogue.CHAT_MESSAGE.message(topics.for_event(event_id), out)])
 
 
 async def history(ctx: Context, event_id: uuid.UUID, query: ChatQuery) -> list[ChatMessageOut]:

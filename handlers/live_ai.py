@@ -22,8 +22,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from channels import topics
-from handlers import live_contexts, live_operation
-from handlers.context import Context, Message, Outcome
+from handlers import catalogue, live_contexts, live_operation
+from handlers.context import Context, Outcome
 from handlers.live_contexts import LiveContextIn, LiveMessageOut, OptionalId
 from handlers.live_operation import LiveOperationIn, LiveOperationOut
 from handlers.live_suggestions import Checklist, StepSnapshot
@@ -122,11 +122,6 @@ class CancelRequested(Out):
     cancelling: bool = True
 
 
-def _dump(out: Out) -> dict[str, Any]:
-    data: dict[str, Any] = out.model_dump(mode="json", by_alias=True)
-    return data
-
-
 async def accept_prompt(ctx: Context, gate: GenerationGate, context_id: uuid.UUID,
                         body: PromptIn) -> Outcome[PromptAccepted]:
     """Store the member's message and reserve the session's one generation. A second prompt while an answer
@@ -139,7 +134,7 @@ async def accept_prompt(ctx: Context, gate: GenerationGate, context_id: uuid.UUI
     # Last, so that a refusal (conflict, budget, no key) rolls the stored message back with it.
     await gate.reserve(context.id, ctx.user_id, stream_id)
     accepted = PromptAccepted(stream_id=stream_id, context_id=context.id, message=message)
-    return Outcome(accepted, publish=[Message(topics.for_live(context.id), "message.created", _dump(message))])
+    return Outcome(accepted, publish=[catalogue.MESSAGE_CREATED.message(topics.for_live(context.id), message)])
 
 
 async def accept_message(ctx: Context, gate: GenerationGate, body: LiveMessageRequest) -> Outcome[PromptAccepted]:
@@ -189,10 +184,10 @@ async def apply_operation(ctx: Context, context_id: uuid.UUID, data: dict[str, A
     elif process_id is not None and str(op.process_id) != str(process_id):
         raise Invalid("this session works on another process; apply the operation there")
     done = await live_operation.perform(ctx, op)
-    applied = {"operation": op.operation, "processId": str(op.process_id), "details": done.value.details,
-               "appliedBy": str(ctx.user_id)}
+    applied: catalogue.OperationApplied = {"operation": op.operation, "processId": str(op.process_id),
+                                           "details": done.value.details, "appliedBy": str(ctx.user_id)}
     return Outcome(done.value, publish=[*done.publish,
-                                        Message(topics.for_live(context.id), "operation.applied", applied)])
+                                        catalogue.OPERATION_APPLIED.message(topics.for_live(context.id), applied)])
 
 
 async def store_reply(ctx: Context, context_id: uuid.UUID, text: str, metadata: dict[str, Any]) -> LiveMessageOut:

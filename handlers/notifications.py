@@ -17,7 +17,8 @@ from pydantic import Field
 from sqlalchemy import func, select, update
 
 from channels import topics
-from handlers.context import Context, Message, Outcome
+from handlers import catalogue
+from handlers.context import Context, Outcome
 from handlers.links import OptionalLink
 from handlers.notify import NotificationOut, notification_out
 from handlers.schema import In, Limit, Out, PageQuery, metadata_field
@@ -65,10 +66,6 @@ class NotificationIn(In):
 class NotificationChange(In):
     read: bool
     """mark it read (true) or unread (false)"""
-
-
-def _dump(out: NotificationOut) -> Any:
-    return out.model_dump(mode="json", by_alias=True)
 
 
 async def _outs(ctx: Context, rows: Sequence[Notification]) -> list[NotificationOut]:
@@ -130,7 +127,7 @@ async def create_notification(ctx: Context, data: NotificationIn) -> Outcome[Not
     ctx.db.add(row)
     await ctx.db.flush()
     out = notification_out(row, ctx.user)
-    return Outcome(out, publish=[Message(topics.for_user(recipient), "notification.created", _dump(out))])
+    return Outcome(out, publish=[catalogue.NOTIFICATION_CREATED.message(topics.for_user(recipient), out)])
 
 
 async def change_notification(ctx: Context, notification_id: uuid.UUID,
@@ -142,7 +139,7 @@ async def change_notification(ctx: Context, notification_id: uuid.UUID,
         row.updated_at = ctx.now
         await ctx.db.flush()
     out = (await _outs(ctx, [row]))[0]
-    publish = [Message(topics.for_user(ctx.user_id), "notification.updated", _dump(out))] if changed else []
+    publish = [catalogue.NOTIFICATION_UPDATED.message(topics.for_user(ctx.user_id), out)] if changed else []
     return Outcome(out, publish=publish)
 
 
@@ -157,8 +154,8 @@ async def mark_all_read(ctx: Context) -> Outcome[int]:
         .execution_options(synchronize_session=False)
     )
     ids = [str(i) for i in result.scalars()]
-    publish = [Message(topics.for_user(ctx.user_id), "notification.updated", {"ids": ids, "read": True})] \
-        if ids else []
+    publish = [catalogue.NOTIFICATION_UPDATED.message(topics.for_user(ctx.user_id),
+                                                      {"ids": ids, "read": True})] if ids else []
     return Outcome(len(ids), publish=publish)
 
 
@@ -166,5 +163,5 @@ async def delete_notification(ctx: Context, notification_id: uuid.UUID) -> Outco
     row = await _own(ctx, notification_id)
     await ctx.db.delete(row)
     await ctx.db.flush()
-    return Outcome(None, publish=[Message(topics.for_user(ctx.user_id), "notification.deleted",
-                                          {"id": str(notification_id)})])
+    return Outcome(None, publish=[catalogue.NOTIFICATION_DELETED.message(topics.for_user(ctx.user_id),
+                                                                           {"id": str(notification_id)})])

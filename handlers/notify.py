@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from channels import topics
+from handlers import catalogue
 from handlers.context import Context, Message
 from handlers.links import ServedLink
 from handlers.schema import UTC, Out
@@ -58,6 +59,5 @@ async def notify(ctx: Context, recipients: Iterable[uuid.UUID], type_: Notificat
         )
         ctx.db.add(row)
         await ctx.db.flush()
-        data = notification_out(row, ctx.user).model_dump(mode="json", by_alias=True)
-        out.append(Message(topics.for_user(user_id), "notification.created", data))
+        out.append(catalogue.NOTIFICATION_CREATED.message(topics.for_user(user_id), notification_out(row, ctx.user)))
     return out

@@ -17,7 +17,7 @@ import uuid
 from pydantic import Field
 
 from channels import topics
-from handlers import access
+from handlers import access, catalogue
 from handlers.context import Context, Message, Outcome
 from handlers.links import ServedLink
 from handlers.media import FileCleanup, files_of, media_for_viewer, media_out
@@ -115,17 +115,15 @@ async def upload_media(ctx: Context, storage: Storage, data: bytes, filename: st
         await ctx.db.flush()
         publish: list[Message] = []
         if post is not None:
-            publish = room_messages(post, "post.updated", (await post_out(ctx, post)).model_dump(
-                mode="json", by_alias=True))
+            publish = room_messages(post, catalogue.POST_UPDATED, await post_out(ctx, post))
         if event_id is not None:
-            publish.append(Message(topics.for_event(event_id), "media.processing",
-                                   media_out(row).model_dump(mode="json", by_alias=True)))
+            publish.append(catalogue.MEDIA_PROCESSING.message(topics.for_event(event_id), media_out(row)))
     except BaseException:
         await _discard(storage, key)
         raise
     out = UploadOut(id=row.id, url=url, type=found.kind, title=title, mime_type=found.mime_type,
                     file_size=len(data), status=row.status)
-    return Outcome(out, publish=publish, enqueue=[("media.process", {"media_id": str(row.id)})])
+    return Outcome(out, publish=publish, enqueue=[catalogue.MEDIA_PROCESS.call({"media_id": str(row.id)})])
 
 
 def _own_key(storage: Storage, url: str | None, folder: str) -> str | None:
@@ -173,9 +171,8 @@ async def delete_media(ctx: Context, media_id: uuid.UUID) -> Outcome[FileCleanup
     await ctx.db.flush()
     publish: list[Message] = []
     if post is not None:
-        publish = room_messages(post, "post.updated", (await post_out(ctx, post)).model_dump(
-            mode="json", by_alias=True))
+        publish = room_messages(post, catalogue.POST_UPDATED, await post_out(ctx, post))
     elif event_id is not None:
-        publish = [Message(topics.for_event(event_id), "media.deleted", {"id": str(media_id),
-                                                                      "eventId": str(event_id)})]
+        publish = [catalogue.MEDIA_DELETED.message(topics.for_event(event_id), {"id": str(media_id),
+                                                                         "eventId": str(event_id)})]
     return Outcome(FileCleanup(MessageOut(message="media deleted"), files), publish=publish)
