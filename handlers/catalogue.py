@@ -21,14 +21,14 @@ from pydantic import BaseModel
 from handlers.context import JobCall, Message
 
 if TYPE_CHECKING:
-    from handlers.chat import ChatMessageOut
-    from handlers.event_views import EventOut, ParticipantOut, StatusLogOut
-    from handlers.live_contexts import LiveContextOut, LiveMessageOut
-    from handlers.media import MediaOut
-    from handlers.notify import NotificationOut
-    from handlers.posts import PostOut
-    from handlers.process_shapes import StepOut, SubStepOut
-    from handlers.reports import ReportOut
+    from handlers.events.chat import ChatMessageOut
+    from handlers.events.views import EventOut, ParticipantOut, StatusLogOut
+    from handlers.insights.reports import ReportOut
+    from handlers.live.contexts import LiveContextOut, LiveMessageOut
+    from handlers.media.records import MediaOut
+    from handlers.notifications.send import NotificationOut
+    from handlers.posts.manage import PostOut
+    from handlers.processes.shapes import StepOut, SubStepOut
 
 P = TypeVar("P")
 A = TypeVar("A")
@@ -177,53 +177,53 @@ _HERE = __name__
 
 # ---- event:<eventId> ------------------------------------------------------------------------------------
 EVENT_CREATED: "Event[EventOut]" = Event(
-    "event.created", ("event",), ("handlers.event_views.EventOut",), "a new event (its log's first entry)")
+    "event.created", ("event",), ("handlers.events.views.EventOut",), "a new event (its log's first entry)")
 EVENT_UPDATED: "Event[EventOut]" = Event(
-    "event.updated", ("event",), ("handlers.event_views.EventOut",), "the event's fields changed")
+    "event.updated", ("event",), ("handlers.events.views.EventOut",), "the event's fields changed")
 EVENT_DELETED: "Event[IdOnly]" = Event(
     "event.deleted", ("event",), (f"{_HERE}.IdOnly",), "the event is gone; everyone is removed from its topic")
 STATUS_CHANGED: "Event[StatusLogOut]" = Event(
-    "status.changed", ("event",), ("handlers.event_views.StatusLogOut",), "the event's status moved")
+    "status.changed", ("event",), ("handlers.events.views.StatusLogOut",), "the event's status moved")
 PARTICIPANT_ADDED: "Event[ParticipantOut]" = Event(
-    "participant.added", ("event",), ("handlers.event_views.ParticipantOut",), "someone joined the event")
+    "participant.added", ("event",), ("handlers.events.views.ParticipantOut",), "someone joined the event")
 PARTICIPANT_UPDATED: "Event[ParticipantOut]" = Event(
-    "participant.updated", ("event",), ("handlers.event_views.ParticipantOut",), "a participant's role/status")
+    "participant.updated", ("event",), ("handlers.events.views.ParticipantOut",), "a participant's role/status")
 PARTICIPANT_REMOVED: "Event[ParticipantRef]" = Event(
     "participant.removed", ("event",), (f"{_HERE}.ParticipantRef",), "someone left or was removed")
 STEP_CREATED: "Event[StepOut]" = Event(
-    "step.created", ("event",), ("handlers.process_shapes.StepOut",), "a step of the event's process was added")
+    "step.created", ("event",), ("handlers.processes.shapes.StepOut",), "a step of the event's process was added")
 STEP_UPDATED: "Event[StepOut]" = Event(
-    "step.updated", ("event",), ("handlers.process_shapes.StepOut",), "a step changed")
+    "step.updated", ("event",), ("handlers.processes.shapes.StepOut",), "a step changed")
 STEP_DELETED: "Event[StepOut]" = Event(
-    "step.deleted", ("event",), ("handlers.process_shapes.StepOut",), "a step was deleted (as it was)")
+    "step.deleted", ("event",), ("handlers.processes.shapes.StepOut",), "a step was deleted (as it was)")
 SUBSTEP_CREATED: "Event[SubStepOut]" = Event(
-    "substep.created", ("event",), ("handlers.process_shapes.SubStepOut",), "a substep was added")
+    "substep.created", ("event",), ("handlers.processes.shapes.SubStepOut",), "a substep was added")
 SUBSTEP_UPDATED: "Event[SubStepOut]" = Event(
-    "substep.updated", ("event",), ("handlers.process_shapes.SubStepOut",), "a substep changed")
+    "substep.updated", ("event",), ("handlers.processes.shapes.SubStepOut",), "a substep changed")
 SUBSTEP_DELETED: "Event[SubStepOut]" = Event(
-    "substep.deleted", ("event",), ("handlers.process_shapes.SubStepOut",), "a substep was deleted (as it was)")
+    "substep.deleted", ("event",), ("handlers.processes.shapes.SubStepOut",), "a substep was deleted (as it was)")
 POST_CREATED: "Event[PostOut]" = Event(
-    "post.created", ("event",), ("handlers.posts.PostOut",), "a post in the event's room")
+    "post.created", ("event",), ("handlers.posts.manage.PostOut",), "a post in the event's room")
 POST_UPDATED: "Event[PostOut]" = Event(
-    "post.updated", ("event",), ("handlers.posts.PostOut",), "a room post or its media changed")
+    "post.updated", ("event",), ("handlers.posts.manage.PostOut",), "a room post or its media changed")
 POST_DELETED: "Event[EventItemRef]" = Event(
     "post.deleted", ("event",), (f"{_HERE}.EventItemRef",), "a room post was deleted")
 MEDIA_PROCESSING: "Event[MediaOut]" = Event(
-    "media.processing", ("event",), ("handlers.media.MediaOut",), "an upload was stored and is being processed")
+    "media.processing", ("event",), ("handlers.media.records.MediaOut",), "an upload was stored and is being processed")
 MEDIA_READY: "Event[MediaOut]" = Event(
-    "media.ready", ("event",), ("handlers.media.MediaOut",), "processing finished")
+    "media.ready", ("event",), ("handlers.media.records.MediaOut",), "processing finished")
 MEDIA_FAILED: "Event[MediaOut]" = Event(
-    "media.failed", ("event",), ("handlers.media.MediaOut",), "processing failed")
+    "media.failed", ("event",), ("handlers.media.records.MediaOut",), "processing failed")
 MEDIA_DELETED: "Event[EventItemRef]" = Event(
     "media.deleted", ("event",), (f"{_HERE}.EventItemRef",), "a media item was deleted")
 CHAT_MESSAGE: "Event[ChatMessageOut]" = Event(
-    "chat.message", ("event",), ("handlers.chat.ChatMessageOut",), "a chat line in the event's room")
+    "chat.message", ("event",), ("handlers.events.chat.ChatMessageOut",), "a chat line in the event's room")
 
 # ---- user:<userId> --------------------------------------------------------------------------------------
 NOTIFICATION_CREATED: "Event[NotificationOut]" = Event(
-    "notification.created", ("user",), ("handlers.notify.NotificationOut",), "a new notification")
+    "notification.created", ("user",), ("handlers.notifications.send.NotificationOut",), "a new notification")
 NOTIFICATION_UPDATED: "Event[NotificationOut | NotificationsRead]" = Event(
-    "notification.updated", ("user",), ("handlers.notify.NotificationOut", f"{_HERE}.NotificationsRead"),
+    "notification.updated", ("user",), ("handlers.notifications.send.NotificationOut", f"{_HERE}.NotificationsRead"),
     "one notification changed, or several were marked read")
 NOTIFICATION_DELETED: "Event[IdOnly]" = Event(
     "notification.deleted", ("user",), (f"{_HERE}.IdOnly",), "a notification was deleted")
@@ -232,7 +232,7 @@ REMINDER: "Event[Reminder]" = Event(
 JOB_PROGRESS: "Event[JobProgress]" = Event(
     "job.progress", ("user",), (f"{_HERE}.JobProgress",), "progress of one of the user's background jobs")
 REPORT_READY: "Event[ReportOut]" = Event(
-    "report.ready", ("user",), ("handlers.reports.ReportOut",), "a requested report was generated")
+    "report.ready", ("user",), ("handlers.insights.reports.ReportOut",), "a requested report was generated")
 
 # ---- sessions (between instances only) ------------------------------------------------------------------
 SESSION_ENDED: "Event[SessionEnded]" = Event(
@@ -242,12 +242,12 @@ USER_CHANGED: "Event[UserRef]" = Event(
 
 # ---- live:<liveContextId> -------------------------------------------------------------------------------
 CONTEXT_UPDATED: "Event[LiveContextOut]" = Event(
-    "context.updated", ("live",), ("handlers.live_contexts.LiveContextOut",), "the live session changed",
+    "context.updated", ("live",), ("handlers.live.contexts.LiveContextOut",), "the live session changed",
     exclude=frozenset({"messages"}))
 CONTEXT_DELETED: "Event[IdOnly]" = Event(
     "context.deleted", ("live",), (f"{_HERE}.IdOnly",), "the live session is gone; everyone is removed")
 MESSAGE_CREATED: "Event[LiveMessageOut]" = Event(
-    "message.created", ("live",), ("handlers.live_contexts.LiveMessageOut",), "a member's prompt, stored")
+    "message.created", ("live",), ("handlers.live.contexts.LiveMessageOut",), "a member's prompt, stored")
 AI_STARTED: "Event[AiStarted]" = Event(
     "ai.started", ("live",), (f"{_HERE}.AiStarted",), "the assistant started answering")
 AI_DELTA: "Event[AiDelta]" = Event(

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from channels import topics
 from handlers.catalogue import JOB_PROGRESS, MEDIA_FAILED, MEDIA_PROCESS, MEDIA_READY, Event, JobProgress
 from handlers.context import Outcome
-from handlers.media import MediaOut, media_out
+from handlers.media.records import MediaOut, media_out
 from handlers.unit_of_work import unit_of_work
 from jobs.media_probe import Analysis, Unreadable, analyze, clock
 from jobs.runtime import JobRuntime, job

@@ -24,7 +24,7 @@ from channels import topics
 from channels.hub import Hub
 from channels.messages import LeftReason
 from channels.protocol import Close
-from handlers.auth_cache import AuthCache
+from handlers.accounts.auth_cache import AuthCache
 from persistence.models import AuthSession, User
 
 log = logging.getLogger("conversme.sessions")

@@ -39,9 +39,9 @@ from channels.hub import HISTORY_SECONDS, HISTORY_SIZE
 from channels.memory_hub import MemoryHub
 from channels.protocol import Close, ConnectionProtocol, Limits
 from handlers import catalogue, realtime
-from handlers.chat import ChatMessageOut
+from handlers.accounts.users import UserBrief
+from handlers.events.chat import ChatMessageOut
 from handlers.schema import Out
-from handlers.users import UserBrief
 from server.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -357,7 +357,7 @@ def test_the_catalogue_is_the_published_events() -> None:
 def test_every_catalogue_entry_is_used_and_typed() -> None:
     """An entry nobody publishes would be documented for nothing; its `Event[...]` annotation (what mypy checks
     publishers against) must name the payload classes it lists."""
-    sources = "\n".join(p.read_text(encoding="utf-8") for pkg in ("handlers", "jobs", "server")
+    sources = "\n".join(p.read_text(encoding="utf-8") for pkg in ("handlers", "jobs", "server", "ai")
                         for p in (ROOT / pkg).rglob("*.py") if p.name != "catalogue.py")
     for const, entry in vars(catalogue).items():
         if isinstance(entry, catalogue.Event):
