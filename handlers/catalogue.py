@@ -3,8 +3,8 @@ every job name (with its arguments). Publishers build a `Message` with `<EVENT>.
 for a job with `<JOB>.call(args)`, so a misspelt name is an import error and a wrong payload a type error.
 
 docs/asyncapi.yaml (x-events) is checked against `EVENTS` by tests/test_asyncapi.py; the job registrations in
-jobs/ against `JOBS` by tests/jobs/test_catalogue.py. It lives in handlers because handlers, jobs and the server
-all publish or enqueue, and handlers may import neither jobs nor the hub.
+jobs/ against `JOBS` by tests/jobs/test_catalogue.py. It lives in handlers because handlers, jobs and ai/ all
+publish or enqueue, and handlers may import none of those (nor the hub).
 
 Payload models are named by dotted path (resolved only by `payload_types`): the modules that publish them
 import this one, so importing them here would be circular. The `Event[...]` annotation is what mypy checks
