@@ -12,6 +12,7 @@ from handlers.accounts.users import UserBrief, brief
 from handlers.context import Context, Message
 from handlers.links import ServedLink
 from handlers.schema import UTC, Out
+from persistence import notifications
 from persistence.enums import NotificationType
 from persistence.models import Notification, User
 
@@ -48,16 +49,16 @@ async def notify(ctx: Context, recipients: Iterable[uuid.UUID], type_: Notificat
                  include_self: bool = False) -> list[Message]:
     """Store one notification per recipient (the caller is skipped unless `include_self`); return the messages
     to publish after commit."""
-    out: list[Message] = []
+    rows: list[Notification] = []
     for user_id in dict.fromkeys(recipients):
         if user_id == ctx.user_id and not include_self:
             continue
-        row = Notification(
+        rows.append(Notification(
             type=type_, title=title, message=message, link=link, read=False, reference_id=reference_id,
             reference_type=reference_type, notification_metadata=dict(metadata or {}), user_id=user_id,
             sender_id=ctx.user_id, created_at=ctx.now,
-        )
-        ctx.db.add(row)
-        await ctx.db.flush()
-        out.append(catalogue.NOTIFICATION_CREATED.message(topics.for_user(user_id), notification_out(row, ctx.user)))
-    return out
+        ))
+    if rows:
+        await notifications.add(ctx.db, rows)  # one batched INSERT for every recipient, not a round trip each
+    return [catalogue.NOTIFICATION_CREATED.message(topics.for_user(row.user_id), notification_out(row, ctx.user))
+            for row in rows]
