@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import delete, select
 
 from adapters.security import Passwords
 from handlers.accounts import sessions as accounts
@@ -15,8 +14,10 @@ from handlers.accounts.sessions import MIN_PASSWORD, SignUp
 from handlers.context import Context
 from handlers.links import ServedLink
 from handlers.schema import UTC, Out, PageQuery
+from persistence import accounts as stored
+from persistence import reset
 from persistence.errors import Conflict, NotFound
-from persistence.models import AuthSession, Base, RefreshToken, User, UserPreferences
+from persistence.models import AuthSession, RefreshToken, User, UserPreferences
 
 # Kept by the reset: the accounts themselves (all but the caller's are deleted row by row below).
 _ACCOUNT_TABLES = frozenset({User.__tablename__, UserPreferences.__tablename__, AuthSession.__tablename__,
@@ -61,7 +62,7 @@ def admin_user_out(u: User) -> AdminUserOut:
 
 
 async def _user(ctx: Context, user_id: uuid.UUID) -> User:
-    user = await ctx.db.get(User, user_id)
+    user = await stored.user(ctx.db, user_id)
     if user is None:
         raise NotFound("user", user_id)
     return user
@@ -69,8 +70,7 @@ async def _user(ctx: Context, user_id: uuid.UUID) -> User:
 
 async def list_users(ctx: Context, page: PageQuery) -> list[AdminUserOut]:
     offset, limit = page.window(ctx.limits.max_page_size)
-    rows = await ctx.db.scalars(select(User).order_by(User.created_at, User.id).offset(offset).limit(limit))
-    return [admin_user_out(u) for u in rows.all()]
+    return [admin_user_out(u) for u in await stored.users_by_created(ctx.db, offset=offset, limit=limit)]
 
 
 async def get_user(ctx: Context, user_id: uuid.UUID) -> AdminUserOut:
@@ -107,20 +107,15 @@ async def delete_user(ctx: Context, user_id: uuid.UUID) -> None:
     if user_id == ctx.user_id:
         raise Conflict("you cannot delete your own account from the admin page")
     await _user(ctx, user_id)
-    await ctx.db.execute(delete(User).where(User.id == user_id))
+    await stored.delete_user(ctx.db, user_id)
     accounts.sessions_ended(ctx.db, user_id=user_id, reason="account_deleted")
 
 
 async def reset_database(ctx: Context) -> ResetOut:
     """Delete every row of every table except the caller's account (DEBUG only; the route checks)."""
-    found = [t.name for t in Base.metadata.sorted_tables]
-    cleared: list[str] = []
-    for table in reversed(Base.metadata.sorted_tables):
-        if table.name in _ACCOUNT_TABLES:
-            continue
-        await ctx.db.execute(table.delete())
-        cleared.append(table.name)
+    found = reset.table_names()
+    cleared = await reset.clear_tables(ctx.db, keep=_ACCOUNT_TABLES)
     # The other accounts go last; their sessions and preferences cascade with them.
-    await ctx.db.execute(delete(User).where(User.id != ctx.user_id))
+    await stored.delete_users_except(ctx.db, ctx.user_id)
     cleared.append(f"{User.__tablename__} (all but {ctx.user.email})")
     return ResetOut(status="Database reset successfully", tables_cleared=cleared, tables_found=found)

@@ -7,14 +7,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from handlers.context import Context
 from handlers.events import reminders
 from handlers.schema import UTC, In, Out
+from persistence import accounts as stored
+from persistence import events
 from persistence.enums import Theme
-from persistence.models import Event, EventParticipant, UserPreferences
+from persistence.models import UserPreferences
 
 MAX_REMINDER_MINUTES = 7 * 24 * 60
 
@@ -80,17 +80,12 @@ def prefs_out(p: UserPreferences) -> PrefsOut:
 
 async def load(ctx: Context) -> UserPreferences:
     """The caller's row, created with defaults when missing (concurrent first reads create it once)."""
-    stmt = select(UserPreferences).where(UserPreferences.user_id == ctx.user_id)
-    prefs = await ctx.db.scalar(stmt)
+    prefs = await stored.preferences(ctx.db, ctx.user_id)
     if prefs is not None:
         return prefs
     prefs = UserPreferences(user_id=ctx.user_id, created_at=ctx.now, additional_settings={})
-    try:
-        async with ctx.db.begin_nested():
-            ctx.db.add(prefs)
-            await ctx.db.flush()
-    except IntegrityError:
-        found = await ctx.db.scalar(stmt)
+    if not await stored.add_preferences_once(ctx.db, prefs):
+        found = await stored.preferences(ctx.db, ctx.user_id)
         assert found is not None
         return found
     return prefs
@@ -120,9 +115,6 @@ async def update_preferences(ctx: Context, data: PrefsUpdate) -> PrefsOut:
     await ctx.db.flush()
     if "reminder_minutes" in given:
         # Unsent reminders of the user's upcoming events move to the new lead time.
-        upcoming = await ctx.db.scalars(
-            select(Event).join(EventParticipant, EventParticipant.event_id == Event.id)
-            .where(EventParticipant.user_id == ctx.user_id, Event.start_time > ctx.now))
-        for event in upcoming.all():
+        for event in await events.upcoming_for_participant(ctx.db, ctx.user_id, ctx.now):
             await reminders.sync_event(ctx.db, event, ctx.now)
     return prefs_out(prefs)

@@ -16,7 +16,6 @@ import uuid
 from typing import Any
 
 from pydantic import AliasChoices, EmailStr, Field, field_validator
-from sqlalchemy import delete, func, or_, select
 
 from adapters.security import Passwords
 from handlers.accounts.sessions import HANDLE_RE, MIN_PASSWORD, normalize_email, revoke_user_sessions, sessions_ended
@@ -24,8 +23,10 @@ from handlers.accounts.users import UserOut, user_out
 from handlers.context import Context
 from handlers.links import OptionalLink
 from handlers.schema import In, PageQuery, metadata_field
+from persistence import accounts as stored
+from persistence import market
 from persistence.errors import BadRequest, Conflict, Invalid, NotFound
-from persistence.models import Collection, User
+from persistence.models import User
 
 NOT_NULL = ("name", "handle", "email")
 
@@ -68,10 +69,6 @@ class UserQuery(PageQuery):
     """text to match in names and handles (also accepted as `search` or `q`)"""
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def apply_identity(ctx: Context, user: User, given: dict[str, Any]) -> None:
     """Apply the sent identity fields to `user`, checking uniqueness of email and handle (→ 409)."""
     for name in NOT_NULL:
@@ -80,17 +77,13 @@ async def apply_identity(ctx: Context, user: User, given: dict[str, Any]) -> Non
     if "email" in given:
         email = normalize_email(str(given["email"]))
         if email != user.email:
-            taken = await ctx.db.scalar(
-                select(User.id).where(func.lower(User.email) == email, User.id != user.id))
-            if taken:
+            if await stored.email_taken(ctx.db, email, other_than=user.id):
                 raise Conflict("an account with this email already exists")
             user.email = email
     if "handle" in given:
         handle = given["handle"]
         if handle != user.handle:
-            taken = await ctx.db.scalar(
-                select(User.id).where(func.lower(User.handle) == handle.lower(), User.id != user.id))
-            if taken:
+            if await stored.handle_taken(ctx.db, handle, other_than=user.id):
                 raise Conflict("this handle is taken")
             user.handle = handle
     if "name" in given:
@@ -141,24 +134,19 @@ async def update_profile(ctx: Context, passwords: Passwords, data: ProfileUpdate
 async def list_users(ctx: Context, q: UserQuery) -> list[UserOut]:
     """Everyone, optionally matching name or handle; other users' emails are not shown."""
     offset, limit = q.window(ctx.limits.max_page_size)
-    stmt = select(User)
-    if q.query:
-        pattern = f"%{_escape_like(q.query.lower())}%"
-        stmt = stmt.where(or_(func.lower(User.name).like(pattern, escape="\\"),
-                              func.lower(User.handle).like(pattern, escape="\\")))
-    rows = (await ctx.db.scalars(stmt.order_by(func.lower(User.name), User.id).offset(offset).limit(limit))).all()
+    rows = await stored.users_by_name(ctx.db, q.query, offset=offset, limit=limit)
     return [user_out(u, viewer=ctx.user) for u in rows]
 
 
 async def get_user(ctx: Context, user_id: uuid.UUID) -> UserOut:
-    user = await ctx.db.get(User, user_id)
+    user = await stored.user(ctx.db, user_id)
     if user is None:
         raise NotFound("user", user_id)
     return user_out(user, viewer=ctx.user)
 
 
 async def get_user_by_handle(ctx: Context, handle: str) -> UserOut:
-    user = await ctx.db.scalar(select(User).where(func.lower(User.handle) == handle.strip().lower()))
+    user = await stored.user_by_handle(ctx.db, handle.strip())
     if user is None:
         raise NotFound("user", handle)
     return user_out(user, viewer=ctx.user)
@@ -169,7 +157,6 @@ async def delete_account(ctx: Context) -> None:
     and live contexts; things others may share (events, processes, directories) keep existing without a
     creator. Their private market copies are removed too: nobody else could ever see them."""
     user_id = ctx.user_id
-    await ctx.db.execute(delete(Collection).where(Collection.created_by_id == user_id,
-                                                  Collection.is_library.is_(False)))
-    await ctx.db.execute(delete(User).where(User.id == user_id))
+    await market.delete_private_collections(ctx.db, user_id)
+    await stored.delete_user(ctx.db, user_id)
     sessions_ended(ctx.db, user_id=user_id, reason="account_deleted")

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import EmailStr, Field, field_validator
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.security import AccessClaims, Passwords, Tokens
@@ -18,7 +16,8 @@ from channels import topics
 from handlers.accounts.auth_cache import AuthCache
 from handlers.context import Message, announce_after_commit
 from handlers.links import OptionalLink
-from handlers.schema import In, Out
+from handlers.schema import UTC, In, Out
+from persistence import accounts as stored
 from persistence.errors import BadRequest, Conflict, Invalid, TokenReuse, Unauthorized
 from persistence.models import AuthSession, RefreshToken, User, UserPreferences
 
@@ -62,6 +61,16 @@ class TokenOut(Out):
     expires_in: int
 
 
+class SessionOut(Out):
+    id: uuid.UUID
+    created_at: UTC
+    last_used_at: UTC
+    expires_at: UTC
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
 @dataclass(frozen=True)
 class Client:
     """Who is asking, as far as the transport can tell; recorded on the sign-in session."""
@@ -75,30 +84,25 @@ def normalize_email(email: str) -> str:
 
 
 async def user_by_email(db: AsyncSession, email: str) -> User | None:
-    return await db.scalar(select(User).where(func.lower(User.email) == normalize_email(email)))
+    return await stored.user_by_email(db, normalize_email(email))
 
 
 async def create_user(db: AsyncSession, passwords: Passwords, data: SignUp, *, is_admin: bool = False,
                       is_guest: bool = False, guest_role: str | None = None,
                       guest_expires_at: datetime | None = None) -> User:
     email = normalize_email(str(data.email))
-    if await db.scalar(select(User.id).where(func.lower(User.email) == email)):
+    if await stored.email_taken(db, email):
         raise Conflict("an account with this email already exists")
-    if await db.scalar(select(User.id).where(func.lower(User.handle) == data.handle.lower())):
+    if await stored.handle_taken(db, data.handle):
         raise Conflict("this handle is taken")
     user = User(
         email=email, name=data.name, handle=data.handle, bio=data.bio, profile_image=data.profile_image,
         password_hash=await passwords.hash(data.password), is_admin=is_admin, is_guest=is_guest,
         guest_role=guest_role, guest_expires_at=guest_expires_at, user_metadata={},
     )
-    db.add(user)
-    try:
-        async with db.begin_nested():
-            await db.flush()
-    except IntegrityError:
-        raise Conflict("an account with this email or handle already exists") from None
-    db.add(UserPreferences(user_id=user.id))
-    await db.flush()
+    if not await stored.add_user(db, user):
+        raise Conflict("an account with this email or handle already exists")
+    await stored.add_preferences(db, UserPreferences(user_id=user.id))
     return user
 
 
@@ -127,8 +131,7 @@ class Issued:
 async def _new_refresh(db: AsyncSession, session: AuthSession) -> str:
     secret = Tokens.new_refresh_secret()
     token = RefreshToken(session_id=session.id, token_hash=Tokens.hash_refresh(secret))
-    db.add(token)
-    await db.flush()
+    await stored.add_refresh_token(db, token)
     # The token names its row, so a lookup is by primary key and the secret is only ever compared hashed.
     return f"{token.id.hex}.{secret}"
 
@@ -137,8 +140,7 @@ async def start_session(db: AsyncSession, tokens: Tokens, user: User, now: datet
                         lifetime: timedelta) -> Issued:
     session = AuthSession(user_id=user.id, created_at=now, last_used_at=now, expires_at=now + lifetime,
                           ip=client.ip, user_agent=(client.user_agent or "")[:300] or None)
-    db.add(session)
-    await db.flush()
+    await stored.add_session(db, session)
     refresh = await _new_refresh(db, session)
     return Issued(tokens.issue_access(user.id, session.id, now), refresh, int(tokens.access_ttl.total_seconds()))
 
@@ -154,25 +156,37 @@ def sessions_ended(db: AsyncSession, *, session_id: uuid.UUID | None = None, use
 
 
 async def revoke_session(db: AsyncSession, session_id: uuid.UUID, now: datetime, reason: str) -> None:
-    await db.execute(
-        update(AuthSession).where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=now, revoked_reason=reason)
-    )
+    await stored.revoke_session(db, session_id, now, reason)
     sessions_ended(db, session_id=session_id, reason=reason)
 
 
 async def revoke_user_sessions(db: AsyncSession, user_id: uuid.UUID, now: datetime, reason: str,
                                keep: uuid.UUID | None = None) -> int:
-    stmt = update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))
-    if keep is not None:
-        stmt = stmt.where(AuthSession.id != keep)
-    result = await db.execute(stmt.values(revoked_at=now, revoked_reason=reason))
+    count = await stored.revoke_user_sessions(db, user_id, now, reason, keep=keep)
     sessions_ended(db, user_id=user_id, keep=keep, reason=reason)
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return count
+
+
+async def revoke_own_session(db: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime,
+                             reason: str) -> bool:
+    """End one of the user's sign-in sessions; False, ending nothing, when it is not theirs or does not exist."""
+    session = await stored.session(db, session_id)
+    if session is None or session.user_id != user_id:
+        return False
+    await revoke_session(db, session.id, now, reason)
+    return True
+
+
+async def list_sessions(db: AsyncSession, user_id: uuid.UUID, now: datetime,
+                        current: uuid.UUID | None) -> list[SessionOut]:
+    """The user's active sign-in sessions (at most 100), most recently used first."""
+    rows = await stored.live_sessions(db, user_id, now, limit=100)
+    return [SessionOut(id=r.id, created_at=r.created_at, last_used_at=r.last_used_at, expires_at=r.expires_at,
+                       ip=r.ip, user_agent=r.user_agent, current=r.id == current) for r in rows]
 
 
 async def live_session(db: AsyncSession, session_id: uuid.UUID, now: datetime) -> AuthSession | None:
-    session = await db.get(AuthSession, session_id)
+    session = await stored.session(db, session_id)
     if session is None or session.revoked_at is not None or session.expires_at <= now:
         return None
     return session
@@ -185,7 +199,7 @@ async def refresh_with_token(db: AsyncSession, tokens: Tokens, raw: str, now: da
         row_id = uuid.UUID(hex=token_id)
     except ValueError:
         raise Unauthorized("invalid refresh token") from None
-    row = await db.get(RefreshToken, row_id)
+    row = await stored.refresh_token(db, row_id)
     if row is None or not secrets.compare_digest(row.token_hash, Tokens.hash_refresh(secret)):
         raise Unauthorized("invalid refresh token")
     session = await live_session(db, row.session_id, now)
@@ -225,12 +239,7 @@ async def authenticate(db: AsyncSession, claims: AccessClaims, now: datetime, ca
     if user is not None:
         db.add(user)  # attached as loaded: handlers read and change it as usual
     else:
-        row = (await db.execute(
-            select(User, AuthSession.expires_at)
-            .outerjoin(AuthSession, (AuthSession.id == claims.session_id) & (AuthSession.user_id == User.id)
-                       & AuthSession.revoked_at.is_(None))
-            .where(User.id == claims.user_id)
-        )).one_or_none()
+        row = await stored.user_and_session_expiry(db, claims.user_id, claims.session_id)
         if row is None:
             raise Unauthorized("account no longer exists")
         user, session_expires_at = row

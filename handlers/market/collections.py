@@ -14,14 +14,11 @@ import uuid
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, Select, delete, func, or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import ColumnElement, or_
 
 from handlers.context import Context
 from handlers.links import OptionalLink
 from handlers.market.shapes import (
-    DIRECTORY_ORDER,
-    PROCESS_ORDER,
     CollectionOut,
     LibDirectoryOut,
     LibProcessOut,
@@ -31,6 +28,7 @@ from handlers.market.shapes import (
     lib_process,
 )
 from handlers.schema import In, PageQuery
+from persistence import market as stored
 from persistence.errors import BadRequest, Forbidden, Invalid, NotFound
 from persistence.models import Collection, Directory, Process, Step, SubStep
 
@@ -121,8 +119,7 @@ def _visible(ctx: Context) -> ColumnElement[bool]:
 
 
 async def _collection(ctx: Context, collection_id: uuid.UUID, *, for_update: bool = False) -> Collection:
-    stmt = select(Collection).where(Collection.id == collection_id, _visible(ctx))
-    found = await ctx.db.scalar(stmt.with_for_update() if for_update else stmt)
+    found = await stored.collection(ctx.db, collection_id, visible=_visible(ctx), for_update=for_update)
     if found is None:
         raise NotFound("collection", collection_id)
     return found
@@ -142,10 +139,7 @@ async def list_collections(ctx: Context, q: MarketQuery) -> list[CollectionOut]:
     """Library collections first, then the caller's own collections and saved copies."""
     offset, limit = q.window(ctx.limits.max_page_size)
     mine_or_library = or_(Collection.is_library.is_(True), Collection.created_by_id == ctx.user_id)
-    rows = list((await ctx.db.scalars(
-        select(Collection).where(mine_or_library)
-        .order_by(Collection.is_library.desc(), Collection.created_at, Collection.id)
-    )).all())
+    rows = list(await stored.collections(ctx.db, visible=mine_or_library))
     if q.category:
         wanted = q.category.lower()
         # Categories live in the JSON metadata; the visible set is small, so filter here, portably.
@@ -161,28 +155,14 @@ async def collection_directories(ctx: Context, collection_id: uuid.UUID) -> list
     return (await collection_outs(ctx, [await _collection(ctx, collection_id)]))[0].directories
 
 
-def _library_directories() -> Select[Directory]:
-    return (select(Directory).join(Collection, Directory.collection_id == Collection.id)
-            .where(Collection.is_library.is_(True)))
-
-
 async def library_directories(ctx: Context, q: PageQuery) -> list[LibDirectoryOut]:
     offset, limit = q.window(ctx.limits.max_page_size)
-    rows = (await ctx.db.scalars(
-        _library_directories().order_by(*DIRECTORY_ORDER).offset(offset).limit(limit)
-    )).all()
-    return await directory_outs(ctx, rows)
+    return await directory_outs(ctx, await stored.library_directory_page(ctx.db, offset=offset, limit=limit))
 
 
 async def library_processes(ctx: Context, q: MarketQuery) -> list[LibProcessOut]:
     offset, limit = q.window(ctx.limits.max_page_size)
-    library_dirs = _library_directories().with_only_columns(Directory.id)
-    stmt = (select(Process).where(Process.is_template.is_(True), Process.created_by_id.is_(None),
-                                  Process.directory_id.in_(library_dirs))
-            .options(selectinload(Process.steps).selectinload(Step.sub_steps)))
-    if q.category:
-        stmt = stmt.where(func.lower(Process.category) == q.category.lower())
-    rows = (await ctx.db.scalars(stmt.order_by(*PROCESS_ORDER).offset(offset).limit(limit))).all()
+    rows = await stored.library_templates(ctx.db, category=q.category, offset=offset, limit=limit)
     return [lib_process(p) for p in rows]
 
 
@@ -207,40 +187,30 @@ async def save_collection(ctx: Context, collection_id: uuid.UUID) -> CollectionO
     lib = await _collection(ctx, collection_id, for_update=True)
     if not lib.is_library:
         raise BadRequest("only library collections can be saved; this collection is already private")
-    existing = (await ctx.db.scalars(
-        select(Collection).where(Collection.source_id == lib.id, Collection.created_by_id == ctx.user_id,
-                                 Collection.is_library.is_(False))
-        .order_by(Collection.created_at).limit(1))).first()
+    existing = await stored.saved_copy(ctx.db, lib.id, ctx.user_id)
     if existing is not None:
         return (await collection_outs(ctx, [existing]))[0]
     copy = Collection(id=uuid.uuid4(), title=lib.title, description=lib.description, saves=0, is_library=False,
                       source_id=lib.id, created_by_id=ctx.user_id, created_at=ctx.now,
                       collection_metadata=dict(lib.collection_metadata or {}) | {"duplicated_from": str(lib.id)})
-    ctx.db.add(copy)
-    directories = (await ctx.db.scalars(
-        select(Directory).where(Directory.collection_id == lib.id).order_by(*DIRECTORY_ORDER)
-    )).all()
-    templates = (await ctx.db.scalars(
-        select(Process).where(Process.directory_id.in_([d.id for d in directories]),
-                              Process.is_template.is_(True), Process.created_by_id.is_(None))
-        .options(selectinload(Process.steps).selectinload(Step.sub_steps))
-        .order_by(*PROCESS_ORDER)
-    )).all()
+    stored.add_collection(ctx.db, copy)
+    directories = await stored.directories_in(ctx.db, [lib.id])
+    templates = await stored.templates_in(ctx.db, [d.id for d in directories], unowned_only=True)
     for d in directories:
         md = {k: v for k, v in (d.directory_metadata or {}).items() if k != "source"}
         # Not marked as library (is_template=False): the copy is ordinary content in the saver's workspace.
         new_dir = Directory(id=uuid.uuid4(), name=d.name, description=d.description, color=d.color, icon=d.icon,
                             is_template=False, created_by_id=ctx.user_id, collection_id=copy.id,
                             directory_metadata=md | {"copied_from": str(d.id)}, created_at=ctx.now)
-        ctx.db.add(new_dir)
+        stored.add_directory(ctx.db, new_dir)
         for p in templates:
             if p.directory_id == d.id:
-                ctx.db.add(_copy_process(p, ctx.user_id, new_dir.id, ctx))
+                stored.add_template(ctx.db, _copy_process(p, ctx.user_id, new_dir.id, ctx))
     for p in templates:
         md = dict(p.process_metadata or {})
         saves = md.get("saves", 0)
         p.process_metadata = md | {"saves": (saves if isinstance(saves, int) else 0) + 1}
-    await ctx.db.execute(update(Collection).where(Collection.id == lib.id).values(saves=Collection.saves + 1))
+    await stored.count_save(ctx.db, lib.id)
     await ctx.db.flush()
     return (await collection_outs(ctx, [copy]))[0]
 
@@ -254,13 +224,13 @@ async def create_collection(ctx: Context, data: CollectionCreate) -> CollectionO
     collection = Collection(id=uuid.uuid4(), title=data.title, description=data.description, saves=0,
                             is_library=data.is_library, created_by_id=owner_id, created_at=ctx.now,
                             collection_metadata={"author": author, "categories": list(data.categories)})
-    ctx.db.add(collection)
+    stored.add_collection(ctx.db, collection)
     await ctx.db.flush()
     for item in data.directories:
         if isinstance(item, uuid.UUID):
             if data.is_library:
                 raise Invalid("a library collection takes new directories, not ids of existing ones")
-            directory = await ctx.db.get(Directory, item, with_for_update=True)
+            directory = await stored.directory_for_update(ctx.db, item)
             if directory is None or directory.created_by_id != ctx.user_id:
                 raise NotFound("directory", item)
             directory.collection_id = collection.id
@@ -269,9 +239,9 @@ async def create_collection(ctx: Context, data: CollectionCreate) -> CollectionO
                             icon=item.icon, is_template=data.is_library, created_by_id=owner_id,
                             collection_id=collection.id, created_at=ctx.now,
                             directory_metadata={"source": "library"} if data.is_library else {})
-        ctx.db.add(new_dir)
+        stored.add_directory(ctx.db, new_dir)
         for p in item.processes:
-            ctx.db.add(_new_template(p, owner_id, new_dir.id, data.is_library, ctx))
+            stored.add_template(ctx.db, _new_template(p, owner_id, new_dir.id, data.is_library, ctx))
     await ctx.db.flush()
     return (await collection_outs(ctx, [collection]))[0]
 
@@ -318,10 +288,5 @@ async def delete_collection(ctx: Context, collection_id: uuid.UUID) -> None:
     else); deleting a private collection leaves its directories and templates in the owner's workspace."""
     c = await _collection_to_change(ctx, collection_id)
     if c.is_library:
-        dir_ids = list((await ctx.db.scalars(
-            select(Directory.id).where(Directory.collection_id == c.id, Directory.created_by_id.is_(None)))).all())
-        if dir_ids:
-            await ctx.db.execute(delete(Process).where(Process.directory_id.in_(dir_ids),
-                                                       Process.created_by_id.is_(None)))
-            await ctx.db.execute(delete(Directory).where(Directory.id.in_(dir_ids)))
-    await ctx.db.execute(delete(Collection).where(Collection.id == c.id))
+        await stored.delete_unowned_content(ctx.db, await stored.unowned_directory_ids(ctx.db, c.id))
+    await stored.delete_collection(ctx.db, c.id)

@@ -6,13 +6,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
-
 from handlers.context import Context
 from handlers.links import ServedLink
 from handlers.schema import UTC, Out
-from persistence.models import Collection, Directory, Process, Step
+from persistence import market as stored
+from persistence.models import Collection, Directory, Process
 
 
 class Author(Out):
@@ -63,11 +61,6 @@ class CollectionOut(Out):
     updated_at: UTC | None
 
 
-# By name, not creation time: a saved copy is created in one instant, so its rows share one timestamp.
-DIRECTORY_ORDER = (func.lower(Directory.name), Directory.id)
-PROCESS_ORDER = (func.lower(Process.title), Process.id)
-
-
 # ---- building responses (batch-loaded: a fixed number of queries per page) ------------------------------
 
 
@@ -85,14 +78,7 @@ def lib_process(p: Process) -> LibProcessOut:
 
 
 async def directory_outs(ctx: Context, directories: Sequence[Directory]) -> list[LibDirectoryOut]:
-    ids = [d.id for d in directories]
-    processes: list[Process] = []
-    if ids:
-        processes = list((await ctx.db.scalars(
-            select(Process).where(Process.directory_id.in_(ids), Process.is_template.is_(True))
-            .options(selectinload(Process.steps).selectinload(Step.sub_steps))
-            .order_by(*PROCESS_ORDER)
-        )).all())
+    processes = await stored.templates_in(ctx.db, [d.id for d in directories])
     by_dir: dict[uuid.UUID, list[LibProcessOut]] = {}
     owner = {d.id: d.created_by_id for d in directories}
     for p in processes:
@@ -104,12 +90,7 @@ async def directory_outs(ctx: Context, directories: Sequence[Directory]) -> list
 
 
 async def collection_outs(ctx: Context, collections: Sequence[Collection]) -> list[CollectionOut]:
-    ids = [c.id for c in collections]
-    directories: list[Directory] = []
-    if ids:
-        directories = list((await ctx.db.scalars(
-            select(Directory).where(Directory.collection_id.in_(ids)).order_by(*DIRECTORY_ORDER)
-        )).all())
+    directories = await stored.directories_in(ctx.db, [c.id for c in collections])
     dir_outs = dict(zip([d.id for d in directories], await directory_outs(ctx, directories), strict=True))
     by_collection: dict[uuid.UUID, list[LibDirectoryOut]] = {}
     for d in directories:

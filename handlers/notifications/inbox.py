@@ -14,16 +14,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import func, select, update
 
 from channels import topics
 from handlers.context import Context, Message, Outcome
 from handlers.links import OptionalLink
 from handlers.notifications.send import NotificationOut, notification_out
 from handlers.schema import In, Limit, Out, PageQuery, metadata_field
+from persistence import accounts, notifications
 from persistence.enums import NotificationType
 from persistence.errors import Forbidden, NotFound
-from persistence.models import Notification, User
+from persistence.models import Notification
 
 
 class NotificationQuery(PageQuery):
@@ -73,41 +73,27 @@ def _dump(out: NotificationOut) -> Any:
 
 async def _outs(ctx: Context, rows: Sequence[Notification]) -> list[NotificationOut]:
     sender_ids = {r.sender_id for r in rows if r.sender_id is not None}
-    senders = {u.id: u for u in await ctx.db.scalars(select(User).where(User.id.in_(sender_ids)))} \
-        if sender_ids else {}
+    senders = await accounts.users_by_id(ctx.db, sender_ids)
     return [notification_out(r, senders.get(r.sender_id) if r.sender_id else None) for r in rows]
 
 
 async def _own(ctx: Context, notification_id: uuid.UUID) -> Notification:
-    row = await ctx.db.scalar(
-        select(Notification).where(Notification.id == notification_id, Notification.user_id == ctx.user_id)
-    )
+    row = await notifications.own(ctx.db, notification_id, ctx.user_id)
     if row is None:
         raise NotFound("notification", notification_id)
     return row
 
 
 async def unread_count(ctx: Context) -> int:
-    count = await ctx.db.scalar(
-        select(func.count()).select_from(Notification)
-        .where(Notification.user_id == ctx.user_id, Notification.read.is_(False))
-    )
-    return int(count or 0)
+    return await notifications.count(ctx.db, ctx.user_id, unread_only=True)
 
 
 async def list_notifications(ctx: Context, query: NotificationQuery) -> NotificationList:
     offset, limit = query.window(ctx.limits.max_page_size)
-    where = [Notification.user_id == ctx.user_id]
-    if query.unread_only:
-        where.append(Notification.read.is_(False))
-    if query.type is not None:
-        where.append(Notification.type == query.type)
-    total = await ctx.db.scalar(select(func.count()).select_from(Notification).where(*where))
-    rows = await ctx.db.scalars(
-        select(Notification).where(*where)
-        .order_by(Notification.created_at.desc(), Notification.id.desc()).offset(offset).limit(limit)
-    )
-    return NotificationList(items=await _outs(ctx, list(rows)), total=int(total or 0), unread=await unread_count(ctx))
+    total = await notifications.count(ctx.db, ctx.user_id, unread_only=query.unread_only, type_=query.type)
+    rows = await notifications.page(ctx.db, ctx.user_id, unread_only=query.unread_only, type_=query.type,
+                                    offset=offset, limit=limit)
+    return NotificationList(items=await _outs(ctx, rows), total=total, unread=await unread_count(ctx))
 
 
 async def get_notification(ctx: Context, notification_id: uuid.UUID) -> NotificationOut:
@@ -119,7 +105,7 @@ async def create_notification(ctx: Context, data: NotificationIn) -> Outcome[Not
     if recipient != ctx.user_id:
         if not ctx.user.is_admin:
             raise Forbidden("you may create notifications only for yourself")
-        if await ctx.db.get(User, recipient) is None:
+        if await accounts.user(ctx.db, recipient) is None:
             raise NotFound("user", recipient)
     row = Notification(
         type=data.type, title=data.title, message=data.message, link=data.link, read=data.read,
@@ -127,8 +113,7 @@ async def create_notification(ctx: Context, data: NotificationIn) -> Outcome[Not
         notification_metadata=dict(data.metadata or {}), user_id=recipient, sender_id=ctx.user_id,
         created_at=ctx.now,
     )
-    ctx.db.add(row)
-    await ctx.db.flush()
+    await notifications.add(ctx.db, [row])
     out = notification_out(row, ctx.user)
     return Outcome(out, publish=[Message(topics.for_user(recipient), "notification.created", _dump(out))])
 
@@ -149,14 +134,7 @@ async def change_notification(ctx: Context, notification_id: uuid.UUID,
 async def mark_all_read(ctx: Context) -> Outcome[int]:
     """One UPDATE … RETURNING: the count is exactly the rows this call changed, even when another request
     marks or creates notifications at the same time."""
-    result = await ctx.db.execute(
-        update(Notification)
-        .where(Notification.user_id == ctx.user_id, Notification.read.is_(False))
-        .values(read=True, updated_at=ctx.now)
-        .returning(Notification.id)
-        .execution_options(synchronize_session=False)
-    )
-    ids = [str(i) for i in result.scalars()]
+    ids = [str(i) for i in await notifications.mark_all_read(ctx.db, ctx.user_id, ctx.now)]
     publish = [Message(topics.for_user(ctx.user_id), "notification.updated", {"ids": ids, "read": True})] \
         if ids else []
     return Outcome(len(ids), publish=publish)
@@ -164,7 +142,6 @@ async def mark_all_read(ctx: Context) -> Outcome[int]:
 
 async def delete_notification(ctx: Context, notification_id: uuid.UUID) -> Outcome[None]:
     row = await _own(ctx, notification_id)
-    await ctx.db.delete(row)
-    await ctx.db.flush()
+    await notifications.delete(ctx.db, row)
     return Outcome(None, publish=[Message(topics.for_user(ctx.user_id), "notification.deleted",
                                           {"id": str(notification_id)})])

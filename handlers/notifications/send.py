@@ -11,6 +11,7 @@ from handlers.accounts.users import UserBrief, brief
 from handlers.context import Context, Message
 from handlers.links import ServedLink
 from handlers.schema import UTC, Out
+from persistence import notifications
 from persistence.enums import NotificationType
 from persistence.models import Notification, User
 
@@ -56,8 +57,7 @@ async def notify(ctx: Context, recipients: Iterable[uuid.UUID], type_: Notificat
             reference_type=reference_type, notification_metadata=dict(metadata or {}), user_id=user_id,
             sender_id=ctx.user_id, created_at=ctx.now,
         )
-        ctx.db.add(row)
-        await ctx.db.flush()
+        await notifications.add(ctx.db, [row])
         data = notification_out(row, ctx.user).model_dump(mode="json", by_alias=True)
         out.append(Message(topics.for_user(user_id), "notification.created", data))
     return out

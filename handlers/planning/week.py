@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, or_
 
 from handlers import access
 from handlers.clock import UTCInput, add_days, day_start, user_zone
@@ -28,9 +28,10 @@ from handlers.context import Context
 from handlers.planning import model as plan_model
 from handlers.processes.instances import instantiate
 from handlers.schema import UTC, In, Out
+from persistence import events, planning
 from persistence.enums import EventStatus, ParticipantStatus
 from persistence.errors import DomainError, NotFound
-from persistence.models import Directory, Event, EventParticipant, Process, StatusLog, Step
+from persistence.models import Event, EventParticipant, Process, StatusLog
 
 Effort = Literal["low", "medium", "high"]
 WORKDAYS: dict[str, tuple[int, ...]] = {"low": (1, 2, 3), "medium": (0, 1, 2, 3, 4), "high": (0, 1, 2, 3, 4, 6)}
@@ -132,25 +133,13 @@ def _usable_by(user_id: uuid.UUID) -> ColumnElement[bool]:
     return or_(Process.created_by_id == user_id, library)
 
 
-async def _step_counts(ctx: Context, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    if not ids:
-        return {}
-    rows = await ctx.db.execute(select(Step.process_id, func.count()).where(Step.process_id.in_(ids))
-                                .group_by(Step.process_id))
-    return {pid: int(n) for pid, n in rows.all()}
-
-
 async def directories(ctx: Context) -> list[PlanDirectory]:
     """The caller's directories that hold templates, each with those templates."""
-    dirs = (await ctx.db.scalars(select(Directory).where(Directory.created_by_id == ctx.user_id)
-                                 .order_by(Directory.name, Directory.id))).all()
+    dirs = await planning.directories_of(ctx.db, ctx.user_id)
     if not dirs:
         return []
-    templates = (await ctx.db.scalars(
-        select(Process).where(Process.directory_id.in_([d.id for d in dirs]), Process.is_template.is_(True),
-                              _usable_by(ctx.user_id))
-        .order_by(Process.title, Process.id))).all()
-    steps = await _step_counts(ctx, [t.id for t in templates])
+    templates = await planning.templates_in(ctx.db, [d.id for d in dirs], usable=_usable_by(ctx.user_id))
+    steps = await planning.step_counts(ctx.db, [t.id for t in templates])
     by_dir: dict[uuid.UUID, list[PlanTemplate]] = {}
     for t in templates:
         by_dir.setdefault(t.directory_id, []).append(  # type: ignore[arg-type]
@@ -164,17 +153,13 @@ async def _chosen_templates(ctx: Context, body: PlanGenerateIn) -> list[Process]
     (or a library template) — anything else is 404."""
     chosen: dict[uuid.UUID, Process] = {}
     for directory_id in dict.fromkeys(body.directory_ids):
-        directory = await ctx.db.get(Directory, directory_id)
+        directory = await planning.directory(ctx.db, directory_id)
         if directory is None or directory.created_by_id != ctx.user_id:
             raise NotFound("directory", directory_id)
-        for t in (await ctx.db.scalars(
-                select(Process).where(Process.directory_id == directory_id, Process.is_template.is_(True),
-                                      _usable_by(ctx.user_id))
-                .order_by(Process.title, Process.id))).all():
+        for t in await planning.templates_in(ctx.db, [directory_id], usable=_usable_by(ctx.user_id)):
             chosen.setdefault(t.id, t)
     for template_id in dict.fromkeys(body.template_ids):
-        picked = await ctx.db.scalar(select(Process).where(
-            Process.id == template_id, Process.is_template.is_(True), _usable_by(ctx.user_id)))
+        picked = await planning.template(ctx.db, template_id, usable=_usable_by(ctx.user_id))
         if picked is None:
             raise NotFound("template", template_id)
         chosen.setdefault(picked.id, picked)
@@ -241,7 +226,7 @@ async def finish_plan(draft: PlanDraft, body: PlanGenerateIn, planner: plan_mode
 
 async def draft_plan(ctx: Context, body: PlanGenerateIn) -> PlanDraft:
     templates = await _chosen_templates(ctx, body)
-    steps = await _step_counts(ctx, [t.id for t in templates])
+    steps = await planning.step_counts(ctx.db, [t.id for t in templates])
     zone = await user_zone(ctx)
     today = day_start(ctx.now, zone)
     monday = add_days(today, (7 - today.weekday()) % 7 or 7)
@@ -315,7 +300,7 @@ async def save(ctx: Context, body: PlanSaveIn) -> PlanSaveOut:
         if item.effort:
             metadata["effort"] = item.effort
         if item.process_id is not None:
-            target = await ctx.db.get(Process, item.process_id)
+            target = await planning.process(ctx.db, item.process_id)
             if target is None:
                 raise NotFound("process", item.process_id)
             if target.is_template:
@@ -326,13 +311,13 @@ async def save(ctx: Context, body: PlanSaveIn) -> PlanSaveOut:
         event = Event(title=item.title, description=item.description, start_time=item.start_time,
                       end_time=item.end_time, status=EventStatus.PENDING, created_by_id=ctx.user_id,
                       process_id=process_id, event_metadata=metadata, created_at=ctx.now)
-        ctx.db.add(event)
-        await ctx.db.flush()
-        ctx.db.add(EventParticipant(event_id=event.id, user_id=ctx.user_id, role="organizer",
-                                    status=ParticipantStatus.CONFIRMED, joined_at=ctx.now))
         # The initial status is logged too (previous_status NULL), as for any other event.
-        ctx.db.add(StatusLog(event_id=event.id, user_id=ctx.user_id, previous_status=None,
-                             new_status=EventStatus.PENDING, created_at=ctx.now))
+        await events.add_event(
+            ctx.db, event,
+            EventParticipant(user_id=ctx.user_id, role="organizer", status=ParticipantStatus.CONFIRMED,
+                             joined_at=ctx.now),
+            StatusLog(user_id=ctx.user_id, previous_status=None, new_status=EventStatus.PENDING,
+                      created_at=ctx.now))
         saved.append(event.id)
     await ctx.db.flush()
     return PlanSaveOut(success=True, saved_events=saved)

@@ -7,16 +7,14 @@ import uuid
 from datetime import timedelta
 
 from pydantic import Field
-from sqlalchemy import select
 
 from handlers.accounts import sessions as accounts
-from handlers.accounts.sessions import ChangePassword, SignUp, TokenOut
+from handlers.accounts.sessions import ChangePassword, SessionOut, SignUp, TokenOut
 from handlers.accounts.users import UserOut, user_out
 from handlers.links import ServedLink
-from handlers.schema import UTC, In, Out
+from handlers.schema import In, Out
 from persistence.enums import GuestRole
 from persistence.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
-from persistence.models import AuthSession
 from server.api import ApiRouter, Call
 
 router = ApiRouter("auth")
@@ -49,16 +47,6 @@ class SettingsRevokeIn(In):
 
 class MessageOut(Out):
     message: str
-
-
-class SessionOut(Out):
-    id: uuid.UUID
-    created_at: UTC
-    last_used_at: UTC
-    expires_at: UTC
-    ip: str | None
-    user_agent: str | None
-    current: bool
 
 
 class GuestIn(In):
@@ -143,10 +131,8 @@ async def _revoke(call: Call) -> MessageOut:
     ctx = call.ctx
     if body.session_id is None:
         return await _revoke_others(call)
-    session = await ctx.db.get(AuthSession, body.session_id)
-    if session is None or session.user_id != ctx.user_id:
+    if not await accounts.revoke_own_session(ctx.db, ctx.user_id, body.session_id, ctx.now, "revoked_by_user"):
         raise NotFound("session", body.session_id)
-    await accounts.revoke_session(ctx.db, session.id, ctx.now, "revoked_by_user")
     return MessageOut(message="session revoked")
 
 
@@ -170,9 +156,7 @@ async def revoke_sessions_settings(call: Call) -> MessageOut:
         session_id = uuid.UUID(body.session_id)
     except ValueError:
         return MessageOut(message="session revoked")
-    session = await ctx.db.get(AuthSession, session_id)
-    if session is not None and session.user_id == ctx.user_id:
-        await accounts.revoke_session(ctx.db, session.id, ctx.now, "revoked_by_user")
+    await accounts.revoke_own_session(ctx.db, ctx.user_id, session_id, ctx.now, "revoked_by_user")
     return MessageOut(message="session revoked")
 
 
@@ -180,14 +164,8 @@ async def revoke_sessions_settings(call: Call) -> MessageOut:
 async def list_sessions(call: Call) -> list[SessionOut]:
     """My active sign-in sessions."""
     ctx = call.ctx
-    rows = (await ctx.db.scalars(
-        select(AuthSession).where(AuthSession.user_id == ctx.user_id, AuthSession.revoked_at.is_(None),
-                                  AuthSession.expires_at > ctx.now)
-        .order_by(AuthSession.last_used_at.desc()).limit(100)
-    )).all()
     current = call.claims.session_id if call.claims else None
-    return [SessionOut(id=r.id, created_at=r.created_at, last_used_at=r.last_used_at, expires_at=r.expires_at,
-                       ip=r.ip, user_agent=r.user_agent, current=r.id == current) for r in rows]
+    return await accounts.list_sessions(ctx.db, ctx.user_id, ctx.now, current)
 
 
 @router.post("/users", body=SignUp, response=UserOut, status=201, auth=False)
