@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from persistence.enums import LiveRole, ParticipantStatus
-from persistence.models import Event, EventParticipant, LiveContext, LiveMessage, Process, Step, User, UserPreferences
+from persistence.models import Event, EventParticipant, LiveContext, LiveMessage, Process, Step, User
 
 # ---- contexts -----------------------------------------------------------------------------------------------
 
@@ -138,6 +138,3 @@ async def author_names(db: AsyncSession, user_ids: Collection[uuid.UUID]) -> dic
     rows = await db.execute(select(User.id, User.name, User.handle).where(User.id.in_(user_ids)))
     return {uid: (name, handle) for uid, name, handle in rows}
 
-
-async def preferences(db: AsyncSession, user_id: uuid.UUID) -> UserPreferences | None:
-    return await db.scalar(select(UserPreferences).where(UserPreferences.user_id == user_id))

@@ -1,4 +1,4 @@
-"""Posts: loading, listing and storing post rows, and the users a post names (its author, its mentions)."""
+"""Posts: loading, listing and storing post rows, and finding the users a post mentions."""
 
 from __future__ import annotations
 
@@ -69,23 +69,7 @@ async def remove(db: AsyncSession, post: Post) -> None:
     await db.flush()
 
 
-# ---- the users posts name -----------------------------------------------------------------------------------
-
-async def users_by_id(db: AsyncSession, user_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, User]:
-    if not user_ids:
-        return {}
-    return {u.id: u for u in (await db.scalars(select(User).where(User.id.in_(user_ids)))).all()}
-
-
-async def user_exists(db: AsyncSession, user_id: uuid.UUID) -> bool:
-    return await db.get(User, user_id) is not None
-
-
-async def user_id_by_handle(db: AsyncSession, handle: str) -> uuid.UUID | None:
-    """`handle` lower-cased by the caller; handles compare case-insensitively."""
-    found: uuid.UUID | None = await db.scalar(select(User.id).where(func.lower(User.handle) == handle))
-    return found
-
+# ---- the users a post mentions -----------------------------------------------------------------------------------
 
 async def user_ids_by_handles(db: AsyncSession, handles: Collection[str], *,
                               except_id: uuid.UUID) -> Sequence[uuid.UUID]:

@@ -10,6 +10,7 @@ from handlers.context import Context
 from handlers.live.contexts import LiveMessageOut, message_out
 from handlers.processes.shapes import StepOut, step_out
 from handlers.schema import UTC, Out
+from persistence import accounts
 from persistence import live as live_rows
 from persistence.enums import EventStatus
 from persistence.models import Process
@@ -73,7 +74,7 @@ async def process_context(ctx: Context, process_id: uuid.UUID) -> ProcessContext
                                                RELATED_EVENTS)
     # The tail of the caller's own conversations about this process, system prompts left out.
     recent = await live_rows.newest_talk_on_process(ctx.db, ctx.user_id, process_id, RECENT_MESSAGES)
-    prefs = await live_rows.preferences(ctx.db, ctx.user_id)
+    prefs = await accounts.preferences(ctx.db, ctx.user_id)
     return ProcessContextOut(
         process=_process_out(process),
         related_events=[ContextEvent(id=e.id, title=e.title, description=e.description, start_time=e.start_time,

@@ -24,8 +24,8 @@ from handlers.context import Context
 from handlers.posts.manage import PostOut, post_outs
 from handlers.posts.visibility import post_visible_clause  # the one rule for who reads which post
 from handlers.schema import UTC, In, Limit, Out
+from persistence import accounts
 from persistence import feed as feed_rows
-from persistence import posts as posts_rows
 from persistence.enums import EventStatus
 from persistence.errors import Invalid, NotFound
 from persistence.models import Post, StatusLog, User
@@ -99,7 +99,7 @@ async def _page(ctx: Context, query: FeedQuery, *, author_id: uuid.UUID | None =
     page = merged[:limit]
 
     people = {p.author_id for p in posts} | {log.user_id for log, _ in logs if log.user_id}
-    users = await posts_rows.users_by_id(ctx.db, people)
+    users = await accounts.users_by_id(ctx.db, people)
     page_posts = [entry[2] for entry in page if isinstance(entry[2], Post)]
     outs = {out.id: out for out in await post_outs(ctx, page_posts)}
 
@@ -148,7 +148,7 @@ async def home_feed(ctx: Context, query: FeedQuery) -> FeedPage:
 
 async def user_feed(ctx: Context, user_id: uuid.UUID, query: FeedQuery) -> FeedPage:
     """One user's readable posts and the status changes they made on events the caller belongs to."""
-    if not await posts_rows.user_exists(ctx.db, user_id):
+    if await accounts.user(ctx.db, user_id) is None:
         raise NotFound("user", user_id)
     return await _page(ctx, query, author_id=user_id, actor_id=user_id)
 

@@ -20,6 +20,7 @@ from handlers.notifications.send import notify
 from handlers.posts.visibility import can_see, post_for_author, post_for_viewer, post_visible_clause
 from handlers.schema import UTC as UTCStamp
 from handlers.schema import In, Limit, Out, PageQuery
+from persistence import accounts
 from persistence import media as media_rows
 from persistence import posts as posts_rows
 from persistence.enums import MediaStatus, MediaType, NotificationType, Visibility
@@ -118,7 +119,7 @@ class PostOut(Out):
 
 async def post_outs(ctx: Context, posts: Sequence[Post]) -> list[PostOut]:
     """Posts with authors and media, in two batched queries."""
-    authors = await posts_rows.users_by_id(ctx.db, {p.author_id for p in posts})
+    authors = await accounts.users_by_id(ctx.db, {p.author_id for p in posts})
     media = await media_by_post(ctx, [p.id for p in posts])
     briefs = {user_id: brief(user) for user_id, user in authors.items()}
     return [
@@ -154,7 +155,8 @@ async def _resolve_author(ctx: Context, author: str) -> uuid.UUID | None:
         return uuid.UUID(author)
     except ValueError:
         handle = author.removeprefix("@").lower()
-        return await posts_rows.user_id_by_handle(ctx.db, handle)
+        user = await accounts.user_by_handle(ctx.db, handle)
+        return user.id if user is not None else None
 
 
 async def list_posts(ctx: Context, query: PostQuery) -> list[PostOut]:
