@@ -61,10 +61,18 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+BASELINES = ("lean", "websockets")  # bench/lean_server.py (uvicorn + Starlette), bench/websockets_server.py
+
+
 class LeanServer:
-    def __init__(self, data: Path) -> None:
+    """A baseline server: `lean` (Starlette under uvicorn) or `websockets` (the library's own server). Both take
+    the room from the query string and relay the Redis channel `lean:<room>`, so the load generators treat them
+    alike (protocol "lean")."""
+
+    def __init__(self, data: Path, kind: str = "lean") -> None:
         self.port = free_port()
         self.data = data
+        self.kind = kind
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,11 +80,15 @@ class LeanServer:
         return f"ws://127.0.0.1:{self.port}/ws?room=bench"
 
     def start(self) -> LeanServer:
-        log = (self.data / f"lean-{self.port}.log").open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bench.lean_server:app", "--port", str(self.port), "--log-level",
-             "warning", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--no-server-header"],
-            cwd=ROOT, env={**os.environ, "REDIS_URL": REDIS_URL}, stdout=log, stderr=subprocess.STDOUT)
+        log = (self.data / f"{self.kind}-{self.port}.log").open("ab")
+        if self.kind == "websockets":
+            command = [sys.executable, "-m", "bench.websockets_server", "--port", str(self.port)]
+        else:
+            command = [sys.executable, "-m", "uvicorn", "bench.lean_server:app", "--port", str(self.port),
+                       "--log-level", "warning", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false",
+                       "--no-server-header"]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "REDIS_URL": REDIS_URL}, stdout=log,
+                                     stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 20
         while True:
             with contextlib.suppress(OSError):
@@ -84,13 +96,17 @@ class LeanServer:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
                 return self
             if time.monotonic() > deadline:
-                raise RuntimeError("lean server did not start")
+                raise RuntimeError(f"{self.kind} baseline server did not start")
             time.sleep(0.1)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:  # a busy machine: do not leave it running
+                self.proc.kill()
+                self.proc.wait(10)
 
 
 class Loadgen:
@@ -180,7 +196,9 @@ def summarize(stats: dict[str, Any], published: int) -> dict[str, Any]:
 
 
 async def rate_mode(args: argparse.Namespace, servers: list[ServerProcess], owner: dict[str, str],
-                    subs: list[dict[str, str]], topic: str, hub: RedisHub | None = None) -> dict[str, Any]:
+                    subs: list[dict[str, str]], topic: str, hub: RedisHub | None = None,
+                    rate: int | None = None) -> dict[str, Any]:
+    rate = rate or args.rate
     conns = [{"url": servers[i % 2].ws_url, "token": s["token"], "topic": topic} for i, s in enumerate(subs)]
     gen = LoadgenPool({"mode": "subscribe", "protocol": "conversme", "conns": conns}, args.loadgens)
     await gen.start()
@@ -188,10 +206,10 @@ async def rate_mode(args: argparse.Namespace, servers: list[ServerProcess], owne
     cpu0 = sum(cpu_seconds(p) for p in pids)
     async with RealtimeClient(servers[0].ws_url, owner["token"]) as pub:
         await pub.join(topic)
-        interval = 1.0 / args.rate
+        interval = 1.0 / rate
         start = time.perf_counter()
         published = 0
-        while published < args.rate * args.seconds:
+        while published < rate * args.seconds:
             target = start + published * interval
             delay = target - time.perf_counter()
             if delay > 0:
@@ -220,30 +238,45 @@ async def rate_mode(args: argparse.Namespace, servers: list[ServerProcess], owne
     return out
 
 
-async def lean_rate_mode(args: argparse.Namespace, leans: list[LeanServer], n: int) -> dict[str, Any]:
+async def lean_rate_mode(args: argparse.Namespace, leans: list[LeanServer], n: int,
+                         rate: int | None = None) -> dict[str, Any]:
+    rate = rate or args.rate
     conns = [{"url": leans[i % 2].ws_url} for i in range(n)]
     gen = LoadgenPool({"mode": "subscribe", "protocol": "lean", "conns": conns}, args.loadgens)
     await gen.start()
     pids = [s.proc.pid for s in leans if s.proc]
-    cpu0 = sum(cpu_seconds(p) for p in pids)
-    redis = Redis.from_url(REDIS_URL)
-    interval = 1.0 / args.rate
-    start = time.perf_counter()
-    published = 0
-    while published < args.rate * args.seconds:
-        delay = start + published * interval - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        await redis.publish("lean:bench", json.dumps(
-            {"op": "msg", "data": {"seq": published, "ts": time.time() * 1000, "text": "x" * 100}}))
-        published += 1
-    elapsed = time.perf_counter() - start
-    await asyncio.sleep(2)
-    await redis.aclose()
+    from websockets.asyncio.client import connect
+
+    # A member of our own, as conversme's publisher is: once it has the last message, the stream is out (on a
+    # busy machine that is seconds after the last publish, and a fixed wait would count the rest as lost).
+    # No keepalive pings: on a machine at load 30 a pong came later than 20 s and closed the probe.
+    async with connect(leans[1].ws_url, compression=None, max_queue=None, ping_interval=None) as probe:
+        cpu0 = sum(cpu_seconds(p) for p in pids)
+        redis = Redis.from_url(REDIS_URL)
+        interval = 1.0 / rate
+        start = time.perf_counter()
+        published = 0
+        while published < rate * args.seconds:
+            delay = start + published * interval - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await redis.publish("lean:bench", json.dumps(
+                {"op": "msg", "data": {"seq": published, "ts": time.time() * 1000, "text": "x" * 100}}))
+            published += 1
+        elapsed = time.perf_counter() - start
+        got = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(120):
+                while got < published:
+                    await probe.recv()
+                    got += 1
+        drained = time.perf_counter() - start
+        await asyncio.sleep(2)
+        await redis.aclose()
     cpu = sum(cpu_seconds(p) for p in pids) - cpu0
     out = summarize(await gen.stop(), published)
-    out.update(published=published, seconds=round(elapsed, 2), deliveries_per_s=round(out["deliveries"] / elapsed),
-               server_cpu_s=round(cpu, 2))
+    out.update(published=published, seconds=round(elapsed, 2), drained_after_s=round(drained, 2),
+               deliveries_per_s=round(out["deliveries"] / drained), server_cpu_s=round(cpu, 2))
     return out
 
 
@@ -322,8 +355,13 @@ def table(rows: Sequence[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-async def main(args: argparse.Namespace) -> None:
+async def main(args: argparse.Namespace) -> dict[str, Any]:
     ensure_loadgen()
+    baselines = [b for b in args.baselines.split(",") if b]
+    unknown = set(baselines) - set(BASELINES)
+    if unknown:
+        raise SystemExit(f"unknown baselines: {', '.join(sorted(unknown))} (known: {', '.join(BASELINES)})")
+    sat_via = [v for v in args.sat_via.split(",") if v]
     work = Path(tempfile.mkdtemp(prefix="ws_fanout_"))
     dbname = f"bench_ws_{uuid.uuid4().hex[:8]}"
     conn = await asyncpg.connect(PG_ADMIN)
@@ -332,120 +370,159 @@ async def main(args: argparse.Namespace) -> None:
     env = server_env(PG_ADMIN.rsplit("/", 1)[0] + f"/{dbname}", REDIS_URL, work, WS_PUSH_RATE="100000",
                      WS_PUSH_BURST="100000", WS_MAX_QUEUE_BYTES=str(4 * 1024 * 1024), DB_POOL_SIZE="20")
     servers: list[ServerProcess] = []
-    leans: list[LeanServer] = []
-    hub = RedisHub(REDIS_URL, "bench")
-    results: dict[str, Any] = {}
+    others: dict[str, list[LeanServer]] = {}
+    # The servers' own key space: a hub with another prefix would publish where no instance listens.
+    hub = RedisHub(REDIS_URL, "bench", prefix=env["REDIS_PREFIX"])
+    results: dict[str, Any] = {"baselines": baselines}
     try:
         migrate(env)
         servers = [ServerProcess(env).start(), ServerProcess(env).start()]
-        leans = [LeanServer(work).start(), LeanServer(work).start()]
+        others = {b: [LeanServer(work, b).start(), LeanServer(work, b).start()] for b in baselines}
         pids = [s.proc.pid for s in servers if s.proc]
-        lean_pids = [s.proc.pid for s in leans if s.proc]
         await hub.start()
         async with httpx.AsyncClient(base_url=servers[0].url, timeout=60) as api:
             people = await make_people(api, args.subscribers + 1)
             owner, subs = people[0], people[1:]
-            r = await api.post("/events", headers={"Authorization": f"Bearer {owner['token']}"},
-                               json={"title": "Fan-out", "startTime": "2030-01-01T09:00:00Z",
-                                     "endTime": "2030-01-01T10:00:00Z"})
+            auth = {"Authorization": f"Bearer {owner['token']}"}
+            r = await api.post("/events", headers=auth, json={"title": "Fan-out", "startTime": "2030-01-01T09:00:00Z",
+                                                              "endTime": "2030-01-01T10:00:00Z"})
             r.raise_for_status()
             event_id = r.json()["id"]
-        db = await asyncpg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{dbname}")
-        await db.executemany(
-            "INSERT INTO event_participants (event_id, user_id, role, status, joined_at) "
-            "VALUES ($1, $2, 'participant', 'confirmed', now())",
-            [(uuid.UUID(event_id), uuid.UUID(s["id"])) for s in subs])
-        await db.close()
+            db = await asyncpg.connect(PG_ADMIN.rsplit("/", 1)[0] + f"/{dbname}")
+            await db.executemany(
+                "INSERT INTO event_participants (event_id, user_id, role, status, joined_at) "
+                "VALUES ($1, $2, 'participant', 'confirmed', now())",
+                [(uuid.UUID(event_id), uuid.UUID(s["id"])) for s in subs])
+            await db.close()
+            # A hub-sequenced topic for what only the fan-out costs: an event room is sequenced by the database
+            # (its log is written in the change's transaction), so a frame published into the hub by hand would
+            # not fit it. A live session of the event: every participant may join it.
+            r = await api.post("/live/contexts", headers=auth, json={"eventId": event_id})
+            r.raise_for_status()
+            live_topic = f"live:{r.json()['id']}"
         topic = f"event:{event_id}"
         modes = set(args.modes.split(","))
         if "rate" in modes:
-            results["rate"] = await rate_mode(args, servers, owner, subs, topic, hub if args.via == "hub" else None)
-            print("rate:", json.dumps(results["rate"]), flush=True)
-            results["rate_lean"] = await lean_rate_mode(args, leans, len(subs))
-            print("rate lean:", json.dumps(results["rate_lean"]), flush=True)
+            results["rate"] = []
+            for rate in (int(x) for x in str(args.rate).split(",")):
+                row: dict[str, Any] = {"rate": rate, "via": args.via}
+                if args.via == "hub":
+                    row["ours"] = await rate_mode(args, servers, owner, subs, live_topic, hub, rate)
+                else:
+                    row["ours"] = await rate_mode(args, servers, owner, subs, topic, None, rate)
+                print(f"rate {rate} ours:", json.dumps(row["ours"]), flush=True)
+                for b in baselines:
+                    row[b] = await lean_rate_mode(args, others[b], len(subs), rate)
+                    print(f"rate {rate} {b}:", json.dumps(row[b]), flush=True)
+                results["rate"].append(row)
         if "saturation" in modes:
-            ours_runs, lean_runs = [], []
+            sat: dict[str, list[dict[str, Any]]] = {f"ours_{v}": [] for v in sat_via} | {b: [] for b in baselines}
             redis = Redis.from_url(REDIS_URL)
             payload_pad = "x" * 100
-            for _ in range(args.repeat):
-                conns = [{"url": servers[i % 2].ws_url, "token": s["token"], "topic": topic}
-                         for i, s in enumerate(subs)]
+            async with RealtimeClient(servers[0].ws_url, owner["token"]) as pub:
+                await pub.join(topic)
+                for _ in range(args.repeat):
+                    for via in sat_via:
+                        if via == "hub":  # the fan-out alone: frames straight into the hub's log of a live topic
+                            async def publish_ours(i: int) -> None:
+                                await hub.publish(live_topic, "bench.tick",
+                                                  {"seq": i, "ts": time.time() * 1000, "pad": payload_pad})
+                            sat_topic = live_topic
+                        else:  # stored chat: `chat.send` pushes, each a transaction, then fanned out
+                            async def publish_ours(i: int) -> None:
+                                await pub.send_raw(json.dumps({
+                                    "op": "push", "ref": str(i), "topic": topic, "event": "chat.send",
+                                    "data": {"text": f"{time.time() * 1000:.3f}|{payload_pad}"}}))
+                            sat_topic = topic
+                        conns = [{"url": servers[i % 2].ws_url, "token": s["token"], "topic": sat_topic}
+                                 for i, s in enumerate(subs)]
+                        sat[f"ours_{via}"].append(await saturate(args, [], conns, "conversme", publish_ours,
+                                                                 servers[1].ws_url, owner["token"], sat_topic, pids))
+                        print(f"saturation ours ({via}):", json.dumps(sat[f"ours_{via}"][-1]), flush=True)
+                    for b in baselines:
+                        lean_conns = [{"url": others[b][i % 2].ws_url} for i in range(len(subs))]
 
-                async def publish_ours(i: int) -> None:
-                    await hub.publish(topic, "bench.tick", {"seq": i, "ts": time.time() * 1000, "pad": payload_pad})
+                        async def publish_lean(i: int) -> None:
+                            await redis.publish("lean:bench", json.dumps(
+                                {"op": "msg", "data": {"seq": i, "ts": time.time() * 1000, "pad": payload_pad}}))
 
-                ours_runs.append(await saturate(args, [], conns, "conversme", publish_ours, servers[1].ws_url,
-                                                owner["token"], topic, pids))
-                print("saturation ours:", json.dumps(ours_runs[-1]), flush=True)
-                lean_conns = [{"url": leans[i % 2].ws_url} for i in range(len(subs))]
-
-                async def publish_lean(i: int) -> None:
-                    await redis.publish("lean:bench", json.dumps(
-                        {"op": "msg", "data": {"seq": i, "ts": time.time() * 1000, "pad": payload_pad}}))
-
-                lean_runs.append(await saturate(args, [], lean_conns, "lean", publish_lean, leans[1].ws_url, None,
-                                                topic, lean_pids))
-                print("saturation lean:", json.dumps(lean_runs[-1]), flush=True)
+                        sat[b].append(await saturate(args, [], lean_conns, "lean", publish_lean, others[b][1].ws_url,
+                                                     None, topic, [s.proc.pid for s in others[b] if s.proc]))
+                        print(f"saturation {b}:", json.dumps(sat[b][-1]), flush=True)
             await redis.aclose()
-            results["saturation"] = {"ours": ours_runs, "lean": lean_runs}
+            results["saturation"] = sat
         if "idle" in modes:
-            results["idle_ours"] = await idle_mode(args, [s.ws_url for s in servers], subs, "conversme", pids)
-            print("idle ours:", json.dumps(results["idle_ours"]), flush=True)
-            results["idle_lean"] = await idle_mode(args, [s.ws_url for s in leans], subs, "lean", lean_pids)
-            print("idle lean:", json.dumps(results["idle_lean"]), flush=True)
+            results["idle"] = {"ours": await idle_mode(args, [s.ws_url for s in servers], subs, "conversme", pids)}
+            print("idle ours:", json.dumps(results["idle"]["ours"]), flush=True)
+            for b in baselines:
+                results["idle"][b] = await idle_mode(args, [s.ws_url for s in others[b]], subs, "lean",
+                                                     [s.proc.pid for s in others[b] if s.proc])
+                print(f"idle {b}:", json.dumps(results["idle"][b]), flush=True)
     finally:
         await hub.close()
         for s in servers:
             s.stop()
-        for lean in leans:
-            lean.stop()
+        for group in others.values():
+            for other in group:
+                other.stop()
         with contextlib.suppress(Exception):
             conn = await asyncpg.connect(PG_ADMIN)
             await conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
             await conn.close()
         shutil.rmtree(work, ignore_errors=True)
     report(args, results)
+    return results
+
+
+LABELS = {"lean": "lean baseline (Starlette + Redis)", "websockets": "websockets-library baseline (+ Redis)"}
 
 
 def report(args: argparse.Namespace, results: dict[str, Any]) -> None:
+    baselines = results["baselines"]
     print(f"\n## WebSocket fan-out — {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, "
           f"{args.subscribers} subscribers on 2 instances\n")
-    if "rate" in results:
-        rows = [(f"rate {args.rate}/s x {args.seconds}s", "published", "deliveries/s", "p50 ms", "p99 ms",
+    for row in results.get("rate", []):
+        rows = [(f"rate {row['rate']}/s x {args.seconds}s", "published", "deliveries/s", "p50 ms", "p99 ms",
                  "lost", "duplicated", "server CPU-s")]
-        for label, r in (("conversme (chat.send push: stored, then fanned out)", results["rate"]),
-                         ("lean baseline (Redis PUBLISH)", results["rate_lean"])):
+        ours = ("conversme (hub publish: fan-out only)" if row["via"] == "hub"
+                else "conversme (chat.send push: stored, then fanned out)")
+        for label, r in ((ours, row["ours"]), *((LABELS[b], row[b]) for b in baselines)):
             rows.append((label, str(r["published"]), str(r["deliveries_per_s"]), f"{r['p50_ms']:.1f}",
                          f"{r['p99_ms']:.1f}", str(r["lost"]), str(r["duplicates"]), str(r["server_cpu_s"])))
         print(table(rows))
         print()
     if "saturation" in results:
-        ours, lean = results["saturation"]["ours"], results["saturation"]["lean"]
-        o = statistics.median(x["deliveries_per_cpu_s"] for x in ours)
-        b = statistics.median(x["deliveries_per_cpu_s"] for x in lean)
-        print(table([(f"saturation (window {args.window})", "deliveries/s", "deliveries per server CPU-s",
-                      "p99 ms", "lost", "duplicated"),
-                     ("conversme (auth, history, presence)",
-                      str(statistics.median(x["deliveries_per_s"] for x in ours)),
-                      str(o), f"{statistics.median(x['p99_ms'] for x in ours):.1f}",
-                      str(sum(x["lost"] for x in ours)), str(sum(x["duplicates"] for x in ours))),
-                     ("lean baseline", str(statistics.median(x["deliveries_per_s"] for x in lean)), str(b),
-                      f"{statistics.median(x['p99_ms'] for x in lean):.1f}", str(sum(x["lost"] for x in lean)),
-                      str(sum(x["duplicates"] for x in lean)))]))
-        print(f"\nratio conversme / lean (deliveries per server CPU-second, median of {args.repeat}): {o / b:.2f}\n")
-    if "idle_ours" in results:
-        i, lean_idle = results["idle_ours"], results["idle_lean"]
-        print(table([("idle connections", "count", "server RSS per connection (KiB)"),
-                     ("conversme (authenticated" + (", joined user topic)" if args.idle_join else ")"),
-                      str(i["connections"]),
-                      str(i["kib_per_connection"])),
-                     ("lean baseline (no auth)", str(lean_idle["connections"]), str(lean_idle["kib_per_connection"]))]))
+        sat = results["saturation"]
+        sat_rows = [(f"saturation (window {args.window}), median of {args.repeat}", "deliveries/s",
+                 "deliveries per server CPU-s", "p99 ms", "lost", "duplicated")]
+        names = {"ours_hub": "conversme, hub publish (fan-out only)",
+                 "ours_push": "conversme, chat.send (stored, then fanned out)"} | LABELS
+        per_cpu = {k: statistics.median(x["deliveries_per_cpu_s"] or 0 for x in runs) for k, runs in sat.items()}
+        for key, runs in sat.items():
+            sat_rows.append((names[key], str(statistics.median(x["deliveries_per_s"] for x in runs)), str(per_cpu[key]),
+                         f"{statistics.median(x['p99_ms'] for x in runs):.1f}", str(sum(x["lost"] for x in runs)),
+                         str(sum(x["duplicates"] for x in runs))))
+        print(table(sat_rows))
+        for key in (k for k in sat if k.startswith("ours_")):
+            for b in baselines:
+                if per_cpu[b]:
+                    print(f"ratio {names[key]} / {b} (deliveries per server CPU-second): "
+                          f"{per_cpu[key] / per_cpu[b]:.2f}")
+        print()
+    if "idle" in results:
+        idle = results["idle"]
+        idle_rows = [("idle connections", "count", "server RSS per connection (KiB)"),
+                ("conversme (authenticated" + (", joined user topic)" if args.idle_join else ")"),
+                 str(idle["ours"]["connections"]), str(idle["ours"]["kib_per_connection"]))]
+        idle_rows += [(LABELS[b] + " (no auth)", str(idle[b]["connections"]), str(idle[b]["kib_per_connection"]))
+                 for b in baselines]
+        print(table(idle_rows))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--subscribers", type=int, default=400)
-    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--rate", default="200", help="messages/s in the rate mode; a comma list runs each (200)")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--sat-seconds", type=int, default=10)
     parser.add_argument("--window", type=int, default=50)
@@ -457,4 +534,13 @@ if __name__ == "__main__":
                         help="idle mode: each connection also joins its user topic (hub state per topic)")
     parser.add_argument("--via", choices=["push", "hub"], default="push",
                         help="rate mode: publish by chat.send pushes (stored, full path) or straight into the hub log")
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--sat-via", default="hub",
+                        help="saturation: 'hub' (frames into a live topic's hub log: the fan-out alone), 'push' "
+                             "(chat.send into the event room: stored, then fanned out), or both: 'hub,push'")
+    parser.add_argument("--baselines", default="lean",
+                        help=f"baseline servers measured in the same run, comma-separated ({', '.join(BASELINES)})")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    ns = parser.parse_args()
+    out = asyncio.run(main(ns))
+    if ns.json:
+        ns.json.write_text(json.dumps(out, indent=2))

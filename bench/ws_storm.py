@@ -3,10 +3,12 @@ after an instance dies — conversme against the lean Starlette + Redis baseline
 run. Prints numbers; it is not a test.
 
     .venv/bin/python -m bench.ws_storm [--clients 5000] [--room-size 50] [--parallel 100] [--rate 50]
+        [--baselines lean,websockets] [--json FILE]
 
 1. lean:     N connections to one lean instance, P at a time (connect, join a room by query string): rate,
              p50/p99 per connection, server RSS per idle connection. Run before and after 2 and 3 (the machine's
-             load moves within minutes); the ratios use the mean of the two.
+             load moves within minutes); the ratios use the mean of the two. --baselines lean,websockets also
+             runs the websockets-library baseline (bench/websockets_server.py) the same way, before and after.
 2. connect:  N connections to conversme instance A, P at a time: connect, `auth` (a token of its own sign-in
              session per client), `join` of an event room of --room-size members (the access check, presence,
              position): the same figures.
@@ -42,7 +44,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ws_fanout import LeanServer, cpu_seconds, rss_kib  # noqa: E402
+from bench.ws_fanout import BASELINES, LeanServer, cpu_seconds, rss_kib  # noqa: E402
 from bench.ws_people import Room, StormClients, ensure_loadgen, scratch_database, seed  # noqa: E402
 from tests.conftest import SECRET  # noqa: E402
 from tests.realtime.harness import ServerProcess, migrate, server_env  # noqa: E402
@@ -81,8 +83,8 @@ async def settle() -> None:
     await asyncio.sleep(3)  # idle: heartbeats, presence upkeep and the relay have run a round
 
 
-async def lean_phase(args: argparse.Namespace, work: Path, topics: list[str]) -> dict[str, Any]:
-    lean = LeanServer(work).start()
+async def lean_phase(args: argparse.Namespace, work: Path, topics: list[str], kind: str = "lean") -> dict[str, Any]:
+    lean = LeanServer(work, kind).start()
     assert lean.proc is not None
     clients = StormClients({"conns": [{"topic": t} for t in topics], "lean": True, "parallel": args.parallel,
                             "urls": [f"ws://127.0.0.1:{lean.port}/ws"] * 2})
@@ -192,19 +194,26 @@ async def storm_phase(args: argparse.Namespace, env: dict[str, str], db_url: str
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     ensure_loadgen()
+    baselines = [b for b in args.baselines.split(",") if b]
+    if "lean" not in baselines or set(baselines) - set(BASELINES):
+        raise SystemExit(f"--baselines: 'lean' and any of {', '.join(BASELINES)}")
     work = Path(tempfile.mkdtemp(prefix="ws_storm_"))
     try:
         async with scratch_database(PG_ADMIN) as db_url:
             env = server_env(db_url, REDIS_URL, work, DB_POOL_SIZE=str(args.pool_size))
             migrate(env)
             people, rooms = await seed(db_url, SECRET, args.clients, args.room_size)
-            # The lean baseline before and after ours: on a shared machine the load moves within minutes.
-            results: dict[str, Any] = {"lean_before": await lean_phase(args, work, [p.topic for p in people])}
-            print("lean connect:", json.dumps(results["lean_before"]), flush=True)
+            # The baselines before and after ours: on a shared machine the load moves within minutes.
+            topics = [p.topic for p in people]
+            results: dict[str, Any] = {}
+            for b in baselines:
+                results[f"{b}_before"] = await lean_phase(args, work, topics, b)
+                print(f"{b} connect:", json.dumps(results[f"{b}_before"]), flush=True)
             results["connect"], results["storm"] = await storm_phase(args, env, db_url, people, rooms)
             print("storm:", json.dumps(results["storm"]), flush=True)
-            results["lean_after"] = await lean_phase(args, work, [p.topic for p in people])
-            print("lean connect:", json.dumps(results["lean_after"]), flush=True)
+            for b in reversed(baselines):
+                results[f"{b}_after"] = await lean_phase(args, work, topics, b)
+                print(f"{b} connect:", json.dumps(results[f"{b}_after"]), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(args, results)
@@ -223,9 +232,12 @@ def report(args: argparse.Namespace, r: dict[str, Any]) -> None:
     print(f"| conversme: connect + auth + join (instance A) | {ours['per_second']} | {ours['p50_ms']} | "
           f"{ours['p99_ms']} | {ours['failed']} | {ours['server_cpu_ms_per_connection']} | "
           f"{ours['kib_per_connection']} KiB |")
-    for label, x in (("before", runs[0]), ("after", runs[1])):
-        print(f"| lean baseline ({label}): connect + join by query | {x['per_second']} | {x['p50_ms']} | "
-              f"{x['p99_ms']} | {x['failed']} | {x['server_cpu_ms_per_connection']} | {x['kib_per_connection']} KiB |")
+    for name in (k.rsplit("_", 1)[0] for k in r if k.endswith("_before")):
+        for label in ("before", "after"):
+            x = r[f"{name}_{label}"]
+            print(f"| {name} baseline ({label}): connect + join by query | {x['per_second']} | {x['p50_ms']} | "
+                  f"{x['p99_ms']} | {x['failed']} | {x['server_cpu_ms_per_connection']} | "
+                  f"{x['kib_per_connection']} KiB |")
     print(f"| conversme / lean (mean of both) | {ours['per_second'] / lean['per_second']:.2f}x | "
           f"{ours['p50_ms'] / lean['p50_ms']:.2f}x | {ours['p99_ms'] / lean['p99_ms']:.2f}x | | "
           f"{ours['server_cpu_ms_per_connection'] / lean['server_cpu_ms_per_connection']:.2f}x | "
@@ -243,6 +255,9 @@ if __name__ == "__main__":
     parser.add_argument("--rate", type=float, default=50, help="chat lines/s sent through B during the storm")
     parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE of the servers (the default)")
     parser.add_argument("--timeout", type=float, default=300, help="give up waiting for the resumes after this")
+    parser.add_argument("--baselines", default="lean",
+                        help=f"baseline servers run before and after ours, comma-separated ({', '.join(BASELINES)}); "
+                             "the ratios are against lean")
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--py-spy", help="a py-spy binary: sample A while clients connect, B during the storm")
     parser.add_argument("--profile-dir", type=Path, default=Path("."), help="where --py-spy writes its stacks")

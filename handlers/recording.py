@@ -33,11 +33,19 @@ async def record(db: AsyncSession, outcome: Outcome[Any], now: datetime) -> None
     if not durable:
         return
     ts = wire_time(now)
+    if len(durable) > 1:
+        many = await topic_log.append_topics(
+            db, {topic: [frame_parts(topic, msg, ts) for msg in messages] for topic, messages in durable.items()}, now)
+        if many is not None:
+            outcome.recorded.extend(Recorded(topic, epoch, tuple(entries))
+                                    for topic, (epoch, entries) in sorted(many.items()))
+            outcome.publish = others
+            return
     rows: list[tuple[str, int, str]] = []
     # Topics in one order in every transaction: two writers never wait on each other's head rows crosswise.
     for topic in sorted(durable):
         messages = durable[topic]
-        parts = [_parts(topic, msg, ts) for msg in messages]
+        parts = [frame_parts(topic, msg, ts) for msg in messages]
         fast = await topic_log.append_frames(db, topic, parts, now)
         if fast is not None:
             outcome.recorded.append(Recorded(topic, fast[0], tuple(fast[1])))
@@ -51,7 +59,7 @@ async def record(db: AsyncSession, outcome: Outcome[Any], now: datetime) -> None
     outcome.publish = others
 
 
-def _parts(topic: str, msg: Message, ts: str) -> tuple[str, str]:
+def frame_parts(topic: str, msg: Message, ts: str) -> tuple[str, str]:
     """The frame around its offset and epoch: `prefix<offset>,"epoch":"<epoch>"suffix` (channels.messages.msg)."""
     head = m.msg(topic, msg.event, 0, "", ts, "null")
     cut = head.index('"offset":') + len('"offset":')

@@ -36,6 +36,7 @@ class Work:
         self.effects.publish.extend(outcome.publish)
         self.effects.remove.extend(outcome.remove)
         self.effects.enqueue.extend(outcome.enqueue)
+        self.effects.recorded.extend(outcome.recorded)
         return outcome.value
 
 

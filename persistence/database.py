@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
+import weakref
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -22,16 +25,47 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.close()
 
 
+# A connection given back less than this long ago is not pinged again: a server that ended it since closed its
+# socket, which asyncpg has seen (`is_closed`); the silent drops a ping is for (a firewall's idle timeout, a
+# failover) take far longer. Under load a connection is back in use within milliseconds: no round trip then.
+_FRESH = 1.0
+_returned_at: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()  # asyncpg connection → when
+
+
+def _returned(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    if dbapi_connection is not None:
+        _returned_at[dbapi_connection.driver_connection] = time.monotonic()
+
+
+def _ping(dbapi_connection: Any) -> bool:
+    """The pool's check of a connection before handing it out. SQLAlchemy's asyncpg ping wraps its `;` in
+    BEGIN … ROLLBACK (for pgbouncer's transaction mode, not used here): three round trips before every unit of
+    work. Here: none for a connection given back just now and still open, else one. A dead connection still
+    fails here and is replaced."""
+    driver = dbapi_connection.driver_connection
+    if time.monotonic() - _returned_at.get(driver, -_FRESH) < _FRESH and not driver.is_closed():
+        return True
+    try:
+        await_(driver.fetchrow(";"))
+    except Exception as error:
+        dbapi_connection._handle_exception(error)  # as asyncpg errors → DBAPI errors, so a disconnect is seen
+    return True
+
+
 def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20, pool_timeout: float = 30.0,
                   echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout,
         pool_pre_ping=True,
     )
+    if engine.dialect.driver == "asyncpg":
+        engine.sync_engine.dialect.do_ping = _ping  # type: ignore[method-assign]
+        event.listen(engine.sync_engine.pool, "checkin", _returned)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

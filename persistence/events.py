@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from persistence import topic_log
 from persistence.models import Event, EventParticipant, StatusLog
 
 
@@ -28,3 +29,27 @@ async def add_event(db: AsyncSession, event: Event, participant: EventParticipan
     log.event_id = event.id
     db.add(participant)
     db.add(log)
+
+
+# PostgreSQL: the member check, the line and its frame in the room's log are one statement — one round trip,
+# and no BEGIN/COMMIT when it is the only statement of its transaction (a push). The head moves only if the line
+# was stored, the line only if the sender is a member (the creator, or a participant who has not declined).
+_CHAT_LINE_PG = topic_log.gated_append("""member AS (
+    SELECT 1 FROM events e WHERE e.id = $7::uuid AND (e.created_by_id = $8::uuid OR EXISTS (
+        SELECT 1 FROM event_participants p
+        WHERE p.event_id = e.id AND p.user_id = $8::uuid AND p.status <> 'declined'))
+), line AS (
+    INSERT INTO chat_messages (id, event_id, author_id, text, created_at)
+    SELECT $9::uuid, $7::uuid, $8::uuid, $10::text, $4::timestamptz FROM member
+    RETURNING id
+), """, "line")
+
+
+async def add_chat_line(db: AsyncSession, topic: str, frame: tuple[str, str], now: datetime, event_id: uuid.UUID,
+                        user_id: uuid.UUID, line_id: uuid.UUID,
+                        text: str) -> tuple[str, list[tuple[int, str]]] | None:
+    """A member's chat line and its frame in the room's log (`topic_log.append_frames`): the epoch and the stored
+    (offset, frame), an empty epoch when the user is not a member (nothing stored), None where this is not
+    PostgreSQL (the caller adds the row and lets the unit of work record the frame)."""
+    return await topic_log.append_frames(db, topic, [frame], now, statement=_CHAT_LINE_PG,
+                                         args=(event_id, user_id, line_id, text))

@@ -32,9 +32,11 @@ async def advance(db: AsyncSession, topic: str, count: int, now: datetime) -> tu
 # PostgreSQL: the head moves and the frames are stored in one round trip, as one prepared statement run straight
 # on the transaction's asyncpg connection (SQLAlchemy's statement machinery costs more CPU than the statement).
 # A frame is its prefix, the offset, the epoch and its suffix: the offset and epoch are only known in here.
-_APPEND_PG = """
-WITH h AS (
-    INSERT INTO topic_heads (topic, epoch, head, updated_at) VALUES ($1, $2, $3, $4)
+# `{source}` is where the head's one row comes from: a VALUES row, or a caller's CTE (`gated_append`) that yields one
+# row when its own write happened, so a refused write moves no head and stores no frame.
+_APPEND_PG = """h AS (
+    INSERT INTO topic_heads (topic, epoch, head, updated_at)
+    SELECT $1::text, $2::text, $3::bigint, $4::timestamptz FROM {source}
     ON CONFLICT (topic) DO UPDATE SET head = topic_heads.head + EXCLUDED.head, updated_at = EXCLUDED.updated_at
     RETURNING epoch, head
 ), rows AS (
@@ -44,22 +46,83 @@ WITH h AS (
 INSERT INTO topic_log (topic, seq, frame, created_at) SELECT $1, seq, frame, $4 FROM rows
 RETURNING seq, frame
 """
+_APPEND_ONLY = "WITH " + _APPEND_PG.format(source="(VALUES (1)) AS one(x)")
 
 
-async def append_frames(db: AsyncSession, topic: str, parts: Sequence[tuple[str, str]],
-                        now: datetime) -> tuple[str, list[tuple[int, str]]] | None:
+def gated_append(ctes: str, source: str) -> str:
+    """The append statement behind the caller's CTEs (`name AS (...), ` each, parameters from $7 on): the head
+    moves only by the rows `source` yields (one, or none for a refused write)."""
+    return "WITH " + ctes + _APPEND_PG.format(source=source)
+
+
+async def append_frames(db: AsyncSession, topic: str, parts: Sequence[tuple[str, str]], now: datetime, *,
+                        statement: str = _APPEND_ONLY,
+                        args: Sequence[Any] = ()) -> tuple[str, list[tuple[int, str]]] | None:
     """Append frames given as (prefix, suffix) around `<offset>,"epoch":"<epoch>"` in one round trip: returns
-    the epoch and the stored (offset, frame)s, or None where this is not PostgreSQL (use `advance` + `append`)."""
+    the epoch and the stored (offset, frame)s, or None where this is not PostgreSQL (use `advance` + `append`).
+    `statement` (from `gated_append`) with `args` ($7 on) writes the change itself in the same statement; it
+    stored nothing when the epoch returned is empty (its gate yielded no row).
+
+    The statement runs on the session's asyncpg connection: inside the session's transaction when one was
+    begun by an earlier statement, else as a transaction of its own (PostgreSQL commits a single statement
+    atomically), so a change that is this one statement costs one round trip and no BEGIN/COMMIT."""
     if db.get_bind().dialect.name != "postgresql":
         return None
     raw = await (await db.connection()).get_raw_connection()
     conn: Any = raw.driver_connection
-    rows = await conn.fetch(_APPEND_PG, topic, secrets.token_hex(8), len(parts), now,
-                            [p for p, _ in parts], [s for _, s in parts])
+    rows = await conn.fetch(statement, topic, secrets.token_hex(8), len(parts), now,
+                            [p for p, _ in parts], [s for _, s in parts], *args)
+    if not rows:
+        return "", []
     # The epoch is read back from a frame: the statement returns no separate column for it.
     first = rows[0]["frame"]
     epoch = first[first.index(',"epoch":"') + 10:].split('"', 1)[0]
     return epoch, sorted((int(r["seq"]), str(r["frame"])) for r in rows)
+
+
+# Several topics in one round trip (a change announced in a room and to each member's own topic): the heads are
+# upserted in topic order — the order every writer locks them in — then every frame is stored.
+_APPEND_MANY_PG = """
+WITH t AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) AS t(topic, epoch, n)
+), h AS (
+    INSERT INTO topic_heads (topic, epoch, head, updated_at)
+    SELECT topic, epoch, n, $7::timestamptz FROM t ORDER BY topic
+    ON CONFLICT (topic) DO UPDATE SET head = topic_heads.head + EXCLUDED.head, updated_at = EXCLUDED.updated_at
+    RETURNING topic, epoch, head
+), m AS (
+    SELECT s.topic, s.pre, s.suf, row_number() OVER (PARTITION BY s.topic ORDER BY s.i) AS k
+    FROM unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS s(topic, pre, suf, i)
+)
+INSERT INTO topic_log (topic, seq, frame, created_at)
+SELECT m.topic, h.head - t.n + m.k, m.pre || (h.head - t.n + m.k) || ',"epoch":"' || h.epoch || '"' || m.suf, $7
+FROM m JOIN t ON t.topic = m.topic JOIN h ON h.topic = m.topic
+RETURNING topic, seq, frame
+"""
+
+
+async def append_topics(db: AsyncSession, parts: dict[str, list[tuple[str, str]]],
+                        now: datetime) -> dict[str, tuple[str, list[tuple[int, str]]]] | None:
+    """`append_frames` for several topics in one round trip: per topic its epoch and stored (offset, frame)s;
+    None where this is not PostgreSQL."""
+    if db.get_bind().dialect.name != "postgresql":
+        return None
+    topics = sorted(parts)
+    raw = await (await db.connection()).get_raw_connection()
+    conn: Any = raw.driver_connection
+    rows = await conn.fetch(_APPEND_MANY_PG, topics, [secrets.token_hex(8) for _ in topics],
+                            [len(parts[t]) for t in topics], [t for t in topics for _ in parts[t]],
+                            [p for t in topics for p, _ in parts[t]], [s for t in topics for _, s in parts[t]], now)
+    out: dict[str, tuple[str, list[tuple[int, str]]]] = {}
+    for r in rows:
+        frame = str(r["frame"])
+        entry = out.get(r["topic"])
+        if entry is None:
+            entry = out[r["topic"]] = (frame[frame.index(',"epoch":"') + 10:].split('"', 1)[0], [])
+        entry[1].append((int(r["seq"]), frame))
+    for _epoch, entries in out.values():
+        entries.sort()
+    return out
 
 
 async def append(db: AsyncSession, rows: Sequence[tuple[str, int, str]], now: datetime) -> None:

@@ -11,8 +11,11 @@ from sqlalchemy import select
 from channels import topics
 from handlers import access
 from handlers.accounts.users import UserBrief, brief
-from handlers.context import Context, Message, Outcome
+from handlers.context import Context, Message, Outcome, Recorded
+from handlers.recording import frame_parts, wire_time
 from handlers.schema import UTC, In, Limit, Out
+from persistence import events
+from persistence.errors import NotFound
 from persistence.models import ChatMessage, User
 
 MAX_CHAT = 4000
@@ -40,14 +43,21 @@ class ChatMessageOut(Out):
 
 
 async def send(ctx: Context, event_id: uuid.UUID, data: ChatIn) -> Outcome[ChatMessageOut]:
-    await access.event_for_member(ctx, event_id)
-    row = ChatMessage(event_id=event_id, author_id=ctx.user_id, text=data.text, created_at=ctx.now)
-    ctx.db.add(row)
-    await ctx.db.flush()
-    out = ChatMessageOut(id=row.id, event_id=event_id, author_id=ctx.user_id, author=brief(ctx.user),
-                         text=row.text, created_at=row.created_at)
-    return Outcome(out, publish=[Message(topics.for_event(event_id), "chat.message",
-                                         out.model_dump(mode="json", by_alias=True))])
+    out = ChatMessageOut(id=uuid.uuid4(), event_id=event_id, author_id=ctx.user_id, author=brief(ctx.user),
+                         text=data.text, created_at=ctx.now)
+    message = Message(topics.for_event(event_id), "chat.message", out.model_dump(mode="json", by_alias=True))
+    stored = await events.add_chat_line(ctx.db, message.topic, frame_parts(message.topic, message, wire_time(ctx.now)),
+                                        ctx.now, event_id, ctx.user_id, out.id, data.text)
+    if stored is None:  # not PostgreSQL: the line here, its frame by the unit of work (handlers.recording)
+        await access.event_for_member(ctx, event_id)
+        ctx.db.add(ChatMessage(id=out.id, event_id=event_id, author_id=ctx.user_id, text=data.text,
+                               created_at=ctx.now))
+        await ctx.db.flush()
+        return Outcome(out, publish=[message])
+    epoch, entries = stored
+    if not entries:
+        raise NotFound("event", event_id)
+    return Outcome(out, recorded=[Recorded(message.topic, epoch, tuple(entries))])
 
 
 async def history(ctx: Context, event_id: uuid.UUID, query: ChatQuery) -> list[ChatMessageOut]:

@@ -21,7 +21,8 @@ from handlers.events.views import (
     StatusLogOut,
     active,
     event_detail,
-    list_items,
+    list_page,
+    read_event_detail,
     status_log_out,
     status_logs,
 )
@@ -194,7 +195,7 @@ async def create_event(ctx: Context, body: EventCreate) -> Outcome[EventDetail]:
 
 
 async def get_event(ctx: Context, event_id: uuid.UUID) -> EventDetail:
-    return await event_detail(ctx, await access.event_for_member(ctx, event_id))
+    return await read_event_detail(ctx, event_id)
 
 
 def _apply_simple(event: Event, changes: dict[str, Any]) -> None:
@@ -320,8 +321,7 @@ def _filtered(ctx: Context, query: MyEventsQuery) -> Select[Event]:
 
 async def _page(ctx: Context, stmt: Select[Event], query: PageQuery) -> list[EventListItem]:
     offset, limit = query.window(ctx.limits.max_page_size)
-    events = (await ctx.db.scalars(stmt.order_by(Event.start_time, Event.id).offset(offset).limit(limit))).all()
-    return await list_items(ctx.db, events)
+    return await list_page(ctx.db, stmt.order_by(Event.start_time, Event.id).offset(offset).limit(limit))
 
 
 async def list_events(ctx: Context, query: EventQuery) -> list[EventListItem]:

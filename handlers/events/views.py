@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Executable, Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import access
@@ -18,6 +18,7 @@ from handlers.events.times import derive
 from handlers.links import ServedLink
 from handlers.schema import UTC, Out
 from persistence.enums import EventStatus, ParticipantStatus
+from persistence.errors import NotFound
 from persistence.models import Event, EventParticipant, EventTopic, StatusLog, Topic, User
 
 # Keeps IN lists well under every driver's bind-parameter limit.
@@ -163,20 +164,6 @@ async def topics_by_event(db: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uu
     return out
 
 
-async def participant_counts(db: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-    """Participants who have not declined, per event."""
-    out: dict[uuid.UUID, int] = dict.fromkeys(ids, 0)
-    for chunk in _chunks(ids):
-        rows = await db.execute(
-            select(EventParticipant.event_id, func.count())
-            .where(EventParticipant.event_id.in_(chunk), EventParticipant.status != ParticipantStatus.DECLINED)
-            .group_by(EventParticipant.event_id)
-        )
-        for event_id, count in rows:
-            out[event_id] = int(count)
-    return out
-
-
 def _creator_first(event: Event, participants: list[ParticipantOut]) -> list[ParticipantOut]:
     return sorted(participants, key=lambda p: p.user_id != event.created_by_id)
 
@@ -200,30 +187,41 @@ async def event_outs(db: AsyncSession, events: Sequence[Event]) -> list[EventOut
     return [_event_out(e, topics[e.id], participants[e.id]) for e in events]
 
 
-async def list_items(db: AsyncSession, events: Sequence[Event]) -> list[EventListItem]:
-    ids = [e.id for e in events]
-    counts = await participant_counts(db, ids)
+async def list_page(db: AsyncSession, stmt: Select[Event]) -> list[EventListItem]:
+    """A page of `stmt`'s events as list items, in two statements of plain rows: the page with each event's
+    count of participants who have not declined (a correlated count), then the page's topic names."""
+    going = (select(func.count()).where(EventParticipant.event_id == Event.id,
+                                        EventParticipant.status != ParticipantStatus.DECLINED)
+             .correlate(Event).scalar_subquery())
+    conn = await db.connection()
+    rows = (await conn.execute(stmt.with_only_columns(
+        Event.id, Event.title, Event.start_time, Event.end_time, Event.color, Event.status, Event.process_id, going,
+    ))).all()
+    ids = [r[0] for r in rows]
     names: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
     for chunk in _chunks(ids):
-        rows = await db.execute(
+        for event_id, name in await conn.execute(
             select(EventTopic.event_id, Topic.name).join(Topic, Topic.id == EventTopic.topic_id)
             .where(EventTopic.event_id.in_(chunk)).order_by(Topic.name)
-        )
-        for event_id, name in rows:
+        ):
             names[event_id].append(name)
     items = []
-    for e in events:
-        legacy = derive(e.start_time, e.end_time)
-        items.append(EventListItem(
-            id=e.id, title=e.title, start_time=e.start_time, end_time=e.end_time, date=legacy.date,
-            time=legacy.time, duration=legacy.duration, color=e.color, status=e.status, process_id=e.process_id,
-            participant_count=counts[e.id], topics=names[e.id],
+    for event_id, title, start, end, color, status, process_id, count in rows:
+        legacy = derive(start, end)
+        items.append(EventListItem.model_construct(
+            id=event_id, title=title, start_time=start, end_time=end, date=legacy.date, time=legacy.time,
+            duration=legacy.duration, color=color, status=status, process_id=process_id,
+            participant_count=int(count), topics=names[event_id],
         ))
     return items
 
 
 def _related_ids(event: Event) -> list[uuid.UUID]:
-    raw = (event.event_metadata or {}).get("related_events") or []
+    return _related_ids_of(event.id, event.event_metadata)
+
+
+def _related_ids_of(event_id: uuid.UUID, metadata: dict[str, Any] | None) -> list[uuid.UUID]:
+    raw = (metadata or {}).get("related_events") or []
     ids: list[uuid.UUID] = []
     for item in raw if isinstance(raw, list) else []:
         value = item.get("id") if isinstance(item, dict) else item
@@ -231,7 +229,7 @@ def _related_ids(event: Event) -> list[uuid.UUID]:
             ident = uuid.UUID(str(value))
         except ValueError:
             continue
-        if ident != event.id and ident not in ids:
+        if ident != event_id and ident not in ids:
             ids.append(ident)
     return ids[:MAX_RELATED]
 
@@ -283,4 +281,87 @@ async def event_detail(ctx: Context, event: Event) -> EventDetail:
                                              avatars=[p.user for p in going[:AVATARS]]),
         related_events=await related_events(ctx, event),
         status_logs=await status_logs(ctx, event.id, 0, DETAIL_STATUS_LOGS),
+    )
+
+
+# --- one event for a reader: rows, not ORM objects -----------------------------------------------------------
+
+_DETAIL_EVENT = (Event.id, Event.title, Event.description, Event.start_time, Event.end_time, Event.status,
+                 Event.complexity, Event.color, Event.location, Event.event_metadata, Event.created_by_id,
+                 Event.process_id, Event.recording_url, Event.created_at, Event.updated_at)
+AnyRow = Row[*tuple[Any, ...]]
+_LOG_USER = (User.id, User.email, User.name, User.handle, User.profile_image, User.bio, User.user_metadata,
+             User.is_guest, User.guest_role, User.is_admin, User.created_at, User.updated_at)
+
+
+async def _rows(ctx: Context, stmt: Executable) -> Sequence[AnyRow]:
+    # Straight on the session's connection: plain rows, without the ORM's per-statement loading machinery.
+    conn = await ctx.db.connection()
+    return (await conn.execute(stmt)).all()
+
+
+def _log_user(row: AnyRow, viewer: User) -> UserOut | None:
+    (uid, email, name, handle, image, bio, meta, is_guest, guest_role, is_admin, created_at, updated_at) = row[7:]
+    if uid is None:
+        return None
+    show_email = viewer.id == uid or viewer.is_admin
+    return UserOut(id=uid, email=email if show_email else None, name=name, handle=handle, profile_image=image,
+                   bio=bio, user_metadata=dict(meta or {}), is_guest=is_guest, guest_role=guest_role,
+                   is_admin=is_admin, created_at=created_at, updated_at=updated_at)
+
+
+async def read_event_detail(ctx: Context, event_id: uuid.UUID) -> EventDetail:
+    """GET /events/{id}: the event, its topics, participants (with their users), status history and related events
+    in four statements of plain rows (five with related events). The access rule is part of the event's own
+    statement: an event the caller may not see is not found, exactly as one that does not exist."""
+    found = await _rows(ctx, select(*_DETAIL_EVENT).where(Event.id == event_id, access.member_clause(ctx.user_id)))
+    if not found:
+        raise NotFound("event", event_id)
+    e = found[0]
+    topics = [TopicOut.model_construct(id=r.id, name=r.name, category=r.category, color=r.color,
+                                       created_at=r.created_at, updated_at=r.updated_at)
+              for r in await _rows(ctx, select(Topic.id, Topic.name, Topic.category, Topic.color, Topic.created_at,
+                                               Topic.updated_at)
+                                   .join(EventTopic, EventTopic.topic_id == Topic.id)
+                                   .where(EventTopic.event_id == event_id).order_by(Topic.name))]
+    participants = [
+        ParticipantOut.model_construct(
+            event_id=event_id, user_id=r.user_id, role=r.role or "participant", status=r.status,
+            joined_at=r.joined_at, user=UserBrief(id=r.user_id, name=r.name, handle=r.handle,
+                                                  profile_image=r.profile_image))
+        for r in await _rows(ctx, select(EventParticipant.user_id, EventParticipant.role, EventParticipant.status,
+                                         EventParticipant.joined_at, User.name, User.handle, User.profile_image)
+                             .join(User, User.id == EventParticipant.user_id)
+                             .where(EventParticipant.event_id == event_id)
+                             .order_by(EventParticipant.joined_at, EventParticipant.user_id))
+    ]
+    participants.sort(key=lambda p: p.user_id != e.created_by_id)  # the creator first
+    logs = [
+        StatusLogOut.model_construct(id=r[0], previous_status=r[1], new_status=r[2], event_id=event_id,
+                                     user_id=r[3], user=_log_user(r, ctx.user), created_at=r[4], updated_at=r[5])
+        for r in await _rows(ctx, select(StatusLog.id, StatusLog.previous_status, StatusLog.new_status,
+                                         StatusLog.user_id, StatusLog.created_at, StatusLog.updated_at,
+                                         StatusLog.event_id, *_LOG_USER)
+                             .outerjoin(User, User.id == StatusLog.user_id).where(StatusLog.event_id == event_id)
+                             .order_by(StatusLog.created_at.desc(), StatusLog.id.desc()).limit(DETAIL_STATUS_LOGS))
+    ]
+    related: list[RelatedEvent] = []
+    if ids := _related_ids_of(e.id, e.event_metadata):
+        rows = {r.id: r for r in await _rows(ctx, select(Event.id, Event.title, Event.start_time, Event.color)
+                                             .where(Event.id.in_(ids), access.member_clause(ctx.user_id)))}
+        related = [RelatedEvent(id=r.id, title=r.title, start_time=r.start_time,
+                                date=derive(r.start_time, r.start_time).date, color=r.color)
+                   for r in (rows[i] for i in ids if i in rows)]
+    going = active(participants)
+    legacy = derive(e.start_time, e.end_time)
+    return EventDetail.model_construct(
+        id=e.id, title=e.title, description=e.description, start_time=e.start_time, end_time=e.end_time,
+        date=legacy.date, time=legacy.time, duration=legacy.duration, status=e.status, complexity=e.complexity,
+        color=e.color, location=e.location, event_metadata=dict(e.event_metadata or {}),
+        created_by_id=e.created_by_id, process_id=e.process_id, recording_url=e.recording_url,
+        created_at=e.created_at, updated_at=e.updated_at, topics=topics, participants=participants,
+        tags=[t.name for t in topics],
+        participants_group=ParticipantsGroup(name="Participants", count=len(going),
+                                             avatars=[p.user for p in going[:AVATARS]]),
+        related_events=related, status_logs=logs,
     )

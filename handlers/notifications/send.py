@@ -48,16 +48,16 @@ async def notify(ctx: Context, recipients: Iterable[uuid.UUID], type_: Notificat
                  include_self: bool = False) -> list[Message]:
     """Store one notification per recipient (the caller is skipped unless `include_self`); return the messages
     to publish after commit."""
-    out: list[Message] = []
+    rows: list[Notification] = []
     for user_id in dict.fromkeys(recipients):
         if user_id == ctx.user_id and not include_self:
             continue
-        row = Notification(
+        rows.append(Notification(
             type=type_, title=title, message=message, link=link, read=False, reference_id=reference_id,
             reference_type=reference_type, notification_metadata=dict(metadata or {}), user_id=user_id,
             sender_id=ctx.user_id, created_at=ctx.now,
-        )
-        await notifications.add(ctx.db, [row])
-        data = notification_out(row, ctx.user).model_dump(mode="json", by_alias=True)
-        out.append(Message(topics.for_user(user_id), "notification.created", data))
-    return out
+        ))
+    if rows:
+        await notifications.add(ctx.db, rows)  # one batched INSERT for every recipient, not a round trip each
+    return [Message(topics.for_user(row.user_id), "notification.created",
+                    notification_out(row, ctx.user).model_dump(mode="json", by_alias=True)) for row in rows]

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import Field
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import aliased
 
 from handlers import access
 from handlers.context import Context
@@ -245,9 +246,19 @@ async def process_details(ctx: Context, rows: list[Process]) -> list[ProcessDeta
 # --- handlers ---------------------------------------------------------------------------------------
 
 
+_TEMPLATE = aliased(Process)
+_LISTED = (Process.id, Process.title, Process.description, Process.color, Process.category, Process.favorite,
+           Process.process_metadata, Process.created_by_id, Process.directory_id, Process.last_updated,
+           Process.is_template, Process.template_id, Process.created_at, Process.updated_at,
+           _TEMPLATE.title.label("template_title"))
+
+
 async def list_processes(ctx: Context, kind: Kind, q: ProcessQuery) -> list[ProcessOut]:
-    """Templates / instances: the caller's own. ANY: every process the caller may see."""
-    stmt = select(Process)
+    """Templates / instances: the caller's own. ANY: every process the caller may see.
+
+    Plain rows, each with its template's title (an outer join, not a second statement); the visible instances
+    of templates on the page in a second statement when there are any."""
+    stmt = select(*_LISTED).outerjoin(_TEMPLATE, _TEMPLATE.id == Process.template_id)
     if kind is Kind.ANY:
         stmt = stmt.where(access.process_visible_clause(ctx.user_id))
         if q.is_template is not None:
@@ -261,10 +272,18 @@ async def list_processes(ctx: Context, kind: Kind, q: ProcessQuery) -> list[Proc
     if q.favorite is not None:
         stmt = stmt.where(Process.favorite.is_(q.favorite))
     offset, limit = q.window(ctx.limits.max_page_size)
-    rows = (await ctx.db.scalars(
-        stmt.order_by(Process.created_at.desc(), Process.id).offset(offset).limit(limit)
-    )).all()
-    return await process_outs(ctx, list(rows))
+    conn = await ctx.db.connection()
+    rows = (await conn.execute(stmt.order_by(Process.created_at.desc(), Process.id).offset(offset).limit(limit))).all()
+    inst = await _visible_instances(ctx, [r.id for r in rows if r.is_template])
+    return [ProcessOut.model_construct(
+        id=r.id, title=r.title, description=r.description, color=r.color, category=r.category, favorite=r.favorite,
+        process_metadata=dict(r.process_metadata or {}), created_by_id=r.created_by_id, directory_id=r.directory_id,
+        last_updated=r.last_updated, is_template=r.is_template, template_id=r.template_id,
+        template=(TemplateBrief(id=r.template_id, title=r.template_title)
+                  if r.template_id is not None and r.template_title is not None else None),
+        instance_ids=list(inst.get(r.id, [])) if r.is_template else [], created_at=r.created_at,
+        updated_at=r.updated_at,
+    ) for r in rows]
 
 
 async def create_process(ctx: Context, data: ProcessIn, kind: Kind) -> ProcessOut:

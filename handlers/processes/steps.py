@@ -71,26 +71,41 @@ async def _process_for_work(ctx: Context, process_id: uuid.UUID) -> tuple[Proces
     return process, await _linked_events(ctx, process, "process", process_id)
 
 
+def _events_for_worker(ctx: Context, creator: uuid.UUID | None, linked: list[tuple[uuid.UUID | None, bool | None]],
+                       resource: str, ident: uuid.UUID) -> list[uuid.UUID]:
+    """The linked events of rows (event id, caller is a member) from an outer join on `Event.process_id`,
+    after checking the caller may work on the process: its creator, or a member of one of those events."""
+    if creator != ctx.user_id and not any(bool(member) for _, member in linked):
+        raise NotFound(resource, ident)
+    return [eid for eid, _ in linked if eid is not None]
+
+
 async def _step_for_work(ctx: Context, step_id: uuid.UUID) -> tuple[Step, list[uuid.UUID]]:
-    row = (await ctx.db.execute(
-        select(Step, Process).join(Process, Step.process_id == Process.id).where(Step.id == step_id)
+    """The step, locked, with the events to announce to; the access check in the same statement (one row per
+    linked event; the process itself is not loaded)."""
+    rows = (await ctx.db.execute(
+        select(Step, Process.created_by_id, Event.id, access.member_clause(ctx.user_id))
+        .join(Process, Step.process_id == Process.id).outerjoin(Event, Event.process_id == Process.id)
+        .where(Step.id == step_id).order_by(Event.id)
         .with_for_update(of=Step).execution_options(populate_existing=True)
-    )).one_or_none()
-    if row is None:
+    )).all()
+    if not rows:
         raise NotFound("step", step_id)
-    step, process = row
-    return step, await _linked_events(ctx, process, "step", step_id)
+    return rows[0][0], _events_for_worker(ctx, rows[0][1], [(r[2], r[3]) for r in rows], "step", step_id)
 
 
 async def _substep_for_work(ctx: Context, substep_id: uuid.UUID) -> tuple[SubStep, list[uuid.UUID]]:
-    row = (await ctx.db.execute(
-        select(SubStep, Process).join(Step, SubStep.step_id == Step.id).join(Process, Step.process_id == Process.id)
-        .where(SubStep.id == substep_id).with_for_update(of=SubStep).execution_options(populate_existing=True)
-    )).one_or_none()
-    if row is None:
+    """As _step_for_work, for a substep."""
+    rows = (await ctx.db.execute(
+        select(SubStep, Process.created_by_id, Event.id, access.member_clause(ctx.user_id))
+        .join(Step, SubStep.step_id == Step.id).join(Process, Step.process_id == Process.id)
+        .outerjoin(Event, Event.process_id == Process.id)
+        .where(SubStep.id == substep_id).order_by(Event.id)
+        .with_for_update(of=SubStep).execution_options(populate_existing=True)
+    )).all()
+    if not rows:
         raise NotFound("substep", substep_id)
-    sub, process = row
-    return sub, await _linked_events(ctx, process, "substep", substep_id)
+    return rows[0][0], _events_for_worker(ctx, rows[0][1], [(r[2], r[3]) for r in rows], "substep", substep_id)
 
 
 async def _substeps_of(ctx: Context, step_id: uuid.UUID) -> list[SubStep]:

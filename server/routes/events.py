@@ -26,7 +26,7 @@ from server.uploads import respond_then_remove
 router = ApiRouter("events")
 
 
-@router.get("/events", query=EventQuery, response=list[EventListItem])
+@router.get("/events", query=EventQuery, response=list[EventListItem], read_only=True)
 async def list_events(call: Call) -> list[EventListItem]:
     """Events the caller takes part in, filtered by template, process, status, dates or topic."""
     return await events.list_events(call.ctx, call.query)
@@ -38,13 +38,13 @@ async def create_event(call: Call) -> Outcome[EventDetail]:
     return await events.create_event(call.ctx, call.body)
 
 
-@router.get("/events/me", query=MyEventsQuery, response=list[EventListItem])
+@router.get("/events/me", query=MyEventsQuery, response=list[EventListItem], read_only=True)
 async def my_events(call: Call) -> list[EventListItem]:
     """The caller's events (created, or taking part and not declined)."""
     return await events.my_events(call.ctx, call.query)
 
 
-@router.get("/events/{event_id}", response=EventDetail)
+@router.get("/events/{event_id}", response=EventDetail, read_only=True)
 async def get_event(call: Call) -> EventDetail:
     """One event with its topics, participants, related events and status history."""
     return await events.get_event(call.ctx, call.id("event_id"))
@@ -63,7 +63,7 @@ async def delete_event(call: Call) -> Outcome[Response]:
     return respond_then_remove(call.state.storage, outcome, status=204)
 
 
-@router.get("/events/{event_id}/participants", query=PageQuery, response=list[ParticipantOut])
+@router.get("/events/{event_id}/participants", query=PageQuery, response=list[ParticipantOut], read_only=True)
 async def list_participants(call: Call) -> list[ParticipantOut]:
     """The event's participants, creator first."""
     return await participants.list_participants(call.ctx, call.id("event_id"), call.query)
@@ -87,7 +87,7 @@ async def remove_participant(call: Call) -> Outcome[None]:
     return await participants.remove_participant(call.ctx, call.id("event_id"), call.id("user_id"))
 
 
-@router.get("/events/{event_id}/status-logs", query=PageQuery, response=list[StatusLogOut])
+@router.get("/events/{event_id}/status-logs", query=PageQuery, response=list[StatusLogOut], read_only=True)
 async def status_logs(call: Call) -> list[StatusLogOut]:
     """The event's status changes, newest first."""
     return await events.list_status_logs(call.ctx, call.id("event_id"), call.query)
@@ -100,38 +100,38 @@ async def _calendar(call: Call) -> Response:
     return ORJSONResponse(serialize(list[EventOut], await calendar.range_events(call.ctx, query)))
 
 
-@router.get("/calendar/events", query=CalendarView, response=list[EventOut] | list[CalendarCell])
+@router.get("/calendar/events", query=CalendarView, response=list[EventOut] | list[CalendarCell], read_only=True)
 async def calendar_events(call: Call) -> Response:
     """The caller's events overlapping start_date..end_date (inclusive UTC days, at most 62); `view=compact`
     answers only what a calendar cell shows."""
     return await _calendar(call)
 
 
-@router.get("/events/calendar", query=CalendarView, response=list[EventOut] | list[CalendarCell])
+@router.get("/events/calendar", query=CalendarView, response=list[EventOut] | list[CalendarCell], read_only=True)
 async def legacy_calendar_events(call: Call) -> Response:
     """Same as GET /calendar/events (the original's path)."""
     return await _calendar(call)
 
 
-@router.get("/calendar/events/debug", query=CalendarRange, response=CalendarDebug)
+@router.get("/calendar/events/debug", query=CalendarRange, response=CalendarDebug, read_only=True)
 async def calendar_debug(call: Call) -> CalendarDebug:
     """Counts behind the calendar query for the caller: per status, created vs. participating, sample ids."""
     return await calendar.debug(call.ctx, call.query)
 
 
-@router.get("/calendar/today", query=CalendarPage, response=list[EventOut])
+@router.get("/calendar/today", query=CalendarPage, response=list[EventOut], read_only=True)
 async def calendar_today(call: Call) -> list[EventOut]:
     """The caller's events overlapping today (UTC)."""
     return await calendar.today(call.ctx, call.query)
 
 
-@router.get("/calendar/upcoming", query=UpcomingQuery, response=list[EventOut])
+@router.get("/calendar/upcoming", query=UpcomingQuery, response=list[EventOut], read_only=True)
 async def calendar_upcoming(call: Call) -> list[EventOut]:
     """The caller's events running now or starting in the next `days` days (1-62, default 7)."""
     return await calendar.upcoming(call.ctx, call.query)
 
 
-@router.get("/calendar/month", query=MonthQuery, response=list[EventOut])
+@router.get("/calendar/month", query=MonthQuery, response=list[EventOut], read_only=True)
 async def calendar_month(call: Call) -> list[EventOut]:
     """The caller's events in one month (`year`, `month`; default the current UTC month)."""
     return await calendar.month(call.ctx, call.query)

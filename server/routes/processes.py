@@ -18,7 +18,7 @@ router = ApiRouter("processes")
 # --- templates, live processes, processes: one set of handlers, three views ----------------------------
 
 
-@router.get("/templates", query=ProcessQuery, response=list[ProcessOut])
+@router.get("/templates", query=ProcessQuery, response=list[ProcessOut], read_only=True)
 async def list_templates(call: Call) -> list[ProcessOut]:
     """My templates (filters: category, favorite)."""
     return await processes.list_processes(call.ctx, Kind.TEMPLATE, call.query)
@@ -30,7 +30,7 @@ async def create_template(call: Call) -> ProcessOut:
     return await processes.create_process(call.ctx, call.body, Kind.TEMPLATE)
 
 
-@router.get("/templates/{template_id}", response=ProcessDetail)
+@router.get("/templates/{template_id}", response=ProcessDetail, read_only=True)
 async def get_template(call: Call) -> ProcessDetail:
     """One template with steps and connected events (mine, or a library template)."""
     return await processes.get_process(call.ctx, call.id("template_id"), Kind.TEMPLATE)
@@ -48,7 +48,7 @@ async def delete_template(call: Call) -> None:
     await processes.delete_process(call.ctx, call.id("template_id"), Kind.TEMPLATE)
 
 
-@router.get("/live-processes", query=ProcessQuery, response=list[ProcessOut])
+@router.get("/live-processes", query=ProcessQuery, response=list[ProcessOut], read_only=True)
 async def list_live_processes(call: Call) -> list[ProcessOut]:
     """My live (non-template) processes (filters: category, favorite, template_id)."""
     return await processes.list_processes(call.ctx, Kind.INSTANCE, call.query)
@@ -60,7 +60,7 @@ async def create_live_process(call: Call) -> ProcessOut:
     return await processes.create_process(call.ctx, call.body, Kind.INSTANCE)
 
 
-@router.get("/live-processes/{process_id}", response=ProcessDetail)
+@router.get("/live-processes/{process_id}", response=ProcessDetail, read_only=True)
 async def get_live_process(call: Call) -> ProcessDetail:
     """One live process with steps and connected events."""
     return await processes.get_process(call.ctx, call.id("process_id"), Kind.INSTANCE)
@@ -84,7 +84,7 @@ async def fix_live_process_completion(call: Call) -> Outcome[FixOut]:
     return await steps.fix_completion(call.ctx, call.id("process_id"))
 
 
-@router.get("/processes", query=ProcessQuery, response=list[ProcessOut])
+@router.get("/processes", query=ProcessQuery, response=list[ProcessOut], read_only=True)
 async def list_processes(call: Call) -> list[ProcessOut]:
     """Processes I may see: mine and those of events I take part in (filters: category, favorite, is_template)."""
     return await processes.list_processes(call.ctx, Kind.ANY, call.query)
@@ -96,7 +96,7 @@ async def create_process(call: Call) -> ProcessOut:
     return await processes.create_process(call.ctx, call.body, Kind.INSTANCE)
 
 
-@router.get("/processes/{process_id}", response=ProcessDetail)
+@router.get("/processes/{process_id}", response=ProcessDetail, read_only=True)
 async def get_process(call: Call) -> ProcessDetail:
     """One process with steps and connected events (owner, or a member of a linked event)."""
     return await processes.get_process(call.ctx, call.id("process_id"), Kind.ANY)
@@ -123,7 +123,7 @@ async def fix_process_completion(call: Call) -> Outcome[FixOut]:
 # --- steps and substeps ------------------------------------------------------------------------------
 
 
-@router.get("/processes/{process_id}/steps", response=list[StepOut])
+@router.get("/processes/{process_id}/steps", response=list[StepOut], read_only=True)
 async def list_steps(call: Call) -> list[StepOut]:
     """A process's steps in order, each with its substeps."""
     return await steps.list_steps(call.ctx, call.id("process_id"))
@@ -147,7 +147,7 @@ async def delete_step(call: Call) -> Outcome[None]:
     return await steps.delete_step(call.ctx, call.id("step_id"))
 
 
-@router.get("/processes/steps/{step_id}/substeps", response=list[SubStepOut])
+@router.get("/processes/steps/{step_id}/substeps", response=list[SubStepOut], read_only=True)
 async def list_substeps(call: Call) -> list[SubStepOut]:
     """A step's substeps in order."""
     return await steps.list_substeps(call.ctx, call.id("step_id"))

@@ -18,7 +18,7 @@ RESET_UNAVAILABLE = ("password reset by email is not available: this server send
                      "otherwise ask an administrator to set a new one.")
 
 
-@router.get("/users/me", response=UserOut)
+@router.get("/users/me", response=UserOut, read_only=True)
 async def me(call: Call) -> UserOut:
     """The signed-in user."""
     return user_out(call.user, viewer=call.user)
@@ -31,7 +31,7 @@ async def update_me(call: Call) -> UserOut:
     return await profile.update_profile(call.ctx, call.state.passwords, call.body, sid)
 
 
-@router.get("/users", query=UserQuery, response=list[UserOut])
+@router.get("/users", query=UserQuery, response=list[UserOut], read_only=True)
 async def list_users(call: Call) -> list[UserOut]:
     """Users, optionally matching `query` (name or handle); other users' emails are omitted."""
     return await profile.list_users(call.ctx, call.query)
@@ -55,13 +55,13 @@ async def preferences_redirect(call: Call) -> RedirectResponse:
     return RedirectResponse("/users/me/preferences", status_code=307)
 
 
-@router.get("/users/handle/{handle}", response=UserOut)
+@router.get("/users/handle/{handle}", response=UserOut, read_only=True)
 async def user_by_handle(call: Call) -> UserOut:
     """A user by handle."""
     return await profile.get_user_by_handle(call.ctx, call.path["handle"])
 
 
-@router.get("/users/{user_id}", response=UserOut)
+@router.get("/users/{user_id}", response=UserOut, read_only=True)
 async def get_user(call: Call) -> UserOut:
     """A user by id (their email only if it is me, or I am an admin)."""
     return await profile.get_user(call.ctx, call.id("user_id"))
