@@ -19,6 +19,11 @@ from server.settings import ConfigError, Settings, load_settings
 # kernel caps it at net.core.somaxconn (4096 here).
 LISTEN_BACKLOG = 16384
 
+# The WebSocket protocol under `/ws` (docs/deploy.md, "Supported servers"): conversme's own by default (less memory
+# per socket, the fan-out's fast path); `--ws websockets-sansio` (or `websockets`) runs uvicorn's instead.
+WS_PROTOCOLS = {"lean": "server.uvicorn_ws:LeanWebSocket", "websockets-sansio": "websockets-sansio",
+                "websockets": "websockets"}
+
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
@@ -27,6 +32,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from server.logging import log_config
 
     workers = args.workers or settings.api_workers
+    ws = WS_PROTOCOLS[args.ws]
     if workers > 1 and settings.is_sqlite:
         print("conversme: several workers need PostgreSQL (DATABASE_URL); SQLite serves one process.",
               file=sys.stderr)
@@ -37,7 +43,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         "server.app:create_app_from_env", factory=True, host=args.host or settings.api_host,
         port=args.port or settings.api_port, workers=workers, log_level=settings.log_level, backlog=LISTEN_BACKLOG,
-        proxy_headers=False, server_header=False, ws="websockets-sansio", ws_per_message_deflate=False,
+        proxy_headers=False, server_header=False, ws=ws, ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_heartbeat, ws_ping_timeout=settings.ws_heartbeat_timeout,
         ws_max_size=64 * 1024, timeout_graceful_shutdown=settings.shutdown_timeout,
         log_config=log_config(settings, "api"),
@@ -56,7 +62,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if workers > 1:
         uvicorn.run(config.app, factory=True, host=config.host, port=config.port, workers=workers,
                     backlog=LISTEN_BACKLOG, log_level=settings.log_level, proxy_headers=False, server_header=False,
-                    ws="websockets-sansio", ws_per_message_deflate=False, ws_ping_interval=settings.ws_heartbeat,
+                    ws=ws, ws_per_message_deflate=False, ws_ping_interval=settings.ws_heartbeat,
                     ws_ping_timeout=settings.ws_heartbeat_timeout, ws_max_size=64 * 1024,
                     timeout_graceful_shutdown=settings.shutdown_timeout, log_config=log_config(settings, "api"))
     else:
@@ -191,6 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
+    serve.add_argument("--ws", choices=sorted(WS_PROTOCOLS), default="lean",
+                       help="the WebSocket protocol: conversme's own (lean) or one of uvicorn's")
     mig = sub.add_parser("migrate", help="upgrade the database to the newest revision")
     mig.add_argument("target", nargs="?", default=None)
     mig.add_argument("--down", action="store_true", help="downgrade to TARGET (default: base)")
