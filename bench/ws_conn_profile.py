@@ -156,7 +156,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["memory", "profile"], default="memory")
     parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--ws", choices=sorted(WS_PROTOCOLS), default="lean", help="as `conversme serve --ws`")
+    parser.add_argument("--ws", choices=sorted(WS_PROTOCOLS), default="websockets-sansio",
+                        help="as `conversme serve --ws`")
     parser.add_argument("--room-size", type=int, default=50)
     parser.add_argument("--parallel", type=int, default=100)
     parser.add_argument("--frames", type=int, default=1, help="memory: traceback depth (more is slower)")

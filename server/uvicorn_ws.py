@@ -107,7 +107,7 @@ class LeanWebSocket(asyncio.Protocol):
         self.conn = ServerProtocol(max_size=shared.max_size, logger=log)
         self._response: Response | None = None
         self._inbox: deque[dict[str, Any]] | None = None
-        self._waiter: asyncio.Future[dict[str, Any]] | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
         self._close_timer: asyncio.TimerHandle | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
@@ -317,33 +317,35 @@ class LeanWebSocket(asyncio.Protocol):
         self.transport.close()
 
     def _deliver(self, message: dict[str, Any]) -> bool:
-        """Hand a message to the app's `receive`; False if it had to wait in the inbox."""
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            self._waiter = None
-            waiter.set_result(message)
-            return True
+        """Queue a message for the app's `receive`; False if the app was not already waiting for one. The
+        message stays in the inbox until `receive` takes it, so a `receive` cancelled (a timeout) just as it
+        arrives does not lose it."""
         if self._inbox is None:
             self._inbox = deque()
         self._inbox.append(message)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._waiter = None
+            waiter.set_result(None)
+            return True
         return False
 
     async def receive(self) -> dict[str, Any]:
+        while not self._inbox:
+            waiter: asyncio.Future[None] = self.shared.loop.create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
         inbox = self._inbox
-        if inbox:
-            message = inbox.popleft()
-            if not inbox:
-                self._inbox = None
-                if self.read_paused:
-                    self.read_paused = False
-                    self.transport.resume_reading()
-            return message
-        waiter: asyncio.Future[dict[str, Any]] = self.shared.loop.create_future()
-        self._waiter = waiter
-        try:
-            return await waiter
-        finally:
-            self._waiter = None
+        message = inbox.popleft()
+        if not inbox:
+            self._inbox = None
+            if self.read_paused:
+                self.read_paused = False
+                self.transport.resume_reading()
+        return message
 
     # ---- frames out ----------------------------------------------------------------------------------
 
