@@ -26,6 +26,8 @@ RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --no-install-project
 COPY server ./server
 COPY channels ./channels
 COPY handlers ./handlers
+COPY ai ./ai
+COPY adapters ./adapters
 COPY persistence ./persistence
 COPY jobs ./jobs
 COPY migrations ./migrations

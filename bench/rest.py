@@ -42,6 +42,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 
+from adapters.security import Passwords
 from bench.rest_load import (
     Client,
     ClientFactory,
@@ -54,7 +55,6 @@ from bench.rest_load import (
     measure,
 )
 from bench.seed_data import Seeded, SeedPlan, seed
-from handlers.security import Passwords
 from persistence.database import create_engine
 from server.settings import Settings, normalize_database_url
 

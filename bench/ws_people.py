@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import insert
 
-from handlers.security import Tokens
+from adapters.security import Tokens
 from persistence.database import create_engine
 from persistence.enums import ParticipantStatus
 from persistence.models import AuthSession, Event, EventParticipant, User

@@ -12,10 +12,15 @@ from typing import Any, TypeVar
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from sqlalchemy import select
 
-from handlers import access, chat, events, live_ai, live_contexts, steps
-from handlers.checklist import StepChange, SubStepChange
+from handlers import access
 from handlers.context import Context, Outcome
-from handlers.events import EventUpdate
+from handlers.events import chat
+from handlers.events import manage as events
+from handlers.events.manage import EventUpdate
+from handlers.live import contexts as live_contexts
+from handlers.live import prompts as live_ai
+from handlers.processes import steps
+from handlers.processes.checklist import StepChange, SubStepChange
 from persistence.enums import EventStatus
 from persistence.errors import AIUnavailable, Forbidden, Invalid, NotFound
 from persistence.models import Step, SubStep

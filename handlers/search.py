@@ -12,8 +12,8 @@ from sqlalchemy import ColumnElement, or_, select
 from handlers import access
 from handlers.context import Context
 from handlers.links import ServedLink
-from handlers.post_access import post_visible_clause
-from handlers.posts import PostOut, post_outs
+from handlers.posts.manage import PostOut, post_outs
+from handlers.posts.visibility import post_visible_clause
 from handlers.schema import UTC, In, Limit, Out, PageQuery
 from persistence.enums import EventStatus
 from persistence.errors import Invalid

@@ -10,8 +10,8 @@ from typing import TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.library_content import COLLECTIONS, LIBRARY_AUTHOR, LibTemplate
-from handlers.security import Passwords
+from adapters.security import Passwords
+from handlers.market.library import COLLECTIONS, LIBRARY_AUTHOR, LibTemplate
 from persistence.models import Collection, Directory, Process, Step, SubStep, Topic, User, UserPreferences
 
 T = TypeVar("T")

@@ -5,7 +5,7 @@ and only then carry out the effects through the caller's announcer (publish, rem
 Errors are not mapped here: the edges map them once (server.errors). A refusal that must keep what it wrote
 (`DomainError.keep_changes`) commits first, announces what it committed, and is raised after. `guard` wraps the
 whole unit for what must be undone when the transaction fails — a reserved AI stream
-(jobs.generation.Generations.reservations)."""
+(ai.runner.Generations.reservations)."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from channels import topics
 from handlers.context import Message, Outcome
-from handlers.media import media_out
+from handlers.media.records import media_out
 from handlers.unit_of_work import unit_of_work
 from jobs.media_probe import Analysis, Unreadable, analyze, clock
 from jobs.runtime import JobRuntime, job

@@ -1,11 +1,11 @@
-"""The reminder job: send one claimed reminder (exactly once, see handlers.reminders), then publish."""
+"""The reminder job: send one claimed reminder (exactly once, see handlers.events.reminders), then publish."""
 
 from __future__ import annotations
 
 import uuid
 
-from handlers import reminders
 from handlers.context import Outcome
+from handlers.events import reminders
 from handlers.unit_of_work import unit_of_work
 from jobs.runtime import JobRuntime, job
 

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from channels import topics
 from handlers.context import Context, Message, Outcome
-from handlers.report_files import Period, quarter_period, save_report, week_period
-from handlers.reports import report_out
+from handlers.insights.report_files import Period, quarter_period, save_report, week_period
+from handlers.insights.reports import report_out
 from handlers.unit_of_work import unit_of_work
 from jobs.idempotency import first_time
 from jobs.runtime import JobRuntime, Permanent, job

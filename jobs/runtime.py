@@ -20,9 +20,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from taskiq import Context, TaskiqDepends
 
+from adapters.storage import Storage
 from channels.hub import Hub
 from handlers.context import Limits, Outcome
-from handlers.storage import Storage
 from jobs.broker import JobQueue
 from jobs.metrics import JobStats
 

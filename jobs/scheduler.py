@@ -21,8 +21,8 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from handlers import reminders
-from handlers.report_files import period_of
+from handlers.events import reminders
+from handlers.insights.report_files import period_of
 from jobs import reports
 from jobs.idempotency import forget_before
 from jobs.runtime import JobRuntime

@@ -22,10 +22,10 @@ from typing import Any
 
 from taskiq.receiver import Receiver
 
+from adapters.storage import StorageConfig, open_storages
 from channels.hub import create_hub
 from channels.outbox import Outbox
 from handlers.context import Limits, Outcome
-from handlers.storage import StorageConfig, open_storages
 from jobs.broker import Backoff, create_queue, describe
 from jobs.handoffs import enqueue_committed
 from jobs.metrics import HEARTBEAT_SECONDS, create_stats

@@ -3,10 +3,10 @@ signals) and token budgets â€” Redis when REDIS_URL is redis://, like the hub â€
 
 from __future__ import annotations
 
-from channels.budgets import create_token_budget
-from channels.leases import create_coordination
-from jobs.generation import GenerationConfig, Generations
-from jobs.llm import LLMConfig, create_llm
+from ai.budgets import create_token_budget
+from ai.leases import create_coordination
+from ai.model import LLMConfig, create_llm
+from ai.runner import GenerationConfig, Generations
 from server.errors import ws_code
 from server.settings import Settings
 from server.state import AppState

@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.security import AccessClaims
 from channels import wire_json
-from handlers.accounts import Client, authenticate
+from handlers.accounts.sessions import Client, authenticate
 from handlers.context import Context, Outcome
-from handlers.security import AccessClaims
 from handlers.unit_of_work import unit_of_work
 from persistence.errors import (
     BadRequest,

@@ -26,14 +26,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
+from adapters.security import Passwords, Tokens
+from adapters.storage import open_storages
 from channels import topics
 from channels.hub import Hub, create_hub
 from channels.outbox import Outbox
 from channels.protocol import Close
-from handlers.auth_cache import AuthCache
+from handlers.accounts.auth_cache import AuthCache
 from handlers.context import Limits, Outcome
-from handlers.security import Passwords, Tokens
-from handlers.storage import open_storages
 from jobs.broker import create_queue
 from jobs.handoffs import enqueue_committed
 from jobs.handoffs import relay as relay_handoffs

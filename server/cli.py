@@ -89,7 +89,7 @@ async def _migrate(settings: Settings, target: str, down: bool) -> None:
 
 async def _init(settings: Settings) -> None:
     import handlers.seed as seed
-    from handlers.security import Passwords
+    from adapters.security import Passwords
     from persistence import migrate
     from persistence.database import create_engine, create_sessionmaker
 
@@ -111,7 +111,7 @@ async def _init(settings: Settings) -> None:
 
 async def _create_admin(settings: Settings, email: str, name: str, handle: str, password: str) -> None:
     import handlers.seed as seed
-    from handlers.security import Passwords
+    from adapters.security import Passwords
     from persistence.database import create_engine, create_sessionmaker
 
     engine = create_engine(settings.database_url)
@@ -229,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     standin.add_argument("--rate", type=float, help="words per second (default 25; 0: as fast as it can)")
     args = parser.parse_args(argv)
     if args.command == "ai-standin":  # needs no settings: it is not the server
-        from server.ai_standin import run as run_standin
+        from ai.standin import run as run_standin
 
         return run_standin(args.port, args.rate)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")

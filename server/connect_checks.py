@@ -1,7 +1,7 @@
 """The questions every connecting socket asks the database, batched across sockets (channels.batching): is the
 token's sign-in session still standing (and its user's row), and may this user join this event room.
 
-Each answers exactly what the one-at-a-time path answers (handlers.accounts.authenticate,
+Each answers exactly what the one-at-a-time path answers (handlers.accounts.sessions.authenticate,
 handlers.access.event_for_member); whatever is not a plain yes here — an unknown session, a guest past its
 expiry — goes the one-at-a-time way, so every refusal keeps its precise reason. Revocation still stops a
 socket at once: that is the `sessions` topic's job (server.session_watch), not a lookup's."""

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels import topics
 from channels.hub import Hub
 from channels.protocol import Close
-from handlers.auth_cache import AuthCache
+from handlers.accounts.auth_cache import AuthCache
 from persistence.models import AuthSession, User
 
 log = logging.getLogger("conversme.sessions")

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from adapters.storage import StorageConfig
 from handlers.links import served_link
-from handlers.storage import StorageConfig
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "your-secret-key", "your_secret_key", "supersecret",
@@ -80,8 +80,8 @@ class Settings:
     # How often each instance checks its sockets' sign-in sessions against the database: the backstop for a
     # `session.ended` announcement that never arrived (normally sockets close as soon as it does).
     ws_session_sweep_seconds: float = 60.0
-    # How long an instance may serve a signed-in caller from memory (handlers.auth_cache); changes are announced
-    # and applied at once, this bounds only an announcement lost with Redis. 0: a query on every request.
+    # How long an instance may serve a signed-in caller from memory (handlers.accounts.auth_cache); changes are
+    # announced and applied at once, this bounds only an announcement lost with Redis. 0: a query on every request.
     auth_cache_seconds: float = 10.0
     ws_max_queue_bytes: int = 1024 * 1024
     ws_push_burst: int = 20
@@ -101,7 +101,7 @@ class Settings:
     reports_dir: Path = Path("data/reports")  # private report files (never under the public uploads mount)
     # STORAGE_URL: where files live. Empty: the local directories above; s3://BUCKET[/PREFIX]: an S3-compatible
     # bucket, reached with the AWS tools' variables (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-    # AWS_REGION), so every instance and worker sees the same files (handlers.storage).
+    # AWS_REGION), so every instance and worker sees the same files (adapters.storage).
     storage_url: str = ""
     aws_endpoint_url_s3: str = ""
     aws_access_key_id: str = ""

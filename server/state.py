@@ -10,14 +10,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from adapters.security import Passwords, Tokens
+from adapters.storage import Storage
+from ai.runner import Generations
 from channels.hub import Hub
 from channels.outbox import Outbox
 from channels.protocol import Limits as ProtocolLimits
-from handlers.auth_cache import AuthCache
+from handlers.accounts.auth_cache import AuthCache
 from handlers.context import Limits, Outcome
-from handlers.security import Passwords, Tokens
-from handlers.storage import Storage
-from jobs.generation import Generations
 from jobs.runtime import JobRuntime
 from server.connect_checks import ConnectChecks
 from server.ratelimit import RateLimiter

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handlers.bucket import BucketStorage
-from handlers.storage import LocalStorage, open_storages
+from adapters.bucket import BucketStorage
+from adapters.storage import LocalStorage, open_storages
 from server.settings import Settings
 
 

@@ -19,11 +19,11 @@ from starlette.responses import FileResponse, PlainTextResponse, RedirectRespons
 from starlette.staticfiles import NotModifiedResponse, PathLike, StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handlers.bucket import BucketStorage
+from adapters.bucket import BucketStorage
+from adapters.sniff import BY_EXTENSION
+from adapters.storage import Storage
 from handlers.context import Outcome
-from handlers.media import FileCleanup
-from handlers.sniff import BY_EXTENSION
-from handlers.storage import Storage
+from handlers.media.records import FileCleanup
 from persistence.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
 from server.api import ORJSONResponse, serialize
 

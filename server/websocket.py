@@ -24,10 +24,10 @@ from channels.coalesce import coalesce_deltas, compact_backlog
 from channels.hub import Hub
 from channels.protocol import Close, ConnectionProtocol, Limits, State
 from handlers import realtime
-from handlers.accounts import authenticate
+from handlers.accounts.sessions import authenticate
+from handlers.accounts.users import brief
 from handlers.context import Context, Outcome
 from handlers.unit_of_work import unit_of_work
-from handlers.users import brief
 from persistence.errors import DomainError, Forbidden, NotFound, Unauthorized
 from persistence.models import User
 from server import transport

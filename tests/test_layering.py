@@ -1,6 +1,7 @@
-"""Imports point one way (see shared/design/architecture.md):
-server → handlers, channels, jobs, persistence; handlers → persistence, channels.topics/messages;
-jobs → handlers, persistence, channels; channels → nothing of ours; persistence → nothing above it."""
+"""Imports point one way (see docs/architecture.md):
+server → everything; ai → handlers, adapters, persistence, channels; jobs → handlers, adapters, persistence,
+channels; handlers → adapters, persistence, channels.topics/messages; adapters → persistence; channels →
+nothing of ours; persistence → nothing above it."""
 
 from __future__ import annotations
 
@@ -8,12 +9,14 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("server", "channels", "handlers", "persistence", "jobs", "migrations")
+PACKAGES = ("server", "ai", "channels", "handlers", "adapters", "persistence", "jobs", "migrations")
 
 ALLOWED: dict[str, set[str]] = {
-    "server": {"server", "handlers", "channels", "jobs", "persistence", "migrations"},
-    "jobs": {"jobs", "handlers", "persistence", "channels"},
-    "handlers": {"handlers", "persistence", "channels"},
+    "server": {"server", "ai", "handlers", "adapters", "channels", "jobs", "persistence", "migrations"},
+    "ai": {"ai", "handlers", "adapters", "persistence", "channels"},
+    "jobs": {"jobs", "handlers", "adapters", "persistence", "channels"},
+    "handlers": {"handlers", "adapters", "persistence", "channels"},
+    "adapters": {"adapters", "persistence"},
     "channels": {"channels"},
     "persistence": {"persistence", "migrations"},
     "migrations": {"migrations", "persistence"},
@@ -83,3 +86,13 @@ def test_nothing_opens_connections_at_import() -> None:
                 if any(s in segment for s in suspicious):
                     found.append(f"{path.relative_to(ROOT)}: {segment[:60]}")
     assert found == []
+
+
+def test_the_architecture_page_states_the_same_rules() -> None:
+    """docs/architecture.md's import table is the layering newcomers read: it must match ALLOWED."""
+    documented: dict[str, set[str]] = {}
+    for line in (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[0].strip("`") in ALLOWED:
+            documented[cells[0].strip("`")] = {name.strip() for name in cells[2].split(",")}
+    assert documented == ALLOWED

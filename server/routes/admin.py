@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from handlers import admin, seed
-from handlers.admin import AdminUserCreate, AdminUserOut, AdminUserUpdate, ResetOut
+from handlers import seed
+from handlers.accounts import admin
+from handlers.accounts.admin import AdminUserCreate, AdminUserOut, AdminUserUpdate, ResetOut
 from handlers.schema import Out, PageQuery
 from persistence.errors import Forbidden, Unauthorized
 from server.api import ApiRouter, Call

@@ -16,14 +16,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from handlers import live_ai, live_contexts
+from ai.model import HOW_TO_CONFIGURE
+from ai.runner import Generations
 from handlers.context import Outcome
-from handlers.live_ai import LiveMessageRequest
-from handlers.live_contexts import LiveMessageOut
-from handlers.live_suggestions import SuggestedOperation
+from handlers.live import contexts as live_contexts
+from handlers.live import prompts as live_ai
+from handlers.live.contexts import LiveMessageOut
+from handlers.live.prompts import LiveMessageRequest
+from handlers.live.suggestions import SuggestedOperation
 from handlers.schema import In, Limit, Out
-from jobs.generation import Generations
-from jobs.llm import HOW_TO_CONFIGURE
 from persistence.errors import AIUnavailable, DomainError
 from server.api import ApiRouter, Call, ORJSONResponse, error_response, serialize
 from server.state import AppState

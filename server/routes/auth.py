@@ -9,11 +9,11 @@ from datetime import timedelta
 from pydantic import Field
 from sqlalchemy import select
 
-from handlers import accounts
-from handlers.accounts import ChangePassword, SignUp, TokenOut
+from handlers.accounts import sessions as accounts
+from handlers.accounts.sessions import ChangePassword, SignUp, TokenOut
+from handlers.accounts.users import UserOut, user_out
 from handlers.links import ServedLink
 from handlers.schema import UTC, In, Out
-from handlers.users import UserOut, user_out
 from persistence.enums import GuestRole
 from persistence.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
 from persistence.models import AuthSession

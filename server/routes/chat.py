@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from handlers import chat
-from handlers.chat import ChatIn, ChatMessageOut, ChatQuery
 from handlers.context import Outcome
+from handlers.events import chat
+from handlers.events.chat import ChatIn, ChatMessageOut, ChatQuery
 from server.api import ApiRouter, Call
 
 router = ApiRouter("chat")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from handlers import directories
-from handlers.directories import (
+from handlers.processes import directories
+from handlers.processes.directories import (
     DeleteQuery,
     DirectoryChange,
     DirectoryDetail,

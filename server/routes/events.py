@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from handlers import calendar, events, participants
-from handlers.calendar import (
+from handlers.context import Outcome
+from handlers.events import calendar, participants
+from handlers.events import manage as events
+from handlers.events.calendar import (
     CalendarCell,
     CalendarDebug,
     CalendarPage,
@@ -14,10 +16,9 @@ from handlers.calendar import (
     MonthQuery,
     UpcomingQuery,
 )
-from handlers.context import Outcome
-from handlers.event_views import EventDetail, EventListItem, EventOut, ParticipantOut, StatusLogOut
-from handlers.events import EventCreate, EventQuery, EventUpdate, MyEventsQuery
-from handlers.participants import ParticipantCreate, ParticipantUpdate
+from handlers.events.manage import EventCreate, EventQuery, EventUpdate, MyEventsQuery
+from handlers.events.participants import ParticipantCreate, ParticipantUpdate
+from handlers.events.views import EventDetail, EventListItem, EventOut, ParticipantOut, StatusLogOut
 from handlers.schema import PageQuery
 from server.api import ApiRouter, Call, ORJSONResponse, serialize
 from server.uploads import respond_then_remove

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from handlers import feed
-from handlers.feed import FeedPage, FeedQuery
+from handlers.posts import feed
+from handlers.posts.feed import FeedPage, FeedQuery
 from server.api import ApiRouter, Call
 
 router = ApiRouter("feed")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from handlers import live_contexts, live_process_context
 from handlers.context import Outcome
-from handlers.live_contexts import LiveContextIn, LiveContextOut, LiveContextQuery
-from handlers.live_process_context import ProcessContextOut
+from handlers.live import contexts as live_contexts
+from handlers.live import process_context as live_process_context
+from handlers.live.contexts import LiveContextIn, LiveContextOut, LiveContextQuery
+from handlers.live.process_context import ProcessContextOut
 from server.api import ApiRouter, Call
 
 router = ApiRouter("live")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from handlers import market
-from handlers.market import CollectionCreate, CollectionUpdate, MarketQuery
-from handlers.market_shapes import CollectionOut, LibDirectoryOut, LibProcessOut
+from handlers.market import collections as market
+from handlers.market.collections import CollectionCreate, CollectionUpdate, MarketQuery
+from handlers.market.shapes import CollectionOut, LibDirectoryOut, LibProcessOut
 from handlers.schema import PageQuery
 from server.api import ApiRouter, Call
 from server.routes.admin import InitOut, seed_library

@@ -6,10 +6,11 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from handlers import media, uploads
 from handlers.context import Outcome
-from handlers.media import MediaOut
-from handlers.uploads import MessageOut, ProfileImageOut, UploadFields, UploadOut
+from handlers.media import records as media
+from handlers.media import uploads
+from handlers.media.records import MediaOut
+from handlers.media.uploads import MessageOut, ProfileImageOut, UploadFields, UploadOut
 from server import errors
 from server.api import ApiRouter, Call
 from server.state import AppState

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from handlers import notifications
 from handlers.context import Outcome
-from handlers.notifications import NotificationChange, NotificationIn, NotificationList, NotificationQuery
-from handlers.notify import NotificationOut
+from handlers.notifications import inbox as notifications
+from handlers.notifications.inbox import NotificationChange, NotificationIn, NotificationList, NotificationQuery
+from handlers.notifications.send import NotificationOut
 from server.api import ApiRouter, Call
 
 router = ApiRouter("notifications")

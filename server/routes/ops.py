@@ -14,7 +14,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-import jobs.ai_metrics  # noqa: F401  (registers the AI metrics on the process registry)
+import ai.metrics  # noqa: F401  (registers the AI metrics on the process registry)
 from channels.redis_hub import RedisHub
 from handlers.context import Outcome
 from handlers.schema import Out
@@ -160,7 +160,7 @@ async def metrics(call: Call) -> Response:
     if api is not None:
         api.refresh(ws_stats(call.state), call.state.outbox)
         body += generate_latest(api.registry)
-    # The process-wide registry: AI generations (jobs.ai_metrics) and the process's CPU, memory and GC.
+    # The process-wide registry: AI generations (ai.metrics) and the process's CPU, memory and GC.
     body += generate_latest(REGISTRY)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from handlers import plan
-from handlers.plan import PlanDirectory, PlanGenerateIn, PlanOut, PlanSaveIn, PlanSaveOut
+from handlers.planning import week as plan
+from handlers.planning.week import PlanDirectory, PlanGenerateIn, PlanOut, PlanSaveIn, PlanSaveOut
 from server.api import ApiRouter, Call
 from server.routes.ai import AfterCommit
 

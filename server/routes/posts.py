@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from handlers import media, posts
 from handlers.context import Outcome
-from handlers.media import MediaOut
-from handlers.posts import MediaAttach, MyPostsQuery, PostIn, PostOut, PostQuery, PostUpdate
+from handlers.media import records as media
+from handlers.media.records import MediaOut
+from handlers.posts import manage as posts
+from handlers.posts.manage import MediaAttach, MyPostsQuery, PostIn, PostOut, PostQuery, PostUpdate
 from server.api import ApiRouter, Call
 from server.uploads import respond_then_remove
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from handlers import live_operation, processes, steps
-from handlers.checklist import StepChange, StepIn, SubStepChange, SubStepIn
 from handlers.context import Outcome
-from handlers.live_operation import LiveOperationIn, LiveOperationOut
-from handlers.process_shapes import ProcessDetail, ProcessOut, StepOut, SubStepOut
-from handlers.processes import Kind, ProcessChange, ProcessIn, ProcessQuery
-from handlers.steps import FixOut, SubStepBatch
+from handlers.live import operation as live_operation
+from handlers.live.operation import LiveOperationIn, LiveOperationOut
+from handlers.processes import manage as processes
+from handlers.processes import steps
+from handlers.processes.checklist import StepChange, StepIn, SubStepChange, SubStepIn
+from handlers.processes.manage import Kind, ProcessChange, ProcessIn, ProcessQuery
+from handlers.processes.shapes import ProcessDetail, ProcessOut, StepOut, SubStepOut
+from handlers.processes.steps import FixOut, SubStepBatch
 from server.api import ApiRouter, Call
 
 router = ApiRouter("processes")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from handlers import progress, timeline
-from handlers.progress import ProgressIn, ProgressOut
-from handlers.timeline import TimelineYear
+from handlers.insights import progress, timeline
+from handlers.insights.progress import ProgressIn, ProgressOut
+from handlers.insights.timeline import TimelineYear
 from server.api import ApiRouter, Call
 
 router = ApiRouter("progress")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from handlers import reports
-from handlers.bucket import BucketStorage
+from adapters.bucket import BucketStorage
 from handlers.context import Outcome
-from handlers.reports import (
+from handlers.insights import reports
+from handlers.insights.reports import (
     DownloadQuery,
     GenerateIn,
     GenerateOut,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers import search
-from handlers.posts import PostOut
+from handlers.posts.manage import PostOut
 from handlers.search import (
     EventHit,
     ProcessHit,

@@ -6,12 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from handlers import preferences, profile
+from handlers.accounts import preferences, profile
+from handlers.accounts.preferences import PrefsUpdate
+from handlers.accounts.profile import ProfileUpdate
+from handlers.accounts.users import UserOut
 from handlers.links import ServedLink
-from handlers.preferences import PrefsUpdate
-from handlers.profile import ProfileUpdate
 from handlers.schema import Out
-from handlers.users import UserOut
 from server.api import ApiRouter, Call
 
 router = ApiRouter("settings")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from handlers import topics
-from handlers.topics import TopicCreate, TopicOut, TopicQuery, TopicUpdate
+from handlers.events import tags as topics
+from handlers.events.tags import TopicCreate, TopicOut, TopicQuery, TopicUpdate
 from server.api import ApiRouter, Call
 
 router = ApiRouter("topics")

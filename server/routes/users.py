@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.responses import RedirectResponse
 
-from handlers import preferences, profile
-from handlers.preferences import PrefsOut, PrefsUpdate
-from handlers.profile import ProfileUpdate, UserQuery
-from handlers.users import UserOut, user_out
+from handlers.accounts import preferences, profile
+from handlers.accounts.preferences import PrefsOut, PrefsUpdate
+from handlers.accounts.profile import ProfileUpdate, UserQuery
+from handlers.accounts.users import UserOut, user_out
 from persistence.errors import NotImplementedFeature
 from server.api import ApiRouter, Call
 

@@ -361,7 +361,7 @@ TABLE: dict[str, Case | tuple[Case, ...]] = {
     "PUT /processes/substeps/{substep_id}": Case(members(200), json={"content": "Cut it"}),
     "DELETE /processes/substeps/{substep_id}": Case(members(204), fresh=fresh("substep_id", World.new_substep)),
     "POST /processes/batch/substeps/update": Case(members(200), json=batch_body),
-    # docs/api.md: a process the caller may not see answers 404. handlers/live_operation.py answers 403 on
+    # docs/api.md: a process the caller may not see answers 404. handlers/live/operation.py answers 403 on
     # purpose (its contract, taken from the original's §7.4, and tests/api/test_steps.py asserts it): the
     # process's existence leaks to anyone who has its id. Reported, not changed here.
     "POST /live/operation": Case(members(200), json=live_op_body, known={Role.OUTSIDER: 403, Role.ADMIN: 403}),

@@ -21,9 +21,10 @@ import httpx
 from sqlalchemy import update
 from starlette.applications import Starlette
 
-from handlers import accounts, report_files
-from handlers.accounts import Client
+from handlers.accounts import sessions as accounts
+from handlers.accounts.sessions import Client
 from handlers.context import Context
+from handlers.insights import report_files
 from jobs import deadletter
 from persistence import migrate
 from persistence.enums import MediaType, NotificationType, ParticipantStatus, ReportType

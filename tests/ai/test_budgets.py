@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from channels.budgets import MemoryTokenBudget, RedisTokenBudget, TokenBudget, create_token_budget
+from ai.budgets import MemoryTokenBudget, RedisTokenBudget, TokenBudget, create_token_budget
 from tests.conftest import REDIS_URL, redis_prefix
 
 T0 = 1_700_000_000.0  # seconds since the epoch, like time.time()

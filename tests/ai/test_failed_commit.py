@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 
-from jobs.generation import Generations
+from ai.runner import Generations
 from server.app import create_app
 from server.state import AppState
 from tests.conftest import make_settings, sign_up

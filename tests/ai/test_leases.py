@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from channels.leases import Coordination, MemoryCoordination, RedisCoordination, StreamInfo
+from ai.leases import Coordination, MemoryCoordination, RedisCoordination, StreamInfo
 from tests.conftest import REDIS_URL, redis_prefix
 from tests.waiting import LIVENESS, eventually
 

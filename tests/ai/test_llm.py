@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from handlers.live_suggestions import TOOL
-from jobs.llm import (
+from ai.model import (
     HOW_TO_CONFIGURE,
     ChatEvent,
     Finish,
@@ -23,6 +22,7 @@ from jobs.llm import (
     Usage,
     create_llm,
 )
+from handlers.live.suggestions import TOOL
 from persistence.errors import AIRejected, AITimeout, AIUnavailable, DomainError, RateLimited
 from tests.fakes.openai_server import FakeOpenAI, Script
 from tests.waiting import LIVENESS

@@ -15,10 +15,10 @@ from openai import AsyncOpenAI, AsyncStream
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionChunk
 
+from ai.model import LLMConfig, OpenAILLM, TextDelta, ToolCall, Usage
 from channels.client import RealtimeClient
-from handlers.live_ai import SYSTEM_PROMPT, describe_checklist
-from handlers.live_suggestions import TOOL, Checklist, StepSnapshot, validate
-from jobs.llm import LLMConfig, OpenAILLM, TextDelta, ToolCall, Usage
+from handlers.live.prompts import SYSTEM_PROMPT, describe_checklist
+from handlers.live.suggestions import TOOL, Checklist, StepSnapshot, validate
 from persistence.errors import AIRejected
 from persistence.models import Process, Step, SubStep
 from tests.ai.conftest import PROMPT, ai_frames, deltas, live_session, until_end

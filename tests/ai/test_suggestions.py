@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from handlers import live_ai, realtime
-from handlers.live_suggestions import TOOL, Checklist, StepSnapshot, parse_arguments, validate
+from handlers import realtime
+from handlers.live import prompts as live_ai
+from handlers.live.suggestions import TOOL, Checklist, StepSnapshot, parse_arguments, validate
 
 P = uuid.uuid4()
 S1, S2, S3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()

@@ -1,4 +1,4 @@
-"""Signed-in callers served from the instance's memory (handlers.auth_cache): no query for a remembered
+"""Signed-in callers served from the instance's memory (handlers.accounts.auth_cache): no query for a remembered
 session, and nothing served from memory once the session ended or the user changed."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from handlers.auth_cache import AuthCache
+from handlers.accounts.auth_cache import AuthCache
 from persistence.models import User
 from tests.conftest import Backend, MakeUser
 from tests.statements import recorded

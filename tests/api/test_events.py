@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from handlers import events as event_handlers
 from handlers.context import Context
+from handlers.events import manage as event_handlers
 from persistence.enums import NotificationType, ParticipantStatus
 from persistence.models import Event, EventParticipant, Notification, Process, StatusLog, Step, SubStep, User
 from tests.api.eventkit import T0, count, create_event, insert_event, iso, make_process, make_topic

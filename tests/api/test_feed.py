@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from handlers.clock import time_ago
-from handlers.feed import decode_cursor, encode_cursor
+from handlers.posts.feed import decode_cursor, encode_cursor
 from persistence.enums import EventStatus, ParticipantStatus
 from tests.api.factories_insights import make_event, make_post, make_status_log
 from tests.conftest import Backend, MakeUser

@@ -9,7 +9,7 @@ import httpx
 from sqlalchemy import select
 
 from handlers.context import Context
-from handlers.live_contexts import append_message, context_for_member, list_messages
+from handlers.live.contexts import append_message, context_for_member, list_messages
 from persistence.enums import LiveRole, ParticipantStatus
 from persistence.errors import NotFound
 from persistence.models import LiveContext, LiveMessage, User

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from handlers.context import Context, Message
-from handlers.media import stored_files_of_event
+from handlers.media.records import stored_files_of_event
 from persistence.enums import ParticipantStatus
 from persistence.models import Media, User
 from tests.api.postkit import chunks, make_event, multipart, png, record_published, stored_files, wav

@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 
 import httpx
 
-from handlers import events, participants
 from handlers.context import Context
+from handlers.events import manage as events
+from handlers.events import participants
 from persistence.enums import NotificationType, ParticipantStatus
 from persistence.models import EventParticipant, Notification, User
 from tests.api.eventkit import count, create_event

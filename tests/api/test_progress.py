@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from handlers.progress import frame_window, previous_window
-from handlers.progress_data import Window
+from handlers.insights.progress import frame_window, previous_window
+from handlers.insights.progress_data import Window
 from persistence.enums import EventStatus, ParticipantStatus
 from persistence.models import UserPreferences
 from tests.api.factories_insights import complete_step, make_event, make_post, make_process, step_ids, uid

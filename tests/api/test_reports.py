@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from handlers.reports import iso_weeks_of_month
+from handlers.insights.reports import iso_weeks_of_month
 from tests.api.factories_insights import make_report
 from tests.conftest import Backend, MakeUser
 

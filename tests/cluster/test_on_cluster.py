@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from channels.budgets import RedisTokenBudget
+from ai.budgets import RedisTokenBudget
+from ai.leases import RedisCoordination, StreamInfo
 from channels.client import RealtimeClient
-from channels.leases import RedisCoordination, StreamInfo
 from tests.cluster.conftest import OnCluster
 from tests.realtime.harness import event_with, person
 from tests.waiting import LIVENESS, eventually, frames_until

@@ -20,7 +20,7 @@ Every request is recorded (body, chunk send times, whether the client closed it 
 can assert that cancelling a stream closed the upstream request, and wait for a request to arrive
 (`wait_started`) instead of sleeping.
 
-The SSE framing is the shipped stand-in's (`server/ai_standin.py`, `conversme ai-standin`); this fake keeps what
+The SSE framing is the shipped stand-in's (`ai/standin.py`, `conversme ai-standin`); this fake keeps what
 only tests need: the markers above, scripts, holds and the recording.
 
 In tests: `FakeOpenAI().start()` runs it in a thread; as a process: `python -m tests.fakes.openai_server
@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from server.ai_standin import DONE, Chunks, completion, error, last_user_text, words
+from ai.standin import DONE, Chunks, completion, error, last_user_text, words
 
 DEFAULT_TEXT = "Step one looks done. Mark it complete, then move on to step two and check the valve."
 MARKER = re.compile(r"\[([a-z0-9_]+)(?::([^\]]*))?\]", re.I)

@@ -196,8 +196,8 @@ async def test_postgres_restart_answers_503_never_500_and_recovers(stack: Stack)
     api = httpx.AsyncClient(base_url=a.url, timeout=LIVENESS)
     async with api:
         alice = await person(api, "alice")
-        # Signed in but never seen by an instance: nothing about her is remembered (handlers.auth_cache), so her
-        # socket's authentication needs the database.
+        # Signed in but never seen by an instance: nothing about her is remembered
+        # (handlers.accounts.auth_cache), so her socket's authentication needs the database.
         newcomer = await person(api, "newcomer")
         event = await event_with(api, alice, template=False)
     topic, chat = f"event:{event['id']}", f"/events/{event['id']}/chat"

@@ -24,9 +24,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from taskiq import AckableMessage
 
+from adapters.storage import LocalStorage
 from channels.hub import create_hub
 from handlers.context import Outcome
-from handlers.storage import LocalStorage
 from jobs.broker import LocalBroker, LocalJobQueue, RedisJobQueue
 from jobs.metrics import WORKERS, MemoryJobStats
 from jobs.runtime import JobRuntime

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from handlers import reminders
+from handlers.events import reminders
 from jobs.broker import RedisJobQueue
 from jobs.handoffs import relay as relay_handoffs
 from persistence.enums import EventStatus, ParticipantStatus

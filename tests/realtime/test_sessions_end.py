@@ -182,7 +182,7 @@ async def test_the_embedded_default_ends_sockets_too(embedded: ServerProcess) ->
 
 
 async def test_a_changed_user_is_seen_at_once_by_every_instance(cluster: Cluster) -> None:
-    """Instances remember signed-in callers (handlers.auth_cache); a change made on one is announced, and the
+    """Instances remember signed-in callers (handlers.accounts.auth_cache); a change made on one is announced, and the
     other serves the new row on its next request — admin rights taken away included."""
     async with cluster.api(cluster.a) as on_a, cluster.api(cluster.b) as on_b:
         boss, deputy = await person(on_a, "boss"), await person(on_a, "deputy")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from handlers.storage import Storage
+from adapters.storage import Storage
 from server.app import create_app
 from server.state import AppState
 from tests.conftest import make_settings

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from handlers.storage import StorageConfig
+from adapters.storage import StorageConfig
 from tests.realtime.harness import free_port, track, wait_answering
 from tests.waiting import LIVENESS
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from handlers.bucket import BucketStorage
-from handlers.storage import LocalStorage, Storage, open_storages
+from adapters.bucket import BucketStorage
+from adapters.storage import LocalStorage, Storage, open_storages
 from tests.api.postkit import png
 from tests.conftest import sign_up
 from tests.jobs import media_files

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from handlers.event_times import derive, parse_clock, parse_duration, resolve_change, resolve_new
+from handlers.events.times import derive, parse_clock, parse_duration, resolve_change, resolve_new
 from persistence.errors import Invalid
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import func, select
 
 from handlers import seed
-from handlers.library_content import COLLECTIONS
+from handlers.market.library import COLLECTIONS
 from persistence.models import Collection, Directory, Process, Step, SubStep, Topic, User, UserPreferences
 from tests.conftest import Backend
 

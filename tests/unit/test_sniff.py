@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.sniff import sniff
+from adapters.sniff import sniff
 from tests.api.postkit import png, wav
 
 

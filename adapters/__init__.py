@@ -1,0 +1,2 @@
+"""Adapters to the world outside the domain: password hashing and access tokens, file storage (local or
+bucket), file-type sniffing."""

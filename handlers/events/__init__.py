@@ -1,0 +1,1 @@
+"""Events: scheduled runs of a process: the event, its times, participants, calendar, reminders, chat, tags."""

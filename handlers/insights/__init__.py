@@ -1,0 +1,1 @@
+"""Insights from the caller's own work: progress figures, the profile timeline, weekly and quarterly reports."""

@@ -1,0 +1,99 @@
+"""What a live session needs to know about a process: its checklist, its events, recent talk, preferences."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from handlers import access
+from handlers.context import Context
+from handlers.live.contexts import LiveMessageOut, message_out
+from handlers.processes.shapes import StepOut, step_out
+from handlers.schema import UTC, Out
+from persistence.enums import EventStatus, LiveRole
+from persistence.models import Event, LiveContext, LiveMessage, Process, Step, UserPreferences
+
+RECENT_MESSAGES = 20
+RELATED_EVENTS = 50
+
+
+class ContextProcess(Out):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    color: str | None
+    category: str | None
+    is_template: bool
+    template_id: uuid.UUID | None
+    created_by_id: uuid.UUID | None
+    steps: list[StepOut]
+
+
+class ContextEvent(Out):
+    id: uuid.UUID
+    title: str
+    description: str | None
+    start_time: UTC
+    end_time: UTC
+    status: EventStatus
+    color: str | None
+
+
+class ContextPreferences(Out):
+    theme: str
+    language: str
+    time_zone: str
+    email_notifications: bool
+    push_notifications: bool
+    reminder_minutes: int
+    additional_settings: dict[str, Any]
+
+
+class ProcessContextOut(Out):
+    process: ContextProcess
+    related_events: list[ContextEvent]
+    recent_messages: list[LiveMessageOut]
+    user_preferences: ContextPreferences | None
+
+
+def _process_out(p: Process) -> ContextProcess:
+    return ContextProcess(
+        id=p.id, title=p.title, description=p.description, color=p.color, category=p.category,
+        is_template=p.is_template, template_id=p.template_id, created_by_id=p.created_by_id,
+        steps=[step_out(s, s.sub_steps) for s in p.steps],
+    )
+
+
+async def process_context(ctx: Context, process_id: uuid.UUID) -> ProcessContextOut:
+    await access.process_for_member(ctx, process_id)
+    process = await ctx.db.scalar(
+        select(Process).where(Process.id == process_id).execution_options(populate_existing=True)
+        .options(selectinload(Process.steps).selectinload(Step.sub_steps))
+    )
+    assert process is not None  # checked just above, same transaction
+    events = (await ctx.db.scalars(
+        access.visible_events(ctx.user_id).where(Event.process_id == process_id)
+        .order_by(Event.start_time.desc(), Event.id.desc()).limit(RELATED_EVENTS)
+    )).all()
+    # The tail of the caller's own conversations about this process, system prompts left out.
+    recent = (await ctx.db.scalars(
+        select(LiveMessage).join(LiveContext, LiveContext.id == LiveMessage.context_id)
+        .where(LiveContext.user_id == ctx.user_id, LiveContext.process_id == process_id,
+               LiveMessage.role != LiveRole.SYSTEM)
+        .order_by(LiveMessage.created_at.desc(), LiveMessage.seq.desc()).limit(RECENT_MESSAGES)
+    )).all()
+    prefs = await ctx.db.scalar(select(UserPreferences).where(UserPreferences.user_id == ctx.user_id))
+    return ProcessContextOut(
+        process=_process_out(process),
+        related_events=[ContextEvent(id=e.id, title=e.title, description=e.description, start_time=e.start_time,
+                                     end_time=e.end_time, status=e.status, color=e.color) for e in events],
+        recent_messages=[message_out(m) for m in reversed(recent)],
+        user_preferences=None if prefs is None else ContextPreferences(
+            theme=prefs.theme, language=prefs.language, time_zone=prefs.time_zone,
+            email_notifications=prefs.email_notifications, push_notifications=prefs.push_notifications,
+            reminder_minutes=prefs.reminder_minutes, additional_settings=dict(prefs.additional_settings or {}),
+        ),
+    )

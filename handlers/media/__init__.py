@@ -1,0 +1,1 @@
+"""Media: stored files attached to posts and events, and profile images."""

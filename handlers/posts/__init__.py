@@ -1,0 +1,1 @@
+"""Posts: the feed and event-room posts, and who may see which post."""

@@ -1,0 +1,1 @@
+"""Processes: templates and live instances, their steps and substeps (the checklist), and directories."""
