@@ -20,6 +20,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
 
 from handlers.context import Context
+from persistence import processes
 from persistence.enums import ParticipantStatus
 from persistence.errors import Forbidden, NotFound
 from persistence.models import Event, EventParticipant, Process
@@ -96,10 +97,7 @@ def process_workable_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
 async def can_work_on_process(ctx: Context, process: Process) -> bool:
     if process.created_by_id == ctx.user_id:
         return True
-    found = await ctx.db.scalar(
-        select(Event.id).where(Event.process_id == process.id, member_clause(ctx.user_id)).limit(1)
-    )
-    return found is not None
+    return await processes.any_linked_event(ctx.db, process.id, where=member_clause(ctx.user_id))
 
 
 async def process_for_member(ctx: Context, process_id: uuid.UUID, *, for_update: bool = False) -> Process:
@@ -118,5 +116,4 @@ async def process_for_owner(ctx: Context, process_id: uuid.UUID, *, for_update: 
 
 
 async def events_linked_to_process(ctx: Context, process_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = await ctx.db.scalars(select(Event.id).where(Event.process_id == process_id))
-    return list(rows.all())
+    return await processes.linked_event_ids(ctx.db, process_id)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Uuid, literal, literal_column, select
+from sqlalchemy import ColumnElement, Select, Uuid, literal, literal_column, select
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,3 +64,12 @@ async def add_chat_line(db: AsyncSession, topic: str, frame: tuple[str, str], no
     the frame)."""
     return await topic_log.append_frames(db, topic, [frame], now, statement=statement,
                                          args=(event_id, user_id, line_id, text))
+
+
+async def room_item(db: AsyncSession, event_id: uuid.UUID, *, member: ColumnElement[bool],
+                    item_process: Select[uuid.UUID]) -> tuple[bool, uuid.UUID | None, uuid.UUID | None] | None:
+    """In one statement: whether `member` (the caller's rule on Event) admits the caller to the event, the event's
+    process and the process of a checklist item (`item_process` selects it); None if there is no such event."""
+    row = (await db.execute(select(member, Event.process_id, item_process.scalar_subquery())
+                            .where(Event.id == event_id))).tuples().one_or_none()
+    return None if row is None else (bool(row[0]), row[1], row[2])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence.models import Event, Process, Step, SubStep
@@ -28,6 +28,12 @@ async def process_for_work(db: AsyncSession, process_id: uuid.UUID, *,
 async def linked_event_ids(db: AsyncSession, process_id: uuid.UUID) -> list[uuid.UUID]:
     """The events using the process."""
     return list((await db.scalars(select(Event.id).where(Event.process_id == process_id))).all())
+
+
+async def any_linked_event(db: AsyncSession, process_id: uuid.UUID, *, where: ColumnElement[bool]) -> bool:
+    """Whether an event using the process meets `where` (the caller's rule on Event)."""
+    found = await db.scalar(select(Event.id).where(Event.process_id == process_id, where).limit(1))
+    return found is not None
 
 
 def _work_rows(rows: Sequence[tuple[object, bool | None, uuid.UUID | None]]) -> tuple[bool, list[uuid.UUID]]:
@@ -82,6 +88,16 @@ async def events_by_process(db: AsyncSession, process_ids: Sequence[uuid.UUID]) 
         if pid is not None:
             linked.setdefault(pid, []).append(eid)
     return linked
+
+
+def step_process(step_id: uuid.UUID) -> Select[uuid.UUID]:
+    """Selects the step's process id (for a statement to compose)."""
+    return select(Step.process_id).where(Step.id == step_id)
+
+
+def substep_process(substep_id: uuid.UUID) -> Select[uuid.UUID]:
+    """Selects the substep's process id (for a statement to compose)."""
+    return select(Step.process_id).join(SubStep, SubStep.step_id == Step.id).where(SubStep.id == substep_id)
 
 
 async def substeps_of(db: AsyncSession, step_id: uuid.UUID) -> list[SubStep]:
