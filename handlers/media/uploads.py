@@ -19,16 +19,18 @@ from pydantic import Field
 from adapters.sniff import Sniffed, sniff
 from adapters.storage import Storage
 from channels import topics
-from handlers import access
+from handlers import access, catalogue
 from handlers.context import Context, Message, Outcome
 from handlers.links import ServedLink
 from handlers.media.records import FileCleanup, files_of, media_for_viewer, media_out
 from handlers.posts.manage import OptionalId, post_out, room_messages
 from handlers.posts.visibility import post_for_author
 from handlers.schema import In, Out
+from persistence import media as media_rows
+from persistence import posts as posts_rows
 from persistence.enums import MediaStatus, MediaType, Visibility
 from persistence.errors import Forbidden, Invalid, PayloadTooLarge, UnsupportedMediaType
-from persistence.models import Media, Post, User
+from persistence.models import Media, User
 
 log = logging.getLogger("conversme.uploads")
 
@@ -111,21 +113,18 @@ async def upload_media(ctx: Context, storage: Storage, data: bytes, filename: st
                     file_size=len(data), status=MediaStatus.PROCESSING, media_metadata=metadata,
                     post_id=post.id if post else None, event_id=event_id, created_by_id=ctx.user_id,
                     created_at=ctx.now)
-        ctx.db.add(row)
-        await ctx.db.flush()
+        await media_rows.save(ctx.db, row)
         publish: list[Message] = []
         if post is not None:
-            publish = room_messages(post, "post.updated", (await post_out(ctx, post)).model_dump(
-                mode="json", by_alias=True))
+            publish = room_messages(post, catalogue.POST_UPDATED, await post_out(ctx, post))
         if event_id is not None:
-            publish.append(Message(topics.for_event(event_id), "media.processing",
-                                   media_out(row).model_dump(mode="json", by_alias=True)))
+            publish.append(catalogue.MEDIA_PROCESSING.message(topics.for_event(event_id), media_out(row)))
     except BaseException:
         await _discard(storage, key)
         raise
     out = UploadOut(id=row.id, url=url, type=found.kind, title=title, mime_type=found.mime_type,
                     file_size=len(data), status=row.status)
-    return Outcome(out, publish=publish, enqueue=[("media.process", {"media_id": str(row.id)})])
+    return Outcome(out, publish=publish, enqueue=[catalogue.MEDIA_PROCESS.call({"media_id": str(row.id)})])
 
 
 def _own_key(storage: Storage, url: str | None, folder: str) -> str | None:
@@ -167,15 +166,13 @@ async def delete_media(ctx: Context, media_id: uuid.UUID) -> Outcome[FileCleanup
     if row.created_by_id != ctx.user_id:
         raise Forbidden("only the media's creator may delete it")
     files = files_of(row.storage_key, row.media_metadata)
-    post = await ctx.db.get(Post, row.post_id) if row.post_id is not None else None
+    post = await posts_rows.get(ctx.db, row.post_id) if row.post_id is not None else None
     event_id = row.event_id
-    await ctx.db.delete(row)
-    await ctx.db.flush()
+    await media_rows.remove(ctx.db, row)
     publish: list[Message] = []
     if post is not None:
-        publish = room_messages(post, "post.updated", (await post_out(ctx, post)).model_dump(
-            mode="json", by_alias=True))
+        publish = room_messages(post, catalogue.POST_UPDATED, await post_out(ctx, post))
     elif event_id is not None:
-        publish = [Message(topics.for_event(event_id), "media.deleted", {"id": str(media_id),
-                                                                      "eventId": str(event_id)})]
+        publish = [catalogue.MEDIA_DELETED.message(topics.for_event(event_id), {"id": str(media_id),
+                                                                         "eventId": str(event_id)})]
     return Outcome(FileCleanup(MessageOut(message="media deleted"), files), publish=publish)

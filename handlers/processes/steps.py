@@ -10,12 +10,12 @@ concurrent "append" requests cannot take the same order.
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import Field, RootModel
 
 from channels import topics
-from handlers import access
+from handlers import access, catalogue
 from handlers.context import Context, Message, Outcome
 from handlers.processes import checklist
 from handlers.processes.checklist import StepChange, StepIn, SubStepChange, SubStepIn
@@ -25,6 +25,8 @@ from handlers.schema import Out
 from persistence import processes
 from persistence.errors import NotFound
 from persistence.models import Process, Step, SubStep
+
+P = TypeVar("P")
 
 BATCH_MAX = 500
 
@@ -47,9 +49,8 @@ class FixOut(Out):
     message: str
 
 
-def _messages(event_ids: list[uuid.UUID], name: str, out: Out) -> list[Message]:
-    data = out.model_dump(mode="json", by_alias=True)
-    return [Message(topics.for_event(eid), name, data) for eid in event_ids]
+def _messages(event_ids: list[uuid.UUID], event: catalogue.Event[P], out: P) -> list[Message]:
+    return event.messages([topics.for_event(eid) for eid in event_ids], out)
 
 
 async def _process_for_work(ctx: Context, process_id: uuid.UUID) -> tuple[Process, list[uuid.UUID]]:
@@ -94,7 +95,7 @@ async def create_step(ctx: Context, process_id: uuid.UUID, data: StepIn) -> Outc
     step.process_id = process.id
     await processes.add_flushed(ctx.db, step)
     out = step_out(step, step.sub_steps)
-    return Outcome(out, publish=_messages(events, "step.created", out))
+    return Outcome(out, publish=_messages(events, catalogue.STEP_CREATED, out))
 
 
 async def update_step(ctx: Context, step_id: uuid.UUID, change: StepChange) -> Outcome[StepOut]:
@@ -104,7 +105,7 @@ async def update_step(ctx: Context, step_id: uuid.UUID, change: StepChange) -> O
     checklist.apply_step_change(step, subs, change.given(), ctx.now)
     await ctx.db.flush()
     out = step_out(step, subs)
-    return Outcome(out, publish=_messages(events, "step.updated", out))
+    return Outcome(out, publish=_messages(events, catalogue.STEP_UPDATED, out))
 
 
 async def delete_step(ctx: Context, step_id: uuid.UUID) -> Outcome[None]:
@@ -112,7 +113,7 @@ async def delete_step(ctx: Context, step_id: uuid.UUID) -> Outcome[None]:
     out = step_out(step, await processes.substeps_of(ctx.db, step.id))
     await ctx.db.delete(step)
     await ctx.db.flush()
-    return Outcome(None, publish=_messages(events, "step.deleted", out))
+    return Outcome(None, publish=_messages(events, catalogue.STEP_DELETED, out))
 
 
 # --- substeps ---------------------------------------------------------------------------------------
@@ -137,7 +138,7 @@ async def create_substep(ctx: Context, step_id: uuid.UUID, data: SubStepIn) -> O
     sub.step_id = step.id
     await processes.add_flushed(ctx.db, sub)
     out = substep_out(sub)
-    return Outcome(out, publish=_messages(events, "substep.created", out))
+    return Outcome(out, publish=_messages(events, catalogue.SUBSTEP_CREATED, out))
 
 
 async def update_substep(ctx: Context, substep_id: uuid.UUID, change: SubStepChange) -> Outcome[SubStepOut]:
@@ -145,7 +146,7 @@ async def update_substep(ctx: Context, substep_id: uuid.UUID, change: SubStepCha
     checklist.apply_substep_change(sub, change.given(), ctx.now)
     await ctx.db.flush()
     out = substep_out(sub)
-    return Outcome(out, publish=_messages(events, "substep.updated", out))
+    return Outcome(out, publish=_messages(events, catalogue.SUBSTEP_UPDATED, out))
 
 
 async def delete_substep(ctx: Context, substep_id: uuid.UUID) -> Outcome[None]:
@@ -153,7 +154,7 @@ async def delete_substep(ctx: Context, substep_id: uuid.UUID) -> Outcome[None]:
     out = substep_out(sub)
     await ctx.db.delete(sub)
     await ctx.db.flush()
-    return Outcome(None, publish=_messages(events, "substep.deleted", out))
+    return Outcome(None, publish=_messages(events, catalogue.SUBSTEP_DELETED, out))
 
 
 async def batch_update_substeps(ctx: Context, patches: list[SubStepPatch]) -> Outcome[list[SubStepOut]]:
@@ -173,7 +174,7 @@ async def batch_update_substeps(ctx: Context, patches: list[SubStepPatch]) -> Ou
     await ctx.db.flush()
     outs = [substep_out(found[sid][0]) for sid in ids]
     publish = [m for out, sid in zip(outs, ids, strict=True)
-               for m in _messages(linked.get(found[sid][1], []), "substep.updated", out)]
+               for m in _messages(linked.get(found[sid][1], []), catalogue.SUBSTEP_UPDATED, out)]
     return Outcome(outs, publish=publish)
 
 
@@ -187,7 +188,7 @@ async def fix_completion(ctx: Context, process_id: uuid.UUID) -> Outcome[FixOut]
         sub.completed_at = step.completed_at or ctx.now
     await ctx.db.flush()
     for sub, _ in rows:
-        publish.extend(_messages(events, "substep.updated", substep_out(sub)))
+        publish.extend(_messages(events, catalogue.SUBSTEP_UPDATED, substep_out(sub)))
     out = FixOut(success=True, process_id=process.id, updated_substeps=len(rows),
                  message=f"completed {len(rows)} substep(s) of completed steps")
     return Outcome(out, publish=publish)
