@@ -1,17 +1,35 @@
-"""Events, their participants and status log: the reads and inserts features outside `handlers/events` need."""
+"""Events and what hangs off them (participants, topics, status log, chat, reminders): their queries."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Select, Uuid, literal, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Uuid,
+    and_,
+    delete,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence import topic_log
-from persistence.models import Event, EventParticipant, StatusLog
+from persistence.enums import ParticipantStatus
+from persistence.models import (
+    Event,
+    EventParticipant,
+    Reminder,
+    StatusLog,
+    UserPreferences,
+)
 
 
 async def upcoming_for_participant(db: AsyncSession, user_id: uuid.UUID, now: datetime) -> Sequence[Event]:
@@ -73,3 +91,66 @@ async def room_item(db: AsyncSession, event_id: uuid.UUID, *, member: ColumnElem
     row = (await db.execute(select(member, Event.process_id, item_process.scalar_subquery())
                             .where(Event.id == event_id))).tuples().one_or_none()
     return None if row is None else (bool(row[0]), row[1], row[2])
+
+
+# --- handlers/events (manage, calendar, participants, tags, chat, reminders) ---------------------------------------
+
+
+async def reminder_minutes(db: AsyncSession, event_id: uuid.UUID) -> Sequence[tuple[uuid.UUID, int | None]]:
+    """The event's participants who have not declined, with their `reminder_minutes` preference (None: unset)."""
+    return (await db.execute(
+        select(EventParticipant.user_id, UserPreferences.reminder_minutes)
+        .outerjoin(UserPreferences, UserPreferences.user_id == EventParticipant.user_id)
+        .where(EventParticipant.event_id == event_id, EventParticipant.status != ParticipantStatus.DECLINED)
+    )).tuples().all()
+
+
+async def reminders_of(db: AsyncSession, event_id: uuid.UUID,
+                       ) -> Sequence[tuple[uuid.UUID, uuid.UUID, datetime, datetime | None]]:
+    """The event's reminders: (id, user, due at, sent at)."""
+    return (await db.execute(
+        select(Reminder.id, Reminder.user_id, Reminder.due_at, Reminder.sent_at).where(Reminder.event_id == event_id)
+    )).tuples().all()
+
+
+async def drop_unsent_reminders(db: AsyncSession, ids: Sequence[uuid.UUID]) -> None:
+    """Delete those of the reminders that are still unsent."""
+    await db.execute(delete(Reminder).where(Reminder.id.in_(ids), Reminder.sent_at.is_(None)))
+
+
+async def drop_unsent_reminders_of(db: AsyncSession, event_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    """Delete the user's unsent reminders of the event."""
+    await db.execute(delete(Reminder).where(Reminder.event_id == event_id, Reminder.user_id == user_id,
+                                            Reminder.sent_at.is_(None)))
+
+
+async def claim_reminders(db: AsyncSession, now: datetime, claimer: str, lease: timedelta,
+                          limit: int) -> list[uuid.UUID]:
+    """Claim up to `limit` due, unsent reminders, earliest first, that nobody holds (or whose claim is older than
+    `lease`), skipping rows another transaction has locked; their ids."""
+    open_ = and_(Reminder.sent_at.is_(None), Reminder.due_at <= now,
+                 or_(Reminder.claimed_at.is_(None), Reminder.claimed_at < now - lease))
+    due = (select(Reminder.id).where(open_).order_by(Reminder.due_at).limit(limit)
+           .with_for_update(skip_locked=True))
+    claimed = await db.scalars(update(Reminder).where(Reminder.id.in_(due.scalar_subquery()), open_)
+                               .values(claimed_by=claimer, claimed_at=now).returning(Reminder.id))
+    return list(claimed.all())
+
+
+async def mark_reminder_sent(db: AsyncSession, reminder_id: uuid.UUID,
+                             now: datetime) -> tuple[uuid.UUID, uuid.UUID, datetime] | None:
+    """Flip the reminder's `sent_at` from NULL to `now`: its (event, user, due at), None if sent or gone."""
+    row = (await db.execute(
+        update(Reminder).where(Reminder.id == reminder_id, Reminder.sent_at.is_(None)).values(sent_at=now)
+        .returning(Reminder.event_id, Reminder.user_id, Reminder.due_at)
+    )).tuples().first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+async def event_and_participant(db: AsyncSession, event_id: uuid.UUID,
+                                user_id: uuid.UUID) -> tuple[Event | None, EventParticipant | None]:
+    return await db.get(Event, event_id), await db.get(EventParticipant, (event_id, user_id))
+
+
+async def delete_reminder(db: AsyncSession, reminder_id: uuid.UUID) -> None:
+    await db.execute(delete(Reminder).where(Reminder.id == reminder_id))

@@ -17,15 +17,15 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import topics
 from handlers import catalogue
 from handlers.context import Message
 from handlers.notifications.send import notification_out
+from persistence import events
 from persistence.enums import NotificationType, ParticipantStatus
-from persistence.models import Event, EventParticipant, Notification, Reminder, UserPreferences
+from persistence.models import Event, Notification, Reminder
 
 DEFAULT_MINUTES = 15
 
@@ -35,13 +35,8 @@ def event_link(event_id: uuid.UUID) -> str:
 
 
 async def _wanted(db: AsyncSession, event: Event) -> dict[uuid.UUID, datetime]:
-    rows = await db.execute(
-        select(EventParticipant.user_id, UserPreferences.reminder_minutes)
-        .outerjoin(UserPreferences, UserPreferences.user_id == EventParticipant.user_id)
-        .where(EventParticipant.event_id == event.id, EventParticipant.status != ParticipantStatus.DECLINED)
-    )
     return {user_id: event.start_time - timedelta(minutes=DEFAULT_MINUTES if minutes is None else minutes)
-            for user_id, minutes in rows.all()}
+            for user_id, minutes in await events.reminder_minutes(db, event.id)}
 
 
 async def sync_event(db: AsyncSession, event: Event, now: datetime) -> None:
@@ -49,15 +44,13 @@ async def sync_event(db: AsyncSession, event: Event, now: datetime) -> None:
     (event, user, due time) was reminded, so moving the event back and forth never reminds twice."""
     await db.flush()
     wanted = await _wanted(db, event) if event.start_time > now else {}
-    existing = (await db.execute(
-        select(Reminder.id, Reminder.user_id, Reminder.due_at, Reminder.sent_at).where(Reminder.event_id == event.id)
-    )).all()
+    existing = await events.reminders_of(db, event.id)
     reminded = {user_id for _, user_id, _, sent_at in existing if sent_at is not None}
     have = {(user_id, due_at) for _, user_id, due_at, _ in existing}
     stale = [rid for rid, user_id, due_at, sent_at in existing
              if sent_at is None and wanted.get(user_id) != due_at]
     if stale:
-        await db.execute(delete(Reminder).where(Reminder.id.in_(stale), Reminder.sent_at.is_(None)))
+        await events.drop_unsent_reminders(db, stale)
     for user_id, due_at in wanted.items():
         if (user_id, due_at) in have:
             continue
@@ -70,19 +63,12 @@ async def sync_event(db: AsyncSession, event: Event, now: datetime) -> None:
 
 
 async def drop_for_user(db: AsyncSession, event_id: uuid.UUID, user_id: uuid.UUID) -> None:
-    await db.execute(delete(Reminder).where(Reminder.event_id == event_id, Reminder.user_id == user_id,
-                                            Reminder.sent_at.is_(None)))
+    await events.drop_unsent_reminders_of(db, event_id, user_id)
 
 
 async def claim_due(db: AsyncSession, now: datetime, claimer: str, lease: timedelta,
                     limit: int = 500) -> list[uuid.UUID]:
-    open_ = and_(Reminder.sent_at.is_(None), Reminder.due_at <= now,
-                 or_(Reminder.claimed_at.is_(None), Reminder.claimed_at < now - lease))
-    due = (select(Reminder.id).where(open_).order_by(Reminder.due_at).limit(limit)
-           .with_for_update(skip_locked=True))
-    claimed = await db.scalars(update(Reminder).where(Reminder.id.in_(due.scalar_subquery()), open_)
-                               .values(claimed_by=claimer[:100], claimed_at=now).returning(Reminder.id))
-    return list(claimed.all())
+    return await events.claim_reminders(db, now, claimer[:100], lease, limit)
 
 
 def _minutes(delta: timedelta) -> str:
@@ -95,17 +81,13 @@ def _minutes(delta: timedelta) -> str:
 async def send(db: AsyncSession, reminder_id: uuid.UUID, now: datetime) -> list[Message]:
     """Send one reminder (a notification row plus a `reminder` message on the user's topic) if nobody has;
     return the messages to publish after commit."""
-    row = (await db.execute(
-        update(Reminder).where(Reminder.id == reminder_id, Reminder.sent_at.is_(None)).values(sent_at=now)
-        .returning(Reminder.event_id, Reminder.user_id, Reminder.due_at)
-    )).first()
+    row = await events.mark_reminder_sent(db, reminder_id, now)
     if row is None:
         return []  # sent already, or dropped because the event moved or the user left
     event_id, user_id, due_at = row
-    event = await db.get(Event, event_id)
-    member = await db.get(EventParticipant, (event_id, user_id))
+    event, member = await events.event_and_participant(db, event_id, user_id)
     if event is None or member is None or member.status == ParticipantStatus.DECLINED:
-        await db.execute(delete(Reminder).where(Reminder.id == reminder_id))
+        await events.delete_reminder(db, reminder_id)
         return []
     starts_in = event.start_time - now
     when = event.start_time.strftime("%Y-%m-%d %H:%M UTC")
