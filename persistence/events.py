@@ -12,6 +12,7 @@ from sqlalchemy import (
     Uuid,
     and_,
     delete,
+    func,
     literal,
     literal_column,
     or_,
@@ -28,6 +29,7 @@ from persistence.models import (
     EventParticipant,
     Reminder,
     StatusLog,
+    Topic,
     UserPreferences,
 )
 
@@ -94,6 +96,26 @@ async def room_item(db: AsyncSession, event_id: uuid.UUID, *, member: ColumnElem
 
 
 # --- handlers/events (manage, calendar, participants, tags, chat, reminders) ---------------------------------------
+
+
+async def topic_name_taken(db: AsyncSession, name: str, exclude: uuid.UUID | None = None) -> bool:
+    """Whether another topic (not `exclude`) has this name, compared case-insensitively."""
+    stmt = select(Topic.id).where(func.lower(Topic.name) == name.lower())
+    if exclude is not None:
+        stmt = stmt.where(Topic.id != exclude)
+    return await db.scalar(stmt) is not None
+
+
+async def topics_page(db: AsyncSession, category: str | None, offset: int, limit: int) -> Sequence[Topic]:
+    """Topics by name (case-insensitive), optionally of one category (case-insensitive), one page."""
+    stmt = select(Topic)
+    if category:
+        stmt = stmt.where(func.lower(Topic.category) == category.lower())
+    return (await db.scalars(stmt.order_by(func.lower(Topic.name), Topic.id).offset(offset).limit(limit))).all()
+
+
+async def delete_topic(db: AsyncSession, topic: Topic) -> None:
+    await db.delete(topic)
 
 
 async def reminder_minutes(db: AsyncSession, event_id: uuid.UUID) -> Sequence[tuple[uuid.UUID, int | None]]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 from pydantic import Field
-from sqlalchemy import func, select
 
 from handlers.context import Context
 from handlers.schema import UTC, In, Out, PageQuery
+from persistence import events
 from persistence.errors import Conflict, Invalid, NotFound
 from persistence.models import Topic
 
@@ -52,10 +52,7 @@ def topic_out(t: Topic) -> TopicOut:
 
 async def _name_taken(ctx: Context, name: str, exclude: uuid.UUID | None = None) -> bool:
     # Case-insensitive, so "Design" and "design" cannot both exist.
-    stmt = select(Topic.id).where(func.lower(Topic.name) == name.lower())
-    if exclude is not None:
-        stmt = stmt.where(Topic.id != exclude)
-    return await ctx.db.scalar(stmt) is not None
+    return await events.topic_name_taken(ctx.db, name, exclude)
 
 
 async def _topic(ctx: Context, topic_id: uuid.UUID) -> Topic:
@@ -67,11 +64,7 @@ async def _topic(ctx: Context, topic_id: uuid.UUID) -> Topic:
 
 async def list_topics(ctx: Context, q: TopicQuery) -> list[TopicOut]:
     offset, limit = q.window(ctx.limits.max_page_size)
-    stmt = select(Topic)
-    if q.category:
-        stmt = stmt.where(func.lower(Topic.category) == q.category.lower())
-    rows = await ctx.db.scalars(stmt.order_by(func.lower(Topic.name), Topic.id).offset(offset).limit(limit))
-    return [topic_out(t) for t in rows.all()]
+    return [topic_out(t) for t in await events.topics_page(ctx.db, q.category, offset, limit)]
 
 
 async def get_topic(ctx: Context, topic_id: uuid.UUID) -> TopicOut:
@@ -107,5 +100,5 @@ async def update_topic(ctx: Context, topic_id: uuid.UUID, data: TopicUpdate) -> 
 
 async def delete_topic(ctx: Context, topic_id: uuid.UUID) -> None:
     # Links to events go with it (event_topics cascades).
-    await ctx.db.delete(await _topic(ctx, topic_id))
+    await events.delete_topic(ctx.db, await _topic(ctx, topic_id))
     await ctx.db.flush()
