@@ -25,11 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from persistence import topic_log
 from persistence.enums import ParticipantStatus
 from persistence.models import (
+    ChatMessage,
     Event,
     EventParticipant,
     Reminder,
     StatusLog,
     Topic,
+    User,
     UserPreferences,
 )
 
@@ -116,6 +118,16 @@ async def topics_page(db: AsyncSession, category: str | None, offset: int, limit
 
 async def delete_topic(db: AsyncSession, topic: Topic) -> None:
     await db.delete(topic)
+
+
+async def chat_page(db: AsyncSession, event_id: uuid.UUID, before: datetime | None,
+                    limit: int) -> Sequence[tuple[ChatMessage, User | None]]:
+    """The event's chat lines (sent before `before`, if given) with their authors, newest first."""
+    stmt = select(ChatMessage, User).outerjoin(User, User.id == ChatMessage.author_id) \
+        .where(ChatMessage.event_id == event_id)
+    if before is not None:
+        stmt = stmt.where(ChatMessage.created_at < before)
+    return (await db.execute(stmt.order_by(ChatMessage.created_at.desc()).limit(limit))).tuples().all()
 
 
 async def reminder_minutes(db: AsyncSession, event_id: uuid.UUID) -> Sequence[tuple[uuid.UUID, int | None]]:

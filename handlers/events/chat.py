@@ -6,7 +6,6 @@ import uuid
 from datetime import datetime
 
 from pydantic import Field
-from sqlalchemy import select
 
 from channels import topics
 from handlers import access, catalogue
@@ -16,7 +15,7 @@ from handlers.recording import frame_parts, wire_time
 from handlers.schema import UTC, In, Limit, Out
 from persistence import events
 from persistence.errors import NotFound
-from persistence.models import ChatMessage, User
+from persistence.models import ChatMessage
 
 MAX_CHAT = 4000
 # Built once: the member rule compiled into the chat line's one statement (persistence.events.add_chat_line).
@@ -66,11 +65,6 @@ async def send(ctx: Context, event_id: uuid.UUID, data: ChatIn) -> Outcome[ChatM
 async def history(ctx: Context, event_id: uuid.UUID, query: ChatQuery) -> list[ChatMessageOut]:
     """Newest last; `before` pages back in time."""
     await access.event_for_member(ctx, event_id)
-    stmt = select(ChatMessage, User).outerjoin(User, User.id == ChatMessage.author_id) \
-        .where(ChatMessage.event_id == event_id)
-    if query.before is not None:
-        stmt = stmt.where(ChatMessage.created_at < query.before)
-    limit = min(query.limit, ctx.limits.max_page_size)
-    rows = (await ctx.db.execute(stmt.order_by(ChatMessage.created_at.desc()).limit(limit))).all()
+    rows = await events.chat_page(ctx.db, event_id, query.before, min(query.limit, ctx.limits.max_page_size))
     return [ChatMessageOut(id=m.id, event_id=m.event_id, author_id=m.author_id, author=brief(u) if u else None,
                            text=m.text, created_at=m.created_at) for m, u in reversed(rows)]
