@@ -100,6 +100,21 @@ async def room_item(db: AsyncSession, event_id: uuid.UUID, *, member: ColumnElem
 # --- handlers/events (manage, calendar, participants, tags, chat, reminders) ---------------------------------------
 
 
+async def participants_page(db: AsyncSession, event_id: uuid.UUID, creator_id: uuid.UUID | None, offset: int,
+                            limit: int) -> Sequence[tuple[EventParticipant, User]]:
+    """The event's participants with their users: the creator first, then in the order people joined."""
+    return (await db.execute(
+        select(EventParticipant, User).join(User, User.id == EventParticipant.user_id)
+        .where(EventParticipant.event_id == event_id)
+        .order_by(EventParticipant.user_id != creator_id, EventParticipant.joined_at, EventParticipant.user_id)
+        .offset(offset).limit(limit)
+    )).tuples().all()
+
+
+async def delete_participant(db: AsyncSession, row: EventParticipant) -> None:
+    await db.delete(row)
+
+
 async def topic_name_taken(db: AsyncSession, name: str, exclude: uuid.UUID | None = None) -> bool:
     """Whether another topic (not `exclude`) has this name, compared case-insensitively."""
     stmt = select(Topic.id).where(func.lower(Topic.name) == name.lower())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 from pydantic import Field
-from sqlalchemy import select
 
 from channels import topics
 from handlers import access, catalogue
@@ -16,6 +15,7 @@ from handlers.events.views import ParticipantOut, participant_out
 from handlers.live import contexts as live_contexts
 from handlers.notifications.send import notify
 from handlers.schema import In, PageQuery
+from persistence import events
 from persistence.enums import NotificationType, ParticipantStatus
 from persistence.errors import Conflict, Forbidden, NotFound
 from persistence.models import Event, EventParticipant, User
@@ -40,14 +40,7 @@ class ParticipantUpdate(In):
 async def list_participants(ctx: Context, event_id: uuid.UUID, query: PageQuery) -> list[ParticipantOut]:
     event = await access.event_for_member(ctx, event_id)
     offset, limit = query.window(ctx.limits.max_page_size)
-    rows = await ctx.db.execute(
-        select(EventParticipant, User).join(User, User.id == EventParticipant.user_id)
-        .where(EventParticipant.event_id == event.id)
-        # The creator first, then in the order people joined.
-        .order_by(EventParticipant.user_id != event.created_by_id, EventParticipant.joined_at,
-                  EventParticipant.user_id)
-        .offset(offset).limit(limit)
-    )
+    rows = await events.participants_page(ctx.db, event.id, event.created_by_id, offset, limit)
     return [participant_out(p, u) for p, u in rows]
 
 
@@ -127,7 +120,7 @@ async def remove_participant(ctx: Context, event_id: uuid.UUID, user_id: uuid.UU
     row = await _row(ctx, event.id, user_id)
     if user_id == event.created_by_id:
         raise Conflict("the event's creator cannot be removed")
-    await ctx.db.delete(row)
+    await events.delete_participant(ctx.db, row)
     await reminders.drop_for_user(ctx.db, event.id, user_id)
     topic = topics.for_event(event.id)
     data: catalogue.ParticipantRef = {"eventId": str(event.id), "userId": str(user_id)}
