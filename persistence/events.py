@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence import topic_log
-from persistence.enums import ParticipantStatus
+from persistence.enums import EventStatus, ParticipantStatus
 from persistence.models import (
     ChatMessage,
     Event,
@@ -98,6 +98,34 @@ async def room_item(db: AsyncSession, event_id: uuid.UUID, *, member: ColumnElem
 
 
 # --- handlers/events (manage, calendar, participants, tags, chat, reminders) ---------------------------------------
+
+
+async def events_page(db: AsyncSession, stmt: Select[Event], offset: int, limit: int) -> Sequence[Event]:
+    """`stmt`'s events (the caller's scoped select) by start time, one page."""
+    return (await db.scalars(stmt.order_by(Event.start_time, Event.id).offset(offset).limit(limit))).all()
+
+
+async def calendar_cells(db: AsyncSession, *, visible: ColumnElement[bool], offset: int, limit: int,
+                         ) -> Sequence[tuple[uuid.UUID, str, datetime, datetime, EventStatus, str | None, int]]:
+    """One page of the events `visible` admits, by start time, as plain rows with each event's count of
+    participants who have not declined: (id, title, start, end, status, color, count)."""
+    participants = (select(func.count()).where(EventParticipant.event_id == Event.id,
+                                               EventParticipant.status != ParticipantStatus.DECLINED)
+                    .correlate(Event).scalar_subquery())
+    stmt = (select(Event.id, Event.title, Event.start_time, Event.end_time, Event.status, Event.color, participants)
+            .where(visible).order_by(Event.start_time, Event.id).offset(offset).limit(limit))
+    return (await db.execute(stmt)).tuples().all()
+
+
+async def calendar_counts(db: AsyncSession, *, visible: ColumnElement[bool], user_id: uuid.UUID,
+                          sample: int) -> tuple[dict[str, int], int, list[uuid.UUID]]:
+    """Of the events `visible` admits: the count per status, how many `user_id` created, and the first `sample`
+    ids by start time."""
+    by_status = {str(status): int(n) for status, n in (await db.execute(
+        select(Event.status, func.count()).where(visible).group_by(Event.status))).tuples()}
+    created = await db.scalar(select(func.count()).select_from(Event).where(visible, Event.created_by_id == user_id))
+    ids = await db.scalars(select(Event.id).where(visible).order_by(Event.start_time, Event.id).limit(sample))
+    return by_status, int(created or 0), list(ids.all())
 
 
 async def participants_page(db: AsyncSession, event_id: uuid.UUID, creator_id: uuid.UUID | None, offset: int,

@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy import func, select
 
 from handlers import access
 from handlers.context import Context
@@ -16,8 +15,8 @@ from handlers.events.manage import overlapping
 from handlers.events.times import MAX_YEAR, DateInput, combine
 from handlers.events.views import EventOut, event_outs
 from handlers.schema import UTC, Limit, Out, PageQuery
-from persistence.enums import EventStatus, ParticipantStatus
-from persistence.models import Event, EventParticipant
+from persistence import events
+from persistence.enums import EventStatus
 
 MAX_RANGE_DAYS = 62
 # A range is the calendar's natural bound; this only stops a pathological account from building a huge response.
@@ -101,9 +100,8 @@ def _days(first: date, last: date) -> tuple[datetime, datetime]:
 
 async def _between(ctx: Context, lo: datetime, hi: datetime, page: CalendarPage) -> list[EventOut]:
     offset, limit = page.window(CALENDAR_MAX)
-    stmt = (access.visible_events(ctx.user_id).where(overlapping(lo, hi))
-            .order_by(Event.start_time, Event.id).offset(offset).limit(limit))
-    return await event_outs(ctx.db, (await ctx.db.scalars(stmt)).all())
+    stmt = access.visible_events(ctx.user_id).where(overlapping(lo, hi))
+    return await event_outs(ctx.db, await events.events_page(ctx.db, stmt, offset, limit))
 
 
 async def range_events(ctx: Context, query: CalendarRange) -> list[EventOut]:
@@ -119,15 +117,11 @@ async def range_cells(ctx: Context, query: CalendarRange) -> list[dict[str, Any]
     month can hold a thousand events and this view exists to make them cheap."""
     lo, hi = _days(query.start_date, query.end_date)
     offset, limit = query.window(CALENDAR_MAX)
-    participants = (select(func.count()).where(EventParticipant.event_id == Event.id,
-                                               EventParticipant.status != ParticipantStatus.DECLINED)
-                    .correlate(Event).scalar_subquery())
-    stmt = (select(Event.id, Event.title, Event.start_time, Event.end_time, Event.status, Event.color, participants)
-            .where(access.member_clause(ctx.user_id), overlapping(lo, hi))
-            .order_by(Event.start_time, Event.id).offset(offset).limit(limit))
+    rows = await events.calendar_cells(ctx.db, visible=access.member_clause(ctx.user_id) & overlapping(lo, hi),
+                                       offset=offset, limit=limit)
     return [{"id": str(id_), "title": title, "startTime": _stamp(start), "endTime": _stamp(end),
              "status": EventStatus(status).value, "color": color, "participantCount": int(count)}
-            for id_, title, start, end, status, color, count in (await ctx.db.execute(stmt)).all()]
+            for id_, title, start, end, status, color, count in rows]
 
 
 async def today(ctx: Context, query: CalendarPage) -> list[EventOut]:
@@ -150,15 +144,10 @@ async def debug(ctx: Context, query: CalendarRange) -> CalendarDebug:
     """What the calendar query sees for this caller: counts per status and a few ids."""
     lo, hi = _days(query.start_date, query.end_date)
     visible = access.member_clause(ctx.user_id) & overlapping(lo, hi)
-    by_status = {str(status): int(n) for status, n in await ctx.db.execute(
-        select(Event.status, func.count()).where(visible).group_by(Event.status))}
-    created = await ctx.db.scalar(
-        select(func.count()).select_from(Event).where(visible, Event.created_by_id == ctx.user_id))
-    sample = await ctx.db.scalars(
-        select(Event.id).where(visible).order_by(Event.start_time, Event.id).limit(DEBUG_SAMPLE))
+    by_status, created, sample = await events.calendar_counts(ctx.db, visible=visible, user_id=ctx.user_id,
+                                                             sample=DEBUG_SAMPLE)
     total = sum(by_status.values())
     return CalendarDebug(
         range=DebugRange(start_date=query.start_date, end_date=query.end_date, start_time=lo, end_time=hi),
-        total=total, by_status=by_status, created=int(created or 0), participating=total - int(created or 0),
-        sample_ids=list(sample.all()),
+        total=total, by_status=by_status, created=created, participating=total - created, sample_ids=sample,
     )
