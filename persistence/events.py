@@ -12,6 +12,7 @@ from sqlalchemy import (
     Uuid,
     and_,
     delete,
+    exists,
     func,
     literal,
     literal_column,
@@ -28,6 +29,8 @@ from persistence.models import (
     ChatMessage,
     Event,
     EventParticipant,
+    EventTopic,
+    Process,
     Reminder,
     StatusLog,
     Topic,
@@ -98,6 +101,49 @@ async def room_item(db: AsyncSession, event_id: uuid.UUID, *, member: ColumnElem
 
 
 # --- handlers/events (manage, calendar, participants, tags, chat, reminders) ---------------------------------------
+
+
+async def existing_ids(db: AsyncSession, model: type[User] | type[Topic], ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `ids` are rows of `model` (users or topics)."""
+    return set((await db.scalars(select(model.id).where(model.id.in_(ids)))).all())
+
+
+async def clear_topics(db: AsyncSession, event_id: uuid.UUID) -> None:
+    """Unlink every topic from the event."""
+    await db.execute(delete(EventTopic).where(EventTopic.event_id == event_id))
+
+
+async def active_member_ids(db: AsyncSession, event_id: uuid.UUID) -> list[uuid.UUID]:
+    """The event's participants who have not declined (the creator only if a participant row says so)."""
+    return list((await db.scalars(select(EventParticipant.user_id).where(
+        EventParticipant.event_id == event_id, EventParticipant.status != ParticipantStatus.DECLINED))).all())
+
+
+async def delete_event(db: AsyncSession, event: Event) -> None:
+    """Delete the event (its participants, topics, reminders and chat go by FK cascade), flushed."""
+    await db.delete(event)
+    await db.flush()
+
+
+async def process_in_use(db: AsyncSession, process_id: uuid.UUID) -> tuple[Process | None, bool]:
+    """The process and whether any event still uses it."""
+    process = await db.get(Process, process_id)
+    shared = await db.scalar(select(exists().where(Event.process_id == process_id)))
+    return process, bool(shared)
+
+
+async def delete_process(db: AsyncSession, process: Process) -> None:
+    await db.delete(process)
+
+
+def template_instance_ids(template_id: uuid.UUID) -> Select[uuid.UUID]:
+    """The processes cloned from the template (a subquery for the caller's filter)."""
+    return select(Process.id).where(Process.template_id == template_id)
+
+
+def tagged_with(topic_id: uuid.UUID) -> ColumnElement[bool]:
+    """Condition on Event: it carries the topic."""
+    return exists().where(EventTopic.event_id == Event.id, EventTopic.topic_id == topic_id)
 
 
 async def events_page(db: AsyncSession, stmt: Select[Event], offset: int, limit: int) -> Sequence[Event]:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import Field, field_validator
-from sqlalchemy import ColumnElement, Select, and_, delete, exists, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, or_, true
 
 from channels import topics as channel_topics
 from handlers import access, catalogue
@@ -33,9 +33,10 @@ from handlers.media.records import FileCleanup
 from handlers.notifications.send import notify
 from handlers.processes import instances
 from handlers.schema import In, PageQuery, metadata_field
+from persistence import events
 from persistence.enums import EventStatus, NotificationType, ParticipantStatus
 from persistence.errors import Forbidden
-from persistence.models import Event, EventParticipant, EventTopic, Process, StatusLog, Topic, User
+from persistence.models import Event, EventParticipant, EventTopic, StatusLog, Topic, User
 
 MAX_TOPICS = 50
 MAX_INVITEES = 500
@@ -130,7 +131,7 @@ async def _existing_ids(ctx: Context, model: type[User] | type[Topic], ids: list
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return []
-    found = set((await ctx.db.scalars(select(model.id).where(model.id.in_(wanted)))).all())
+    found = await events.existing_ids(ctx.db, model, wanted)
     missing = [str(i) for i in wanted if i not in found]
     if missing:
         raise invalid(field, f"unknown id(s): {', '.join(missing[:10])}")
@@ -208,7 +209,7 @@ def _apply_simple(event: Event, changes: dict[str, Any]) -> None:
 
 async def _set_topics(ctx: Context, event: Event, wanted: list[uuid.UUID]) -> None:
     topic_ids = await _existing_ids(ctx, Topic, wanted, "topics")
-    await ctx.db.execute(delete(EventTopic).where(EventTopic.event_id == event.id))
+    await events.clear_topics(ctx.db, event.id)
     ctx.db.add_all([EventTopic(event_id=event.id, topic_id=t) for t in topic_ids])
 
 
@@ -270,18 +271,15 @@ async def delete_event(ctx: Context, event_id: uuid.UUID) -> Outcome[FileCleanup
     files = await media.stored_files_of_event(ctx, event_id)
     process_id, owners = event.process_id, {ctx.user_id, event.created_by_id}
     # Its members leave the live sessions linked to it (the sessions stay, unlinked, with their owners).
-    members = list((await ctx.db.scalars(select(EventParticipant.user_id).where(
-        EventParticipant.event_id == event_id, EventParticipant.status != ParticipantStatus.DECLINED))).all())
+    members = await events.active_member_ids(ctx.db, event_id)
     if event.created_by_id is not None:
         members.append(event.created_by_id)
     sessions = await live_contexts.revoke_sessions_of_event(ctx, event_id, members, "deleted")
-    await ctx.db.delete(event)
-    await ctx.db.flush()
+    await events.delete_event(ctx.db, event)
     if process_id is not None:
-        process = await ctx.db.get(Process, process_id)
-        shared = await ctx.db.scalar(select(exists().where(Event.process_id == process_id)))
+        process, shared = await events.process_in_use(ctx.db, process_id)
         if process is not None and not process.is_template and not shared and process.created_by_id in owners:
-            await ctx.db.delete(process)
+            await events.delete_process(ctx.db, process)
     topic = channel_topics.for_event(event_id)
     return Outcome(FileCleanup(None, files), publish=[catalogue.EVENT_DELETED.message(topic, {"id": str(event_id)})],
                    remove=[Removal(topic, None, "deleted"), *sessions])
@@ -325,11 +323,11 @@ async def list_events(ctx: Context, query: EventQuery) -> list[EventListItem]:
     if query.process_id is not None:
         stmt = stmt.where(Event.process_id == query.process_id)
     if query.template_process_id is not None:
-        instances_of = select(Process.id).where(Process.template_id == query.template_process_id)
+        instances_of = events.template_instance_ids(query.template_process_id)
         legacy = Event.event_metadata["template_process_id"].as_string() == str(query.template_process_id)
         stmt = stmt.where(or_(Event.process_id.in_(instances_of), legacy))
     if query.topic_id is not None:
-        stmt = stmt.where(exists().where(EventTopic.event_id == Event.id, EventTopic.topic_id == query.topic_id))
+        stmt = stmt.where(events.tagged_with(query.topic_id))
     return await _page(ctx, stmt, query)
 
 
