@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from channels import topics
 from handlers.context import Message, Outcome
 from handlers.media.records import media_out
+from handlers.schema import to_wire
 from handlers.unit_of_work import unit_of_work
 from jobs.media_probe import Analysis, Unreadable, analyze, clock
 from jobs.runtime import JobRuntime, job
@@ -97,7 +98,7 @@ async def _finish(rt: JobRuntime, media_id: uuid.UUID, values: dict[str, Any], e
                                     .values(**values).returning(Media))
         if done is not None and event_id is not None:
             work.add(Outcome(None, publish=[Message(topics.for_event(event_id), name,
-                                                    media_out(done).model_dump(mode="json", by_alias=True))]))
+                                                    to_wire(media_out(done)))]))
     return done
 
 

@@ -13,6 +13,7 @@ from channels import topics
 from handlers.context import Context, Message, Outcome
 from handlers.insights.report_files import Period, quarter_period, save_report, week_period
 from handlers.insights.reports import report_out
+from handlers.schema import to_wire
 from handlers.unit_of_work import unit_of_work
 from jobs.idempotency import first_time
 from jobs.runtime import JobRuntime, Permanent, job
@@ -50,7 +51,7 @@ async def generate(rt: JobRuntime, user_id: str, report_type: str, year: int, nu
             ctx = Context(db=work.db, user=user, now=work.now, limits=rt.limits)
             row, replaced = await save_report(ctx, rt.private_storage, period)
             written = [f"{row.storage_key}.{fmt}" for fmt in ("csv", "html")]
-            out = report_out(row).model_dump(mode="json", by_alias=True)
+            out = to_wire(report_out(row))
             work.add(Outcome(None, publish=[Message(topics.for_user(user.id), "report.ready", out)]))
     except BaseException:
         await _remove(rt, written)  # the row was not committed: its files must not stay behind

@@ -32,7 +32,7 @@ from handlers.media import records as media
 from handlers.media.records import FileCleanup
 from handlers.notifications.send import notify
 from handlers.processes import instances
-from handlers.schema import In, PageQuery, metadata_field
+from handlers.schema import In, PageQuery, metadata_field, to_wire
 from persistence.enums import EventStatus, NotificationType, ParticipantStatus
 from persistence.errors import Forbidden
 from persistence.models import Event, EventParticipant, EventTopic, Process, StatusLog, Topic, User
@@ -46,7 +46,7 @@ def event_link(event_id: uuid.UUID) -> str:
 
 
 def dump(model: Any) -> Any:
-    return model.model_dump(mode="json", by_alias=True)
+    return to_wire(model)
 
 
 class EventFields(In):

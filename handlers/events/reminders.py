@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from channels import topics
 from handlers.context import Message
 from handlers.notifications.send import notification_out
+from handlers.schema import to_wire
 from persistence.enums import NotificationType, ParticipantStatus
 from persistence.models import Event, EventParticipant, Notification, Reminder, UserPreferences
 
@@ -118,7 +119,7 @@ async def send(db: AsyncSession, reminder_id: uuid.UUID, now: datetime) -> list[
                         notification_metadata=data, user_id=user_id, sender_id=None, created_at=now)
     db.add(note)
     await db.flush()
-    out = notification_out(note, None).model_dump(mode="json", by_alias=True)
+    out = to_wire(notification_out(note, None))
     topic = topics.for_user(user_id)
     return [Message(topic, "notification.created", out),
             Message(topic, "reminder", {**data, "title": event.title, "message": message,

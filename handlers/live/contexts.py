@@ -17,7 +17,7 @@ from handlers import access
 from handlers.clock import UTCInput
 from handlers.context import Context, Message, Outcome, Removal
 from handlers.processes import instances
-from handlers.schema import UTC, In, Limit, Out, metadata_field
+from handlers.schema import UTC, In, Limit, Out, metadata_field, to_wire
 from persistence.enums import LiveRole
 from persistence.errors import NotFound
 from persistence.models import Event, LiveContext, LiveMessage, Process
@@ -261,7 +261,7 @@ async def update_context(ctx: Context, context_id: uuid.UUID, body: LiveContextI
     row.updated_at = ctx.now
     await ctx.db.flush()
     out = context_out(row, (await _messages_of(ctx, [row.id], None))[row.id])
-    summary = out.model_dump(mode="json", by_alias=True, exclude={"messages"})
+    summary = to_wire(out, exclude={"messages"})
     return Outcome(out, publish=[Message(topics.for_live(row.id), "context.updated", summary)])
 
 

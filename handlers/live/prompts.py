@@ -29,7 +29,7 @@ from handlers.live import operation as live_operation
 from handlers.live.contexts import LiveContextIn, LiveMessageOut, OptionalId
 from handlers.live.operation import LiveOperationIn, LiveOperationOut
 from handlers.live.suggestions import Checklist, StepSnapshot
-from handlers.schema import In, Out
+from handlers.schema import In, Out, to_wire
 from persistence.enums import LiveRole, ParticipantStatus
 from persistence.errors import Forbidden, Invalid, NotFound, UnsupportedMediaType
 from persistence.models import Event, EventParticipant, LiveContext, LiveMessage, Process, Step, User
@@ -124,7 +124,7 @@ class CancelRequested(Out):
 
 
 def _dump(out: Out) -> dict[str, Any]:
-    data: dict[str, Any] = out.model_dump(mode="json", by_alias=True)
+    data: dict[str, Any] = to_wire(out)
     return data
 
 

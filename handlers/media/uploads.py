@@ -25,7 +25,7 @@ from handlers.links import ServedLink
 from handlers.media.records import FileCleanup, files_of, media_for_viewer, media_out
 from handlers.posts.manage import OptionalId, post_out, room_messages
 from handlers.posts.visibility import post_for_author
-from handlers.schema import In, Out
+from handlers.schema import In, Out, to_wire
 from persistence.enums import MediaStatus, MediaType, Visibility
 from persistence.errors import Forbidden, Invalid, PayloadTooLarge, UnsupportedMediaType
 from persistence.models import Media, Post, User
@@ -115,11 +115,10 @@ async def upload_media(ctx: Context, storage: Storage, data: bytes, filename: st
         await ctx.db.flush()
         publish: list[Message] = []
         if post is not None:
-            publish = room_messages(post, "post.updated", (await post_out(ctx, post)).model_dump(
-                mode="json", by_alias=True))
+            publish = room_messages(post, "post.updated", to_wire(await post_out(ctx, post)))
         if event_id is not None:
             publish.append(Message(topics.for_event(event_id), "media.processing",
-                                   media_out(row).model_dump(mode="json", by_alias=True)))
+                                   to_wire(media_out(row))))
     except BaseException:
         await _discard(storage, key)
         raise
@@ -173,8 +172,7 @@ async def delete_media(ctx: Context, media_id: uuid.UUID) -> Outcome[FileCleanup
     await ctx.db.flush()
     publish: list[Message] = []
     if post is not None:
-        publish = room_messages(post, "post.updated", (await post_out(ctx, post)).model_dump(
-            mode="json", by_alias=True))
+        publish = room_messages(post, "post.updated", to_wire(await post_out(ctx, post)))
     elif event_id is not None:
         publish = [Message(topics.for_event(event_id), "media.deleted", {"id": str(media_id),
                                                                       "eventId": str(event_id)})]

@@ -19,7 +19,7 @@ from channels import topics
 from handlers.context import Context, Message, Outcome
 from handlers.links import OptionalLink
 from handlers.notifications.send import NotificationOut, notification_out
-from handlers.schema import In, Limit, Out, PageQuery, metadata_field
+from handlers.schema import In, Limit, Out, PageQuery, metadata_field, to_wire
 from persistence import accounts, notifications
 from persistence.enums import NotificationType
 from persistence.errors import Forbidden, NotFound
@@ -67,10 +67,6 @@ class NotificationChange(In):
     """mark it read (true) or unread (false)"""
 
 
-def _dump(out: NotificationOut) -> Any:
-    return out.model_dump(mode="json", by_alias=True)
-
-
 async def _outs(ctx: Context, rows: Sequence[Notification]) -> list[NotificationOut]:
     sender_ids = {r.sender_id for r in rows if r.sender_id is not None}
     senders = await accounts.users_by_id(ctx.db, sender_ids)
@@ -115,7 +111,7 @@ async def create_notification(ctx: Context, data: NotificationIn) -> Outcome[Not
     )
     await notifications.add(ctx.db, [row])
     out = notification_out(row, ctx.user)
-    return Outcome(out, publish=[Message(topics.for_user(recipient), "notification.created", _dump(out))])
+    return Outcome(out, publish=[Message(topics.for_user(recipient), "notification.created", to_wire(out))])
 
 
 async def change_notification(ctx: Context, notification_id: uuid.UUID,
@@ -127,7 +123,7 @@ async def change_notification(ctx: Context, notification_id: uuid.UUID,
         row.updated_at = ctx.now
         await ctx.db.flush()
     out = (await _outs(ctx, [row]))[0]
-    publish = [Message(topics.for_user(ctx.user_id), "notification.updated", _dump(out))] if changed else []
+    publish = [Message(topics.for_user(ctx.user_id), "notification.updated", to_wire(out))] if changed else []
     return Outcome(out, publish=publish)
 
 

@@ -10,7 +10,7 @@ from channels import topics
 from handlers.accounts.users import UserBrief, brief
 from handlers.context import Context, Message
 from handlers.links import ServedLink
-from handlers.schema import UTC, Out
+from handlers.schema import UTC, Out, to_wire
 from persistence import notifications
 from persistence.enums import NotificationType
 from persistence.models import Notification, User
@@ -60,4 +60,4 @@ async def notify(ctx: Context, recipients: Iterable[uuid.UUID], type_: Notificat
     if rows:
         await notifications.add(ctx.db, rows)  # one batched INSERT for every recipient, not a round trip each
     return [Message(topics.for_user(row.user_id), "notification.created",
-                    notification_out(row, ctx.user).model_dump(mode="json", by_alias=True)) for row in rows]
+                    to_wire(notification_out(row, ctx.user))) for row in rows]

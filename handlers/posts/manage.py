@@ -20,7 +20,7 @@ from handlers.media.records import FileCleanup, MediaOut, media_by_post, media_o
 from handlers.notifications.send import notify
 from handlers.posts.visibility import can_see, post_for_author, post_for_viewer, post_visible_clause
 from handlers.schema import UTC as UTCStamp
-from handlers.schema import In, Limit, Out, PageQuery
+from handlers.schema import In, Limit, Out, PageQuery, to_wire
 from persistence.enums import MediaStatus, MediaType, NotificationType, Visibility
 from persistence.errors import Invalid
 from persistence.models import Media, Post, User
@@ -142,10 +142,6 @@ def room_messages(post: Post | PostOut, event: str, data: Any) -> list[Message]:
     return [Message(topics.for_event(post.event_id), event, data)]
 
 
-def _dump(out: Out) -> Any:
-    return out.model_dump(mode="json", by_alias=True)
-
-
 async def _resolve_author(ctx: Context, author: str) -> uuid.UUID | None:
     """A user id, a handle (with or without "@"), or `guest-id`: the calling guest, nobody for others."""
     author = author.strip()
@@ -240,7 +236,7 @@ async def create_post(ctx: Context, data: PostIn) -> Outcome[PostOut]:
     ctx.db.add(post)
     await ctx.db.flush()
     out = await post_out(ctx, post)
-    publish = room_messages(post, "post.created", _dump(out))
+    publish = room_messages(post, "post.created", to_wire(out))
     publish += await _mention(ctx, post, mentioned_handles(post.content))
     return Outcome(out, publish=publish)
 
@@ -258,7 +254,7 @@ async def update_post(ctx: Context, post_id: uuid.UUID, change: PostUpdate) -> O
         post.updated_at = ctx.now
     await ctx.db.flush()
     out = await post_out(ctx, post)
-    publish = room_messages(post, "post.updated", _dump(out)) if given else []
+    publish = room_messages(post, "post.updated", to_wire(out)) if given else []
     publish += await _mention(ctx, post, [h for h in mentioned_handles(post.content) if h not in before])
     return Outcome(out, publish=publish)
 
@@ -299,6 +295,6 @@ async def attach_media(ctx: Context, post_id: uuid.UUID, data: MediaAttach) -> O
         ctx.db.add(row)
     await ctx.db.flush()
     out = media_out(row)
-    publish = room_messages(post, "post.updated", _dump(await post_out(ctx, post))) if post.event_id else []
+    publish = room_messages(post, "post.updated", to_wire(await post_out(ctx, post))) if post.event_id else []
     return Outcome(out, publish=publish)
 

@@ -23,7 +23,7 @@ from handlers.processes import checklist
 from handlers.processes.checklist import StepChange, StepIn, SubStepChange, SubStepIn
 from handlers.processes.manage import load_steps, process_for_reader
 from handlers.processes.shapes import StepOut, SubStepOut, step_out, substep_out
-from handlers.schema import Out
+from handlers.schema import Out, to_wire
 from persistence.errors import NotFound
 from persistence.models import Event, Process, Step, SubStep
 
@@ -49,7 +49,7 @@ class FixOut(Out):
 
 
 def _messages(event_ids: list[uuid.UUID], name: str, out: Out) -> list[Message]:
-    data = out.model_dump(mode="json", by_alias=True)
+    data = to_wire(out)
     return [Message(topics.for_event(eid), name, data) for eid in event_ids]
 
 
