@@ -11,11 +11,12 @@ from sqlalchemy import ColumnElement, or_, select
 
 from handlers import access
 from handlers.context import Context
+from handlers.events.tags import TopicOut, topic_out
+from handlers.events.views import EventHit
 from handlers.links import ServedLink
 from handlers.posts.manage import PostOut, post_outs
 from handlers.posts.visibility import post_visible_clause
 from handlers.schema import UTC, In, Limit, Out, PageQuery
-from persistence.enums import EventStatus
 from persistence.errors import Invalid
 from persistence.models import Event, Post, Process, Topic, User
 
@@ -63,6 +64,8 @@ class SearchPageQuery(_Text, PageQuery):
 
 
 class UserHit(Out):
+    """A hit of the original `/search/users`: a public card, never an email."""
+
     id: uuid.UUID
     name: str
     handle: str
@@ -70,19 +73,9 @@ class UserHit(Out):
     bio: str | None
 
 
-class EventHit(Out):
-    id: uuid.UUID
-    title: str
-    description: str | None
-    start_time: UTC
-    end_time: UTC
-    status: EventStatus
-    color: str | None
-    process_id: uuid.UUID | None
-    created_by_id: uuid.UUID | None
-
-
 class ProcessHit(Out):
+    """A hit of the original `/search/processes`: the process's own columns, without steps or instances."""
+
     id: uuid.UUID
     title: str
     description: str | None
@@ -96,21 +89,12 @@ class ProcessHit(Out):
     updated_at: UTC | None
 
 
-class TopicHit(Out):
-    id: uuid.UUID
-    name: str
-    category: str | None
-    color: str | None
-    created_at: UTC
-    updated_at: UTC | None
-
-
 class SearchResults(Out):
     users: list[UserHit] = Field(default_factory=list)
     events: list[EventHit] = Field(default_factory=list)
     processes: list[ProcessHit] = Field(default_factory=list)
     posts: list[PostOut] = Field(default_factory=list)
-    topics: list[TopicHit] = Field(default_factory=list)
+    topics: list[TopicOut] = Field(default_factory=list)
 
 
 def _contains(column: Any, text: str) -> ColumnElement[bool]:
@@ -156,12 +140,11 @@ async def search_posts(ctx: Context, text: str, offset: int, limit: int) -> list
     return await post_outs(ctx, rows)
 
 
-async def search_topics(ctx: Context, text: str, offset: int, limit: int) -> list[TopicHit]:
+async def search_topics(ctx: Context, text: str, offset: int, limit: int) -> list[TopicOut]:
     rows = (await ctx.db.scalars(
         select(Topic).where(or_(_contains(Topic.name, text), _contains(Topic.category, text)))
         .order_by(Topic.name, Topic.id).offset(offset).limit(limit))).all()
-    return [TopicHit(id=t.id, name=t.name, category=t.category, color=t.color, created_at=t.created_at,
-                     updated_at=t.updated_at) for t in rows]
+    return [topic_out(t) for t in rows]
 
 
 Search = Callable[[Context, str, int, int], Awaitable[list[Any]]]

@@ -10,10 +10,11 @@ from sqlalchemy.orm import selectinload
 
 from handlers import access
 from handlers.context import Context
+from handlers.events.views import ContextEvent
 from handlers.live.contexts import LiveMessageOut, message_out
 from handlers.processes.shapes import StepOut, step_out
-from handlers.schema import UTC, Out
-from persistence.enums import EventStatus, LiveRole
+from handlers.schema import Out
+from persistence.enums import LiveRole
 from persistence.models import Event, LiveContext, LiveMessage, Process, Step, UserPreferences
 
 RECENT_MESSAGES = 20
@@ -21,6 +22,8 @@ RELATED_EVENTS = 50
 
 
 class ContextProcess(Out):
+    """`process` of the original `/live/process-context`: what a live AI session is told about the process."""
+
     id: uuid.UUID
     title: str
     description: str | None
@@ -30,16 +33,6 @@ class ContextProcess(Out):
     template_id: uuid.UUID | None
     created_by_id: uuid.UUID | None
     steps: list[StepOut]
-
-
-class ContextEvent(Out):
-    id: uuid.UUID
-    title: str
-    description: str | None
-    start_time: UTC
-    end_time: UTC
-    status: EventStatus
-    color: str | None
 
 
 class ContextPreferences(Out):

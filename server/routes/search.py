@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from handlers import search
+from handlers.events.tags import TopicOut
+from handlers.events.views import EventHit
 from handlers.posts.manage import PostOut
 from handlers.search import (
-    EventHit,
     ProcessHit,
     SearchPageQuery,
     SearchQuery,
     SearchResults,
-    TopicHit,
     UserHit,
 )
 from server.api import ApiRouter, Call
@@ -48,7 +48,7 @@ async def search_posts(call: Call) -> list[PostOut]:
     return await search.search_one(call.ctx, "posts", call.query)
 
 
-@router.get("/search/topics", query=SearchPageQuery, response=list[TopicHit])
-async def search_topics(call: Call) -> list[TopicHit]:
+@router.get("/search/topics", query=SearchPageQuery, response=list[TopicOut])
+async def search_topics(call: Call) -> list[TopicOut]:
     """Topics by name or category."""
     return await search.search_one(call.ctx, "topics", call.query)
