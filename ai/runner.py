@@ -38,7 +38,8 @@ from ai.budgets import TokenBudget
 from ai.leases import Coordination, StreamInfo
 from ai.model import HOW_TO_CONFIGURE, LLM, Finish, TextDelta, ToolCall, Usage
 from channels import topics
-from handlers.context import Context, Limits
+from handlers.catalogue import AI_CANCELLED, AI_COMPLETED, AI_DELTA, AI_ERROR, AI_STARTED, AiCancelled
+from handlers.context import Context, Limits, Message
 from handlers.live import prompts as live_ai
 from handlers.live import suggestions as live_suggestions
 from handlers.live.prompts import CancelRequested, PromptAccepted, Turn
@@ -216,10 +217,13 @@ class Generations:
 
     # ---- one stream ---------------------------------------------------------------------------------
 
-    async def _emit(self, r: _Running, event: str, data: dict[str, Any]) -> None:
+    async def _send(self, message: Message) -> None:
+        await self.publish(message.topic, message.event, message.data)
+
+    async def _emit(self, r: _Running, message: Message) -> None:
         r.shielded = True
         try:
-            await self.publish(r.info.topic, event, data)
+            await self._send(message)
         finally:
             r.shielded = False
         if r.stop_reason is not None:
@@ -252,8 +256,8 @@ class Generations:
                     if r.first_token is None:
                         r.first_token = time.monotonic()
                         ai_metrics.TIME_TO_FIRST_TOKEN.observe(r.first_token - r.started)
-                    await self._emit(r, "ai.delta", {"streamId": r.info.stream_id, "index": len(r.text),
-                                                     "text": event.text})
+                    await self._emit(r, AI_DELTA.message(r.info.topic, {"streamId": r.info.stream_id,
+                                                                         "index": len(r.text), "text": event.text}))
                     r.text.append(event.text)
                 elif isinstance(event, ToolCall):
                     calls.append(event)
@@ -280,9 +284,9 @@ class Generations:
         sid = r.info.stream_id
         result = GenerationResult("error", sid)
         try:
-            await self._emit(r, "ai.started", {"streamId": sid, "contextId": r.info.context_id,
-                                               "promptMessageId": str(r.accepted.message.id),
-                                               "requestedBy": r.info.user_id})
+            await self._emit(r, AI_STARTED.message(r.info.topic, {
+                "streamId": sid, "contextId": r.info.context_id, "promptMessageId": str(r.accepted.message.id),
+                "requestedBy": r.info.user_id}))
             r.turn = await self._as_owner(
                 r, lambda ctx: live_ai.build_turn(ctx, r.accepted.context_id, self.config.context_tokens))
             assert r.turn is not None
@@ -351,10 +355,10 @@ class Generations:
         result = GenerationResult("completed", r.info.stream_id, text, message_id, operations, usage)
         if await self.coordination.claim_end(r.info.stream_id):
             await self._free(r)
-            await self.publish(r.info.topic, "ai.completed", {
+            await self._send(AI_COMPLETED.message(r.info.topic, {
                 "streamId": r.info.stream_id, "messageId": str(message_id), "text": text,
                 "suggestedOperations": [to_wire(o) for o in operations],
-                "usage": usage})
+                "usage": usage}))
         return result
 
     async def _end_early(self, r: _Running, status: str, error: DomainError | None, *,
@@ -376,15 +380,16 @@ class Generations:
                 log.warning("could not store the partial answer of %s", r.info.stream_id, exc_info=True)
         if not announce or not await self.coordination.claim_end(r.info.stream_id):
             return result
-        data: dict[str, Any] = {"streamId": r.info.stream_id}
+        data: AiCancelled = {"streamId": r.info.stream_id}
         if result.message_id is not None:
             data["messageId"] = str(result.message_id)
         await self._free(r)
         if status == "cancelled":
-            await self.publish(r.info.topic, "ai.cancelled", data)
+            await self._send(AI_CANCELLED.message(r.info.topic, data))
         else:
-            await self.publish(r.info.topic, "ai.error", {
-                **data, "code": code, "message": error.message if error else "the answer could not be finished"})
+            await self._send(AI_ERROR.message(r.info.topic, {
+                **data, "code": code or "internal",
+                "message": error.message if error else "the answer could not be finished"}))
         return result
 
     async def _free(self, r: _Running) -> None:
@@ -422,8 +427,8 @@ class Generations:
             if await self.coordination.claim_end(info.stream_id):
                 log.warning("AI stream %s of instance %s stopped being refreshed: ending it", info.stream_id,
                             info.instance)
-                await self.publish(info.topic, "ai.error", {
+                await self._send(AI_ERROR.message(info.topic, {
                     "streamId": info.stream_id, "code": "interrupted",
-                    "message": "the server running this answer stopped; ask again"})
+                    "message": "the server running this answer stopped; ask again"}))
                 await self.coordination.release(info)
                 ai_metrics.GENERATIONS.labels("interrupted").inc()

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from channels.messages import LeftReason
 from channels.redis_client import is_redis
 
 HISTORY_SIZE = 1000
@@ -36,7 +37,7 @@ class Listener(Protocol):
 
     def on_presence(self, topic: str, frame: str) -> None: ...
 
-    def on_removed(self, topic: str, user_id: str, reason: str) -> None: ...
+    def on_removed(self, topic: str, user_id: str, reason: LeftReason) -> None: ...
 
     def on_resync(self, topic: str) -> None: ...
 
@@ -93,7 +94,7 @@ class Hub(Protocol):
 
     async def history(self, topic: str, epoch: str, after: int) -> list[Entry] | None: ...
 
-    async def remove_user(self, topic: str, user_id: str, reason: str) -> None:
+    async def remove_user(self, topic: str, user_id: str, reason: LeftReason) -> None:
         """Take `user_id`'s connections off `topic` on every instance (they get `left`)."""
 
     async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None: ...

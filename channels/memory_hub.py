@@ -159,7 +159,7 @@ class MemoryHub:
             return None
         return entries
 
-    async def remove_user(self, topic: str, user_id: str, reason: str) -> None:
+    async def remove_user(self, topic: str, user_id: str, reason: m.LeftReason) -> None:
         t = self._topics.get(topic)
         if t is None:
             return

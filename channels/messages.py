@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 
@@ -17,11 +17,14 @@ SUBPROTOCOL = "conversme.v1"
 
 CLIENT_OPS = ("auth", "refresh", "join", "leave", "push", "ping")
 SERVER_OPS = ("reply", "msg", "presence", "left", "pong", "error")
-ERROR_CODES = (
+# Typed, so that a code or reason the document does not list is a type error where it is passed.
+ErrorCode = Literal[
     "bad_frame", "unknown_op", "invalid", "unauthorized", "forbidden", "not_found", "not_joined", "conflict",
     "rate_limited", "too_many_topics", "ai_unavailable", "unavailable", "internal",
-)
-LEFT_REASONS = ("revoked", "deleted")
+]
+ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
+LeftReason = Literal["revoked", "deleted"]
+LEFT_REASONS: tuple[LeftReason, ...] = get_args(LeftReason)
 
 TOPIC_RE = re.compile(r"^(event|live|user):([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$", re.I)
 # `noun.verb` (step.update), or a single word where the contract names one (prompt, cancel on live topics).
@@ -32,7 +35,7 @@ MAX_REF = 64
 class FrameError(Exception):
     """A client frame that cannot be accepted; `ref` is set when the frame named one."""
 
-    def __init__(self, code: str, message: str, ref: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -158,11 +161,11 @@ def reply_ok(ref: str, data: dict[str, Any] | None = None) -> str:
     return _dumps({"op": "reply", "ref": ref, "ok": True, "data": data if data is not None else {}})
 
 
-def reply_error(ref: str, code: str, message: str) -> str:
+def reply_error(ref: str, code: ErrorCode, message: str) -> str:
     return _dumps({"op": "reply", "ref": ref, "ok": False, "error": {"code": code, "message": message}})
 
 
-def error(code: str, message: str) -> str:
+def error(code: ErrorCode, message: str) -> str:
     return _dumps({"op": "error", "error": {"code": code, "message": message}})
 
 
@@ -170,7 +173,7 @@ def pong(ref: str | None) -> str:
     return _dumps({"op": "pong", "ref": ref})
 
 
-def left(topic: str, reason: str) -> str:
+def left(topic: str, reason: LeftReason) -> str:
     return _dumps({"op": "left", "topic": topic, "reason": reason})
 
 

@@ -185,17 +185,17 @@ class ConnectionProtocol:
         self.joined.add(topic)
         self._reply_ok(ref, data)
 
-    def join_failed(self, ref: str | None, topic: str, code: str, message: str) -> None:
+    def join_failed(self, ref: str | None, topic: str, code: m.ErrorCode, message: str) -> None:
         self.pending.discard(topic)
         self._reply_error(ref, code, message)
 
     def push_ok(self, ref: str | None, data: dict[str, Any]) -> None:
         self._reply_ok(ref, data)
 
-    def push_failed(self, ref: str | None, code: str, message: str) -> None:
+    def push_failed(self, ref: str | None, code: m.ErrorCode, message: str) -> None:
         self._reply_error(ref, code, message)
 
-    def removed(self, topic: str, reason: str) -> None:
+    def removed(self, topic: str, reason: m.LeftReason) -> None:
         """The server took this connection off `topic` (participant removed, event deleted)."""
         if topic in self.joined or topic in self.pending:
             self.joined.discard(topic)
@@ -232,7 +232,7 @@ class ConnectionProtocol:
         if ref is not None:
             self._out.append(m.reply_ok(ref, data))
 
-    def _reply_error(self, ref: str | None, code: str, message: str) -> None:
+    def _reply_error(self, ref: str | None, code: m.ErrorCode, message: str) -> None:
         self._out.append(m.reply_error(ref, code, message) if ref is not None else m.error(code, message))
 
     def _close(self, code: int, reason: str) -> None:

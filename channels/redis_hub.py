@@ -441,7 +441,7 @@ class RedisHub:
         else:
             await self._pubsub.subscribe(channel)
 
-    async def remove_user(self, topic: str, user_id: str, reason: str) -> None:
+    async def remove_user(self, topic: str, user_id: str, reason: m.LeftReason) -> None:
         if self._cluster:
             await self.redis.spublish(self._channel(topic), f"k{user_id}|{reason}")
         else:
@@ -529,7 +529,7 @@ class RedisHub:
         elif tag == "k":
             user_id, reason = body.split("|", 1)
             for listener in list(local.listeners):
-                listener.on_removed(topic, user_id, reason)
+                listener.on_removed(topic, user_id, cast(m.LeftReason, reason))  # as remove_user wrote it
 
     async def _receive(self, topic: str, local: _Local, epoch: str, offset: int, frame: str) -> None:
         await receive(local.cursor, epoch, offset, frame, self._fill(topic), self._emitter(topic, local),

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from channels.messages import LeftReason
 from persistence.models import User
 
 T = TypeVar("T")
@@ -60,13 +61,20 @@ def take_after_commit(db: AsyncSession) -> list[Message]:
     return list(db.info.pop(_AFTER_COMMIT, []))
 
 
+class JobCall(NamedTuple):
+    """A job asked for (built by its entry in handlers.catalogue): its registered name and keyword arguments."""
+
+    task: str
+    kwargs: dict[str, Any]
+
+
 @dataclass(frozen=True)
 class Removal:
     """After commit, take `user_id`'s connections (None: everyone's) off `topic`; they receive `left`."""
 
     topic: str
     user_id: uuid.UUID | None
-    reason: str  # "revoked" | "deleted"
+    reason: LeftReason
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,6 @@ class Outcome(Generic[T]):
     value: T
     publish: list[Message] = field(default_factory=list)
     remove: list[Removal] = field(default_factory=list)
-    enqueue: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    enqueue: list[JobCall] = field(default_factory=list)
     recorded: list[Recorded] = field(default_factory=list)
     handoffs: list[uuid.UUID] = field(default_factory=list)  # the `enqueue` items' rows in job_handoffs, in order

@@ -11,7 +11,8 @@ from pydantic import Field
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers.context import Context, Outcome
+from handlers.catalogue import JOBS
+from handlers.context import Context, JobCall, Outcome
 from handlers.schema import UTC, In, Out
 from persistence.errors import Conflict, NotFound
 from persistence.models import DeadLetter
@@ -87,5 +88,7 @@ async def retry(ctx: Context, dead_id: uuid.UUID) -> Outcome[RetriedOut]:
             raise NotFound("dead letter", dead_id)
         raise Conflict("this dead letter was already retried")
     task, kwargs = marked
+    if task not in JOBS:  # recorded by an older release; the rollback leaves it unretried
+        raise Conflict(f"no job is called {task!r} any more; it cannot be retried")
     out = RetriedOut(id=dead_id, task_name=task, message="enqueued again")
-    return Outcome(out, enqueue=[(task, dict(kwargs or {}))])
+    return Outcome(out, enqueue=[JobCall(task, dict(kwargs or {}))])

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from channels import topics
-from handlers.context import Message, Outcome
-from handlers.media.records import media_out
-from handlers.schema import to_wire
+from handlers.catalogue import JOB_PROGRESS, MEDIA_FAILED, MEDIA_PROCESS, MEDIA_READY, Event, JobProgress
+from handlers.context import Outcome
+from handlers.media.records import MediaOut, media_out
 from handlers.unit_of_work import unit_of_work
 from jobs.media_probe import Analysis, Unreadable, analyze, clock
 from jobs.runtime import JobRuntime, job
@@ -38,14 +38,16 @@ async def _target(rt: JobRuntime, row: Media) -> tuple[uuid.UUID | None, uuid.UU
 
 
 async def _progress(rt: JobRuntime, uploader: uuid.UUID | None, media_id: uuid.UUID, stage: str,
-                    progress: float, **extra: Any) -> None:
+                    progress: float, error: str | None = None) -> None:
     if uploader is None:
         return
-    data = {"task": "media.process", "mediaId": str(media_id), "stage": stage, "progress": progress, **extra}
+    data: JobProgress = {"task": MEDIA_PROCESS.name, "mediaId": str(media_id), "stage": stage, "progress": progress}
+    if error is not None:
+        data["error"] = error
     try:
         # The user topic's log sequences it like every other entry.
         async with unit_of_work(rt.sessionmaker, rt.clock(), rt.announce) as work:
-            work.add(Outcome(None, publish=[Message(topics.for_user(uploader), "job.progress", data)]))
+            work.add(Outcome(None, publish=[JOB_PROGRESS.message(topics.for_user(uploader), data)]))
     except Exception:  # progress is a courtesy; the result is announced with its commit
         log.warning("could not record progress of %s", media_id, exc_info=True)
 
@@ -90,15 +92,14 @@ def _values(row_meta: dict[str, Any], found: Analysis, written: dict[str, str], 
 
 
 async def _finish(rt: JobRuntime, media_id: uuid.UUID, values: dict[str, Any], event_id: uuid.UUID | None,
-                  name: str) -> Media | None:
-    """Move the item out of `processing` and announce `name` on its event's topic, in one unit of work."""
+                  event: Event[MediaOut]) -> Media | None:
+    """Move the item out of `processing` and announce `event` on its event's topic, in one unit of work."""
     async with unit_of_work(rt.sessionmaker, rt.clock(), rt.announce) as work:
         done = await work.db.scalar(update(Media).where(Media.id == media_id,
                                                         Media.status == MediaStatus.PROCESSING)
                                     .values(**values).returning(Media))
         if done is not None and event_id is not None:
-            work.add(Outcome(None, publish=[Message(topics.for_event(event_id), name,
-                                                    to_wire(media_out(done)))]))
+            work.add(Outcome(None, publish=[event.message(topics.for_event(event_id), media_out(done))]))
     return done
 
 
@@ -110,7 +111,7 @@ async def fail(rt: JobRuntime, media_id: uuid.UUID, reason: str) -> None:
     meta = {**(row.media_metadata or {}), "error": reason}
     event_id, uploader = await _target(rt, row)
     done = await _finish(rt, media_id, {"status": MediaStatus.FAILED, "media_metadata": meta,
-                                        "updated_at": rt.clock()}, event_id, "media.failed")
+                                        "updated_at": rt.clock()}, event_id, MEDIA_FAILED)
     if done is not None:
         await _progress(rt, uploader, media_id, "failed", 1.0, error=reason)
 
@@ -119,7 +120,7 @@ async def _on_dead(rt: JobRuntime, kwargs: dict[str, Any], error: str) -> None:
     await fail(rt, uuid.UUID(str(kwargs["media_id"])), f"processing failed repeatedly ({error[:200]})")
 
 
-@job("media.process", timeout=90, on_dead=_on_dead)
+@job(MEDIA_PROCESS, timeout=90, on_dead=_on_dead)
 async def process(rt: JobRuntime, media_id: str) -> None:
     mid = uuid.UUID(media_id)
     async with rt.sessionmaker() as db:
@@ -143,7 +144,7 @@ async def process(rt: JobRuntime, media_id: str) -> None:
     written = await _store(rt, mid, found)
     try:
         done = await _finish(rt, mid, _values(dict(row.media_metadata or {}), found, written, rt), event_id,
-                             "media.ready")
+                             MEDIA_READY)
     except BaseException:
         await _remove(rt, written.values())
         raise

@@ -6,18 +6,19 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from handlers.catalogue import OPS_NOOP, OPS_PROBE
 from jobs.idempotency import first_time
 from jobs.runtime import JobRuntime, job
 from persistence.enums import NotificationType
 from persistence.models import Notification
 
 
-@job("ops.noop")
+@job(OPS_NOOP)
 async def noop(rt: JobRuntime) -> None:
     return None
 
 
-@job("ops.probe", timeout=60)
+@job(OPS_PROBE, timeout=60)
 async def probe(rt: JobRuntime, key: str, user_id: str, before: float = 0.0, after: float = 0.0,
                 fail: bool = False) -> None:
     """Wait `before`, then store one system notification for `user_id` guarded by the key `probe:<key>`,
@@ -28,7 +29,7 @@ async def probe(rt: JobRuntime, key: str, user_id: str, before: float = 0.0, aft
         raise RuntimeError(f"probe {key} was asked to fail")
     async with rt.sessionmaker.begin() as db:
         now = rt.clock()
-        if await first_time(db, f"probe:{key}", "ops.probe", now):
+        if await first_time(db, f"probe:{key}", OPS_PROBE.name, now):
             db.add(Notification(type=NotificationType.SYSTEM, title="Worker probe", message=f"probe {key}",
                                 read=False, reference_type="probe", notification_metadata={"key": key},
                                 user_id=uuid.UUID(user_id), created_at=now))

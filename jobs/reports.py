@@ -10,10 +10,10 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from channels import topics
-from handlers.context import Context, Message, Outcome
+from handlers.catalogue import REPORT_READY, REPORTS_GENERATE
+from handlers.context import Context, Outcome
 from handlers.insights.report_files import Period, quarter_period, save_report, week_period
 from handlers.insights.reports import report_out
-from handlers.schema import to_wire
 from handlers.unit_of_work import unit_of_work
 from jobs.idempotency import first_time
 from jobs.runtime import JobRuntime, Permanent, job
@@ -39,7 +39,7 @@ async def _remove(rt: JobRuntime, keys: list[str]) -> None:
             log.warning("could not remove report file %s", key, exc_info=True)
 
 
-@job("reports.generate", timeout=120)
+@job(REPORTS_GENERATE, timeout=120)
 async def generate(rt: JobRuntime, user_id: str, report_type: str, year: int, number: int) -> None:
     period = period_for(report_type, int(year), int(number))
     written: list[str] = []
@@ -51,8 +51,7 @@ async def generate(rt: JobRuntime, user_id: str, report_type: str, year: int, nu
             ctx = Context(db=work.db, user=user, now=work.now, limits=rt.limits)
             row, replaced = await save_report(ctx, rt.private_storage, period)
             written = [f"{row.storage_key}.{fmt}" for fmt in ("csv", "html")]
-            out = to_wire(report_out(row))
-            work.add(Outcome(None, publish=[Message(topics.for_user(user.id), "report.ready", out)]))
+            work.add(Outcome(None, publish=[REPORT_READY.message(topics.for_user(user.id), report_out(row))]))
     except BaseException:
         await _remove(rt, written)  # the row was not committed: its files must not stay behind
         raise
@@ -72,8 +71,8 @@ async def enqueue_periodic(rt: JobRuntime, now_period: Period, previous: Period)
         )).all()
     number = previous.week if previous.week is not None else previous.quarter
     for user_id in users:
-        await rt.enqueue("reports.generate", {"user_id": str(user_id), "report_type": previous.kind.value,
-                                              "year": previous.year, "number": number})
+        await rt.enqueue(*REPORTS_GENERATE.call({"user_id": str(user_id), "report_type": previous.kind.value,
+                                                   "year": previous.year, "number": number}))
     return len(users)
 
 

@@ -1,11 +1,11 @@
 """What a job receives (the runtime: database, publishing, storage, the queue) and the table of jobs.
 
-A job is a plain async function `fn(rt, **kwargs)` registered by name with `@job("media.process")`. It does
-its writes as a request does, in `handlers.unit_of_work.unit_of_work(rt.sessionmaker, rt.clock(), rt.announce)`:
-one transaction that also records what it announces and the jobs it asks for, then the commit, then the
-announcement (publish, then enqueue follow-ups). `bind` turns every registered job
-into a taskiq task of one broker, closing over this process's runtime (no module-level broker: the URL is
-only known once the settings are).
+A job is a plain async function `fn(rt, **kwargs)` registered with its entry in handlers.catalogue,
+`@job(MEDIA_PROCESS)`. It does its writes as a request does, in
+`handlers.unit_of_work.unit_of_work(rt.sessionmaker, rt.clock(), rt.announce)`: one transaction that also
+records what it announces and the jobs it asks for, then the commit, then the announcement (publish, then
+enqueue follow-ups). `bind` turns every registered job into a taskiq task of one broker, closing over this
+process's runtime (no module-level broker: the URL is only known once the settings are).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from taskiq import Context, TaskiqDepends
 
 from adapters.storage import Storage
 from channels.hub import Hub
+from handlers.catalogue import Job
 from handlers.context import Limits, Outcome
 from jobs.broker import JobQueue
 from jobs.metrics import JobStats
@@ -53,14 +54,15 @@ class JobSpec:
 JOBS: dict[str, JobSpec] = {}
 
 
-def job(name: str, *, timeout: float | None = None, retries: int | None = None,
+def job(entry: Job[Any], *, timeout: float | None = None, retries: int | None = None,
         on_dead: Callable[[JobRuntime, dict[str, Any], str], Awaitable[None]] | None = None,
         ) -> Callable[[JobFunc], JobFunc]:
-    """Register `fn(rt, **kwargs)` as the job `name`. `timeout` caps one run (default: the runtime's);
-    `retries` overrides JOB_MAX_RETRIES; `on_dead(rt, kwargs, error)` runs when it lands in dead letters."""
+    """Register `fn(rt, **kwargs)` as the catalogue's job `entry`. `timeout` caps one run (default: the
+    runtime's); `retries` overrides JOB_MAX_RETRIES; `on_dead(rt, kwargs, error)` runs when it lands in dead
+    letters."""
 
     def register(func: JobFunc) -> JobFunc:
-        JOBS[name] = JobSpec(name, func, timeout, retries, on_dead)
+        JOBS[entry.name] = JobSpec(entry.name, func, timeout, retries, on_dead)
         return func
 
     return register

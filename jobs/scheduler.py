@@ -21,6 +21,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
+from handlers.catalogue import MEDIA_PROCESS, REMINDERS_SEND
 from handlers.events import reminders
 from handlers.insights.report_files import period_of
 from jobs import reports
@@ -52,7 +53,7 @@ class Scheduler:
             ids = await reminders.claim_due(db, self.rt.clock(), self.name, REMINDER_LEASE)
         for n, rid in enumerate(ids):
             try:
-                await self.rt.enqueue("reminders.send", {"reminder_id": str(rid)})
+                await self.rt.enqueue(*REMINDERS_SEND.call({"reminder_id": str(rid)}))
             except Exception:
                 await self._release(ids[n:])
                 raise
@@ -81,7 +82,7 @@ class Scheduler:
                     .limit(100).with_for_update(skip_locked=True).scalar_subquery()))
                 .values(updated_at=now).returning(Media.id))).all()
         for mid in ids:
-            await self.rt.enqueue("media.process", {"media_id": str(mid)})
+            await self.rt.enqueue(*MEDIA_PROCESS.call({"media_id": str(mid)}))
         return len(ids)
 
     async def periodic_reports(self) -> int:

@@ -3,13 +3,19 @@ signals) and token budgets â€” Redis when REDIS_URL is redis://, like the hub â€
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from ai.budgets import create_token_budget
 from ai.leases import create_coordination
 from ai.model import LLMConfig, create_llm
 from ai.runner import GenerationConfig, Generations
+from channels.outbox import Outbox
+from handlers.context import Limits
 from server.errors import ws_code
 from server.settings import Settings
-from server.state import AppState
 
 
 def llm_config(settings: Settings) -> LLMConfig:
@@ -18,12 +24,13 @@ def llm_config(settings: Settings) -> LLMConfig:
                      timeout=settings.openai_timeout)
 
 
-async def start_generations(settings: Settings, state: AppState) -> Generations:
+async def start_generations(settings: Settings, *, sessionmaker: async_sessionmaker[AsyncSession], outbox: Outbox,
+                            clock: Callable[[], datetime], limits: Limits, instance_id: str) -> Generations:
     generations = Generations(
         llm=create_llm(llm_config(settings)),
         coordination=create_coordination(settings.redis_url, settings.redis_prefix),
-        budget=create_token_budget(settings.redis_url, settings.redis_prefix), sessionmaker=state.sessionmaker,
-        publish=state.outbox.publish, clock=state.clock, limits=state.limits, instance_id=state.instance_id,
+        budget=create_token_budget(settings.redis_url, settings.redis_prefix), sessionmaker=sessionmaker,
+        publish=outbox.publish, clock=clock, limits=limits, instance_id=instance_id,
         config=GenerationConfig(
             context_tokens=settings.ai_context_tokens, max_output_tokens=settings.ai_max_output_tokens,
             tokens_per_minute_user=settings.ai_tokens_per_minute_user,

@@ -1,21 +1,14 @@
-"""create_app and its lifespan: the one place where long-lived clients are made and closed."""
+"""create_app: the routes, the middleware, and a lifespan that holds the process's state (server.lifespan)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
-import logging
-import os
-import secrets
-import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -26,88 +19,26 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
-from adapters.security import Passwords, Tokens
 from adapters.storage import open_storages
-from channels import topics
-from channels.hub import Hub, create_hub
-from channels.outbox import Outbox
-from channels.protocol import Close
-from handlers.accounts.auth_cache import AuthCache
-from handlers.context import Limits, Outcome
-from jobs.broker import create_queue
-from jobs.handoffs import enqueue_committed
-from jobs.handoffs import relay as relay_handoffs
-from jobs.metrics import create_stats
-from jobs.publishing import publish_outcome
-from jobs.runtime import JobRuntime
-from jobs.scheduler import Scheduler
-from jobs.worker import JobService
 from persistence import migrate
-from persistence.database import create_engine, create_sessionmaker
 from server import liveness, openapi
-from server.ai import start_generations
 from server.api import ORJSONResponse, build_routes
-from server.connect_checks import ConnectChecks
+from server.lifespan import drain, open_state
 from server.metrics_middleware import ApiMetrics, MetricsMiddleware
 from server.middleware import RequestIdMiddleware
-from server.ratelimit import rate_limiter_for
 from server.routes import all_endpoints
 from server.routes.console import static_routes as console_routes
 from server.routes.ops import redis_answers
 from server.security_headers import SecurityHeadersMiddleware
-from server.session_watch import SessionWatch, run_sweeps
 from server.settings import Settings, load_settings
-from server.state import Announcer, AppState
-from server.topic_log import DatabaseTopicLog, run_relay
-from server.topic_log import stop as stop_relay
+from server.state import AppState
 from server.uploads import uploads_app
-from server.websocket import drain_connections, websocket_endpoint
-
-log = logging.getLogger("conversme")
+from server.websocket import websocket_endpoint
 
 try:
     VERSION = version("conversme")
 except PackageNotFoundError:  # running from a source tree without an install
     VERSION = "0.0.0"
-
-
-def make_announcer(hub: Hub, outbox: Outbox, sessionmaker: async_sessionmaker[AsyncSession],
-                   jobs: JobRuntime | None = None, auth_cache: AuthCache | None = None) -> Announcer:
-    """After the commit: fan out the entries the transaction recorded in the durable log, publish the other
-    topics' messages (through the outbox, so a Redis hiccup delays them instead of losing them), then the
-    removals, then enqueue its jobs (hand-offs the transaction wrote: what cannot be enqueued now, a relay
-    enqueues later). Failures are logged, not raised: the change is committed."""
-
-    async def announce(outcome: Outcome[Any]) -> None:
-        if auth_cache is not None:
-            # This instance forgets an ended session or a changed user before anyone can hear of the change;
-            # the others forget when the announcement reaches them (server.session_watch).
-            for message in outcome.publish:
-                if message.topic == topics.SESSIONS:
-                    auth_cache.forget(message.data)
-        await publish_outcome(hub, outbox, sessionmaker, outcome)
-        for removal in outcome.remove:
-            try:
-                await hub.remove_user(removal.topic, str(removal.user_id) if removal.user_id else "*", removal.reason)
-            except Exception:
-                log.exception("could not remove %s from %s", removal.user_id, removal.topic)
-        if outcome.enqueue and jobs is not None:
-            await enqueue_committed(jobs, outcome.enqueue, outcome.handoffs)
-
-    return announce
-
-
-# The apps this process serves, so a SIGTERM handler can drain their sockets before uvicorn closes them.
-_LIVE_STATES: list[AppState] = []
-
-
-async def drain_all() -> None:
-    for state in list(_LIVE_STATES):
-        await drain_connections(state, Close.RESTART, "server restarting", state.settings.shutdown_timeout / 2)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -118,114 +49,20 @@ def create_app(settings: Settings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if settings.is_sqlite:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size,
-                               max_overflow=settings.db_max_overflow, pool_timeout=settings.db_pool_timeout)
-        if settings.auto_migrate and settings.is_sqlite:
-            # The embedded default migrates itself; PostgreSQL deployments run `conversme migrate` once.
-            await migrate.upgrade(engine)
-        limiter = rate_limiter_for(settings.redis_url, settings.redis_prefix)
-        instance_id = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        hub = create_hub(settings.redis_url, instance_id, settings.redis_prefix)
-        sessionmaker = create_sessionmaker(engine)
-        topic_log = DatabaseTopicLog(sessionmaker, history_limit=settings.log_retention_messages)
-        hub.attach_log(topic_log)
-        await hub.start()
-        outbox = Outbox(hub)
-        queue = create_queue(settings.broker_url, redeliver_after=settings.job_redeliver_seconds,
-                             consumer=instance_id, prefix=settings.redis_prefix)
-        job_stats = create_stats(settings.broker_url, settings.redis_prefix)
-        await queue.startup()
-        if not settings.storage.is_bucket:
-            # Served by a StaticFiles mount, which answers 500 for every request while its directory does not exist.
-            settings.upload_dir.mkdir(parents=True, exist_ok=True)
-        app.state.conversme = AppState(
-            settings=settings,
-            engine=engine,
-            sessionmaker=sessionmaker,
-            passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_cost,
-                                settings.argon2_parallelism),
-            tokens=Tokens(settings.secret_key, settings.algorithm,
-                          timedelta(minutes=settings.access_token_expire_minutes)),
-            limiter=limiter,
-            storage=files,
-            limits=Limits(max_page_size=settings.max_page_size, max_upload_bytes=settings.max_upload_bytes,
-                          debug=settings.debug),
-            clock=utc_now,
-            hub=hub,
-            announce=make_announcer(hub, outbox, sessionmaker),
-            outbox=outbox,
-            instance_id=instance_id,
-        )
-        state: AppState = app.state.conversme
-        state.metrics = metrics
-        state.reports_storage = report_files
-        state.jobs = JobRuntime(
-            sessionmaker=state.sessionmaker, hub=hub, announce=state.announce, storage=state.storage,
-            private_storage=state.reports_storage, clock=utc_now, queue=queue, stats=job_stats,
-            limits=state.limits, worker_id=instance_id, job_timeout=settings.job_timeout,
-            max_retries=settings.job_max_retries, retry_base=settings.job_retry_base)
-        state.auth_cache = AuthCache(settings.auth_cache_seconds)
-        state.connect_checks = ConnectChecks(engine)
-        state.announce = make_announcer(hub, outbox, sessionmaker, state.jobs, state.auth_cache)
-        jobs_rt = state.jobs
-        state.jobs.announce = state.announce
-        job_service: JobService | None = None
-        scheduler_stop = asyncio.Event()
-        if queue.url == "memory://":
-            # The embedded default: this process runs its own jobs and (unless disabled) the scheduler.
-            job_service = JobService(state.jobs, concurrency=settings.worker_concurrency, role="embedded",
-                                     dashboard_url=settings.taskiq_dashboard_url,
-                                     dashboard_token=settings.taskiq_dashboard_token)
-            job_service.start()
-            if settings.embedded_scheduler:
-                loop_task = asyncio.get_running_loop().create_task(
-                    Scheduler(state.jobs, instance_id, settings.scheduler_interval,
-                              settings.auto_reports).run(scheduler_stop))
-                state.background.add(loop_task)
-        state.generations = await start_generations(settings, state)
-        state.session_watch = SessionWatch(hub, state.connections, state.auth_cache)
-        if (retrying := await state.session_watch.start()) is not None:
-            state.background.add(retrying)
-        state.background.add(asyncio.get_running_loop().create_task(run_sweeps(
-            state.session_watch, sessionmaker, utc_now, settings.ws_session_sweep_seconds), name="session-sweep"))
-        relay = asyncio.get_running_loop().create_task(run_relay(
-            hub, topic_log, timedelta(seconds=settings.log_retention_seconds), settings.log_retention_messages,
-            handoffs=lambda: relay_handoffs(jobs_rt, utc_now())), name="topic-log-relay")
-        _LIVE_STATES.append(app.state.conversme)
-        # Everything loaded so far lives as long as the process: keep the cyclic GC from rescanning it on
-        # every collection (measured: the month calendar with 3,000 events ~650 → ~520 ms).
-        gc.collect()
-        gc.freeze()
-        try:
+        async with open_state(settings, metrics=metrics, storage=files, reports_storage=report_files) as state:
+            app.state.conversme = state
+            # Everything loaded so far lives as long as the process: keep the cyclic GC from rescanning it on
+            # every collection (measured: the month calendar with 3,000 events ~650 → ~520 ms).
+            gc.collect()
+            gc.freeze()
             yield
-        finally:
-            state = app.state.conversme
-            _LIVE_STATES.remove(state)
-            await drain_connections(state, Close.RESTART, "server restarting")
-            if state.generations is not None:  # running answers end as `interrupted` while the hub is still up
-                await state.generations.close()
-            scheduler_stop.set()
-            if job_service is not None:
-                await job_service.stop(grace=settings.shutdown_timeout / 2)
-            await stop_relay(relay)
-            await state.session_watch.stop()
-            for task in list(state.background):
-                task.cancel()
-            await queue.shutdown()
-            await job_stats.close()
-            await outbox.close()
-            await hub.close()
-            await limiter.close()
-            await engine.dispose()
 
     async def health(request: Request) -> Response:
         return ORJSONResponse({"status": "ok", "version": VERSION})
 
     async def ready(request: Request) -> Response:
         state: AppState = request.app.state.conversme
-        checks: dict[str, Any] = {}
+        checks: dict[str, str] = {}
         try:
             async with state.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
@@ -298,6 +135,13 @@ class ConversmeApp(Starlette):
             await websocket_endpoint(WebSocket(scope, receive, send))
         else:
             await super().__call__(scope, receive, send)
+
+    async def drain(self) -> None:
+        """Close every socket with 1012 once it has what is queued for it (server.serving, on SIGTERM, before
+        uvicorn closes the connections itself)."""
+        state = getattr(self.state, "conversme", None)
+        if isinstance(state, AppState):  # None before the lifespan has started
+            await drain(state, state.settings.shutdown_timeout / 2)
 
 
 def create_app_from_env() -> Starlette:

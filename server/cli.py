@@ -8,10 +8,13 @@ import getpass
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from channels.redis_client import is_redis
 from server.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from jobs.worker import JobConfig
 
 # Connections the kernel may hold waiting for accept(). uvicorn's default (2048) is smaller than a reconnect storm:
 # when an instance dies, all its clients come back within ~0.1 s, and every connection past the queue has its SYN
@@ -23,8 +26,8 @@ LISTEN_BACKLOG = 16384
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    from server.app import drain_all
     from server.logging import log_config
+    from server.serving import run
 
     workers = args.workers or settings.api_workers
     if workers > 1 and settings.is_sqlite:
@@ -42,26 +45,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         ws_max_size=64 * 1024, timeout_graceful_shutdown=settings.shutdown_timeout,
         log_config=log_config(settings, "api"),
     )
-
-    class DrainingServer(uvicorn.Server):
-        """On SIGTERM: stop accepting, let every socket drain what is queued for it and close with 1012,
-        then let uvicorn finish in-flight requests."""
-
-        async def shutdown(self, sockets: list[Any] | None = None) -> None:
-            for server in self.servers:
-                server.close()
-            await drain_all()
-            await super().shutdown(sockets)
-
-    if workers > 1:
-        uvicorn.run(config.app, factory=True, host=config.host, port=config.port, workers=workers,
-                    backlog=LISTEN_BACKLOG, log_level=settings.log_level, proxy_headers=False, server_header=False,
-                    ws="websockets-sansio", ws_per_message_deflate=False, ws_ping_interval=settings.ws_heartbeat,
-                    ws_ping_timeout=settings.ws_heartbeat_timeout, ws_max_size=64 * 1024,
-                    timeout_graceful_shutdown=settings.shutdown_timeout, log_config=log_config(settings, "api"))
-    else:
-        DrainingServer(config).run()
-    return 0
+    return run(config)
 
 
 async def _migrate(settings: Settings, target: str, down: bool) -> None:
@@ -119,7 +103,7 @@ async def _create_admin(settings: Settings, email: str, name: str, handle: str, 
         await engine.dispose()
 
 
-def _job_config(settings: Settings, args: argparse.Namespace) -> Any:
+def _job_config(settings: Settings, args: argparse.Namespace) -> JobConfig:
     from jobs.worker import JobConfig
 
     return JobConfig(

@@ -13,6 +13,7 @@ import sqlalchemy.exc
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from channels.messages import ErrorCode
 from persistence import errors as e
 
 log = logging.getLogger("conversme.errors")
@@ -67,7 +68,7 @@ def body(error: e.DomainError) -> dict[str, Any]:
 
 
 # WebSocket reply codes of the protocol contract, most specific first.
-WS_CODE: list[tuple[type[e.DomainError], str]] = [
+WS_CODE: list[tuple[type[e.DomainError], ErrorCode]] = [
     (e.NotFound, "not_found"),
     (e.Forbidden, "forbidden"),
     (e.Unauthorized, "unauthorized"),
@@ -83,7 +84,7 @@ WS_CODE: list[tuple[type[e.DomainError], str]] = [
 ]
 
 
-def ws_code(error: e.DomainError) -> str:
+def ws_code(error: e.DomainError) -> ErrorCode:
     for cls, code in WS_CODE:
         if isinstance(error, cls):
             return code

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import topics
 from channels.hub import Hub
+from channels.messages import LeftReason
 from channels.protocol import Close
 from handlers.accounts.auth_cache import AuthCache
 from persistence.models import AuthSession, User
@@ -98,7 +99,7 @@ class SessionWatch:
     def on_presence(self, topic: str, frame: str) -> None:
         pass
 
-    def on_removed(self, topic: str, user_id: str, reason: str) -> None:
+    def on_removed(self, topic: str, user_id: str, reason: LeftReason) -> None:
         pass
 
     def on_resync(self, topic: str) -> None:

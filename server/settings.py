@@ -1,4 +1,7 @@
-"""Settings: one frozen object, loaded once from the environment and `.env`, passed down."""
+"""Settings: one frozen object, loaded once from the environment and `.env`, passed down.
+
+Each setting is declared once below — name, type, default, doc and checks — and read, documented
+(`.env.example`, rendered by `python -m server.settings`) and tested from that declaration (server.envconfig)."""
 
 from __future__ import annotations
 
@@ -6,115 +9,188 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from adapters.storage import StorageConfig
 from handlers.links import served_link
+from server.envconfig import ConfigError, Value, read, read_env_file, render_env_file, setting
+
+__all__ = ["ConfigError", "Settings", "load_settings", "normalize_database_url", "read_env_file"]
 
 PLACEHOLDER_SECRETS = frozenset(
     {"", "changeme", "change-me", "secret", "your-secret-key", "your_secret_key", "supersecret",
      "CHANGE_ME", "please-change-me", "dev", "development"}
 )
+HTTP = ("http://", "https://")
+HUB_SCHEMES = ("memory://", "redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+MIB = 1024 * 1024
 
-
-class ConfigError(Exception):
-    """A setting is missing or invalid; start-up stops with this message."""
+GROUPS = {
+    "server": "server", "database": "database", "files": "files (docs/deploy.md, \"File storage\")",
+    "redis": "Redis", "realtime": "realtime (GET /ws)", "jobs": "background jobs (docs/jobs.md)",
+    "security": "security", "seed": "seed", "ai": "AI (docs/ai.md)",
+}
+ENV_HEADER = """\
+# Convers.me server configuration. Copy to .env, or set these in the environment (the environment wins).
+# Every setting is optional on the embedded default except SECRET_KEY outside DEBUG.
+# Rendered from server/settings.py (python -m server.settings > .env.example); a test keeps the two equal.
+"""
 
 
 @dataclass(frozen=True)
 class Settings:
-    debug: bool = False
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    api_workers: int = 1
-    database_url: str = ""
-    db_pool_size: int = 10
-    db_max_overflow: int = 20
-    db_pool_timeout: float = 30.0
-    redis_url: str = "memory://"
-    # REDIS_PREFIX: every Redis key and channel starts with it, so deployments (or test runs) can share a Redis.
-    redis_prefix: str = "cm:"
-    frontend_url: str = "http://localhost:3000"
-    redirect_url: str = ""
-    cors_origins: tuple[str, ...] = ()
-    secret_key: str = ""
-    algorithm: str = "HS256"
-    access_token_expire_minutes: int = 15
-    refresh_token_expire_days: int = 30
-    openai_api_key: str = ""
-    openai_base_url: str = ""
-    openai_model: str = "gpt-4o-mini"
-    openai_transcribe_model: str = "whisper-1"
-    openai_timeout: float = 30.0  # seconds without a byte from the AI service before the call fails
-    ai_tokens_per_minute_user: int = 20_000  # 0: no budget
-    ai_tokens_per_minute_session: int = 40_000
-    ai_context_tokens: int = 6_000  # prompt budget per turn (system prompt, checklist and recent messages)
-    ai_max_output_tokens: int = 1_000
-    ai_lease_seconds: float = 5.0  # a generation whose instance stops refreshing ends `interrupted` after this
-    max_audio_bytes: int = 25 * 1024 * 1024
-    data_dir: Path = Path("data")
-    upload_dir: Path = Path("data/uploads")
-    upload_url_prefix: str = "/uploads"
-    max_upload_bytes: int = 25 * 1024 * 1024
-    trusted_proxies: tuple[str, ...] = ()
-    login_rate_per_account: int = 10
-    login_rate_per_ip: int = 30
-    login_rate_window_seconds: int = 300
-    argon2_time_cost: int = 3
-    argon2_memory_cost: int = 65536
-    argon2_parallelism: int = 4
-    admin_email: str = "admin@convers.me"
-    admin_password: str = ""
-    auto_migrate: bool = True
-    max_page_size: int = 200
+    # --- server ---
+    api_host: str = setting("127.0.0.1", "interface `conversme serve` binds", group="server")
+    api_port: int = setting(8000, "port `conversme serve` listens on", group="server", low=0, high=65535)
+    api_workers: int = setting(1, "uvicorn worker processes, each draining on SIGTERM (more than 1 needs "
+                               "PostgreSQL and Redis)", group="server", low=1)
+    debug: bool = setting(False, "development mode: random SECRET_KEY kept in DATA_DIR, guest login, fixed seed "
+                          "admin password", group="server")
+    log_level: str = setting("info", "critical, error, warning, info, debug or trace", group="server",
+                             choices=LOG_LEVELS, fold=True)
+    log_format: str = setting("", "json (one object per line, request id on each) or text; empty: text in DEBUG, "
+                              "else json", group="server", choices=("", "json", "text"), fold=True)
+    shutdown_timeout: int = setting(20, "seconds for a graceful stop (sockets drain and close 1012, requests "
+                                    "finish)", group="server", low=0, unit="seconds")
+    instance_id: str = setting("", "a name for this instance in presence and ops views (empty: host-pid-random)",
+                               group="server")
+    metrics_token: str = setting("", "when set, GET /metrics needs `Authorization: Bearer <token>` (else public)",
+                                 group="server")
+    max_page_size: int = setting(200, "upper bound of `limit` on every list", group="server", low=1)
+    # --- database ---
+    database_url: str = setting(
+        "sqlite+aiosqlite:///data/conversme.db", "postgresql://user@host:5432/db works as written (asyncpg); "
+        "SQLite is migrated at start", group="database", derived="SQLite file DATA_DIR/conversme.db")
+    db_pool_size: int = setting(10, "connections each process keeps", group="database", low=1)
+    db_max_overflow: int = setting(20, "extra connections under load", group="database", low=0)
+    db_pool_timeout: float = setting(30.0, "seconds to wait for a free connection", group="database", low=0,
+                                     unit="seconds")
+    auto_migrate: bool = setting(True, "SQLite only: upgrade the schema at start (PostgreSQL: `conversme "
+                                 "migrate`)", group="database")
+    # --- files ---
+    data_dir: Path = setting(Path("data"), "SQLite file, generated DEBUG key, local files", group="files")
+    upload_dir: Path = setting(Path("data/uploads"), "uploaded media on this machine", group="files",
+                               derived="DATA_DIR/uploads")
+    # Private report files: never under the public uploads mount.
+    reports_dir: Path = setting(Path("data/reports"), "private report files, served only to their owner",
+                                group="files", derived="DATA_DIR/reports")
+    upload_url_prefix: str = setting("/uploads", "the site path media URLs start with", group="files")
+    max_upload_bytes: int = setting(25 * MIB, "largest upload (25 MiB)", group="files", low=1)
+    # STORAGE_URL: s3://BUCKET[/PREFIX] puts every file in an S3-compatible bucket, reached with the AWS tools'
+    # variables, so every instance and worker sees the same files (adapters.storage).
+    storage_url: str = setting("", "empty: UPLOAD_DIR and REPORTS_DIR on this machine; s3://BUCKET[/PREFIX]: an "
+                               "S3-compatible bucket", group="files")
+    aws_endpoint_url_s3: str = setting("", "the S3 API: MinIO, R2, Tigris (https://fly.storage.tigris.dev); "
+                                       "empty: AWS_ENDPOINT_URL, else AWS S3", group="files",
+                                       aliases=("AWS_ENDPOINT_URL",), schemes=HTTP)
+    aws_access_key_id: str = setting("", "the bucket's credentials (secret; both or neither)", group="files")
+    aws_secret_access_key: str = setting("", "the bucket's credentials (secret; both or neither)", group="files")
+    aws_region: str = setting("", "auto for Tigris and R2; empty: AWS_DEFAULT_REGION", group="files",
+                              aliases=("AWS_DEFAULT_REGION",))
+    storage_presign: bool = setting(True, "downloads redirect to a presigned URL; false: the server proxies them",
+                                    group="files")
+    storage_presign_seconds: int = setting(300, "how long a presigned download URL works (S3 allows 7 days)",
+                                           group="files", low=1, high=7 * 86_400, unit="seconds")
+    storage_presign_endpoint: str = setting("", "the bucket's address as browsers reach it, when not "
+                                            "AWS_ENDPOINT_URL_S3", group="files", schemes=HTTP)
+    # --- Redis ---
+    redis_url: str = setting("memory://", "redis://, rediss://, unix:// or redis+cluster://host:port,...: shared "
+                             "hub, presence, rate limits and job queue; memory://: this process only",
+                             group="redis", schemes=HUB_SCHEMES)
+    # Every Redis key and channel starts with it, so deployments (or test runs) can share a Redis.
+    redis_prefix: str = setting("cm:", "first characters of every Redis key and channel (1-64 of letters, "
+                                "digits and _ . : { } -)", group="redis")
     # The durable topic log (event and user topics): how long, and how many per topic, a client can resume.
-    log_retention_seconds: int = 86_400
-    log_retention_messages: int = 1000
-    log_level: str = "info"
-    log_format: str = ""  # LOG_FORMAT: json | text; empty: text in DEBUG, json otherwise (server/logging.py)
-    ws_auth_timeout: float = 10.0
-    ws_heartbeat: int = 25
-    ws_heartbeat_timeout: int = 10
-    # How often each instance checks its sockets' sign-in sessions against the database: the backstop for a
-    # `session.ended` announcement that never arrived (normally sockets close as soon as it does).
-    ws_session_sweep_seconds: float = 60.0
-    # How long an instance may serve a signed-in caller from memory (handlers.accounts.auth_cache); changes are
-    # announced and applied at once, this bounds only an announcement lost with Redis. 0: a query on every request.
-    auth_cache_seconds: float = 10.0
-    ws_max_queue_bytes: int = 1024 * 1024
-    ws_push_burst: int = 20
-    ws_push_rate: float = 10.0
-    ws_max_topics: int = 100
-    instance_id: str = ""
-    shutdown_timeout: int = 20
+    log_retention_seconds: int = setting(86_400, "how long a client can resume a topic", group="redis", low=0,
+                                         unit="seconds")
+    log_retention_messages: int = setting(1000, "how many messages per topic a client can resume", group="redis",
+                                          low=0)
+    # --- realtime ---
+    ws_auth_timeout: float = setting(10.0, "seconds a new socket has to send its auth frame (then close 4001)",
+                                     group="realtime", low=0, unit="seconds")
+    ws_heartbeat: int = setting(25, "server WebSocket ping interval, seconds", group="realtime", low=1,
+                                unit="seconds")
+    ws_heartbeat_timeout: int = setting(10, "no pong within this many seconds: the connection is dropped",
+                                        group="realtime", low=1, unit="seconds")
+    ws_max_queue_bytes: int = setting(MIB, "outbound queue per connection; over it: AI deltas coalesced, then "
+                                      "close 4008", group="realtime", low=1)
+    ws_push_burst: int = setting(20, "pushes per connection: burst ...", group="realtime", low=1)
+    ws_push_rate: float = setting(10.0, "... and sustained per second (then rate_limited; abuse: close 4029)",
+                                  group="realtime", low=0)
+    ws_max_topics: int = setting(100, "topics per connection", group="realtime", low=1)
+    # The backstop for a `session.ended` announcement that never arrived (normally sockets close as soon as it does).
+    ws_session_sweep_seconds: float = setting(60.0, "how often each instance checks its sockets' sign-in sessions",
+                                              group="realtime", low=0, unit="seconds")
+    # Changes are announced and applied at once; this bounds only an announcement lost with Redis.
+    auth_cache_seconds: float = setting(10.0, "how long a signed-in caller is served from memory (0: a query on "
+                                        "every request)", group="realtime", low=0, unit="seconds")
     # --- background jobs ---
-    broker_url: str = "memory://"  # BROKER_URL, default REDIS_URL: memory:// runs jobs inside the server
-    scheduler_interval: float = 1.0  # seconds between scheduler ticks (reminder delivery delay ≤ this + a job)
-    embedded_scheduler: bool = True  # memory:// only: the server runs the scheduler loop itself
-    job_max_retries: int = 3  # failed runs retried with exponential backoff, then dead-lettered
-    job_retry_base: float = 2.0  # seconds: the first retry's delay (doubling each time, capped at 5 min)
-    job_timeout: float = 120.0  # seconds one run may take
-    job_redeliver_seconds: float = 180.0  # redis://: a dead worker's unacknowledged job runs again after this
-    worker_concurrency: int = 16  # jobs one worker runs at a time
-    reports_dir: Path = Path("data/reports")  # private report files (never under the public uploads mount)
-    # STORAGE_URL: where files live. Empty: the local directories above; s3://BUCKET[/PREFIX]: an S3-compatible
-    # bucket, reached with the AWS tools' variables (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-    # AWS_REGION), so every instance and worker sees the same files (adapters.storage).
-    storage_url: str = ""
-    aws_endpoint_url_s3: str = ""
-    aws_access_key_id: str = ""
-    aws_secret_access_key: str = ""
-    aws_region: str = ""
-    storage_presign: bool = True  # bucket downloads: redirect to a presigned URL; false: the app proxies them
-    storage_presign_seconds: int = 300  # how long a presigned download URL stays valid
-    storage_presign_endpoint: str = ""  # the bucket endpoint as clients reach it, when not AWS_ENDPOINT_URL_S3
-    taskiq_dashboard_url: str = ""  # optional: report job lifecycle to a taskiq-dashboard (docs/jobs.md)
-    taskiq_dashboard_token: str = ""
-    auto_reports: bool = False  # the scheduler queues last week's / quarter's report for every active user
-    metrics_token: str = ""  # when set, GET /metrics needs `Authorization: Bearer <token>`
-    extra: Mapping[str, str] = field(default_factory=dict)
+    broker_url: str = setting("memory://", "memory://: the server runs its own jobs and scheduler", group="jobs",
+                              schemes=HUB_SCHEMES, derived="REDIS_URL")
+    scheduler_interval: float = setting(1.0, "seconds between scheduler ticks (due reminders are claimed and "
+                                        "enqueued)", group="jobs", low=0, unit="seconds")
+    embedded_scheduler: bool = setting(True, "memory:// only: run the scheduler inside the server (with Redis: "
+                                       "`conversme scheduler`)", group="jobs")
+    job_max_retries: int = setting(3, "a failing job is retried this often with exponential backoff, then "
+                                   "dead-lettered", group="jobs", low=0)
+    job_retry_base: float = setting(2.0, "seconds before the first retry (doubling, capped at 300)", group="jobs",
+                                    low=0, unit="seconds")
+    job_timeout: float = setting(120.0, "seconds one job run may take", group="jobs", low=0, unit="seconds")
+    job_redeliver_seconds: float = setting(180.0, "Redis: a job whose worker died is delivered again after this "
+                                           "(must exceed JOB_TIMEOUT)", group="jobs", low=0, unit="seconds")
+    worker_concurrency: int = setting(16, "jobs one `conversme worker` runs at once", group="jobs", low=1)
+    taskiq_dashboard_url: str = setting("", "optional taskiq-dashboard to report job lifecycle events to",
+                                        group="jobs", schemes=HTTP)
+    taskiq_dashboard_token: str = setting("", "the dashboard's token", group="jobs")
+    auto_reports: bool = setting(False, "the scheduler builds last week's and last quarter's reports for every "
+                                 "active user", group="jobs")
+    # --- security ---
+    secret_key: str = setting("", "required outside DEBUG: 32+ random characters", group="security")
+    algorithm: str = setting("HS256", "HS256, HS384 or HS512", group="security", choices=("HS256", "HS384", "HS512"))
+    access_token_expire_minutes: int = setting(15, "access-token lifetime (60 for the original frontend, "
+                                               "docs/deploy.md)", group="security", low=1, unit="minutes")
+    refresh_token_expire_days: int = setting(30, "absolute lifetime of a sign-in (refresh-token family)",
+                                             group="security", low=1, unit="days")
+    frontend_url: str = setting("http://localhost:3000", "allowed CORS / WebSocket origin", group="security",
+                                schemes=HTTP)
+    cors_origins: tuple[str, ...] = setting((), "more allowed origins, comma-separated", group="security")
+    redirect_url: str = setting("", "where the frontend lives for links in notifications", group="security",
+                                schemes=HTTP)
+    trusted_proxies: tuple[str, ...] = setting((), "CIDRs whose X-Forwarded-For is believed (e.g. 10.0.0.0/8), "
+                                               "comma-separated", group="security")
+    login_rate_per_account: int = setting(10, "login attempts per account per window", group="security", low=1)
+    login_rate_per_ip: int = setting(30, "login attempts per client IP per window", group="security", low=1)
+    login_rate_window_seconds: int = setting(300, "the login rate window", group="security", low=1,
+                                             unit="seconds")
+    argon2_time_cost: int = setting(3, "password hashing: iterations", group="security", low=1)
+    argon2_memory_cost: int = setting(65536, "password hashing: KiB of memory", group="security", low=8)
+    argon2_parallelism: int = setting(4, "password hashing: lanes", group="security", low=1)
+    # --- seed ---
+    admin_email: str = setting("admin@convers.me", "the administrator `conversme init` seeds", group="seed")
+    admin_password: str = setting("", "empty: generated and printed once by `conversme init` (DEBUG: admin1234)",
+                                  group="seed")
+    # --- AI ---
+    openai_api_key: str = setting("", "empty: the server starts, AI features answer \"unavailable\"", group="ai")
+    openai_base_url: str = setting("", "any OpenAI-compatible server (vLLM, Ollama, LM Studio); empty: OpenAI",
+                                   group="ai", schemes=HTTP)
+    openai_model: str = setting("gpt-4o-mini", "chat model for live sessions and plans (needs tool calling and "
+                                "JSON-schema output)", group="ai")
+    openai_transcribe_model: str = setting("whisper-1", "POST /live/transcribe", group="ai")
+    openai_timeout: float = setting(30.0, "seconds without a byte from the AI service before a call fails "
+                                    "(ai.error timeout)", group="ai", low=0, unit="seconds")
+    ai_tokens_per_minute_user: int = setting(20_000, "token budget per user per minute (0: none); over it: "
+                                             "rate_limited", group="ai", low=0)
+    ai_tokens_per_minute_session: int = setting(40_000, "token budget per live session per minute (0: none)",
+                                                group="ai", low=0)
+    ai_context_tokens: int = setting(6_000, "prompt budget per turn: system prompt, checklist, recent messages "
+                                     "(~4 chars a token)", group="ai", low=1)
+    ai_max_output_tokens: int = setting(1_000, "longest answer per turn", group="ai", low=1)
+    ai_lease_seconds: float = setting(5.0, "a generation whose instance died ends as ai.error `interrupted` after "
+                                      "about this", group="ai", low=0, unit="seconds")
+    max_audio_bytes: int = setting(25 * MIB, "largest recording POST /live/transcribe accepts (25 MiB, the API's "
+                                   "own limit)", group="ai", low=1)
 
     @property
     def is_sqlite(self) -> bool:
@@ -134,30 +210,6 @@ class Settings:
             region=self.aws_region, presign=self.storage_presign, presign_seconds=self.storage_presign_seconds,
             presign_endpoint=self.storage_presign_endpoint)
 
-    def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a `.env` file: KEY=VALUE lines, `#` comments, optional quotes."""
-    values: dict[str, str] = {}
-    if not path.is_file():
-        return values
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip().removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        else:
-            # An unquoted value ends at ` #`: `.env.example` documents each setting on its own line.
-            value = re.split(r"\s+#", value, maxsplit=1)[0].strip() if not value.startswith("#") else ""
-        values[key] = value
-    return values
-
 
 def normalize_database_url(url: str) -> str:
     """Accept `postgresql://` and `sqlite:///` as written; pick the async drivers."""
@@ -167,33 +219,6 @@ def normalize_database_url(url: str) -> str:
     if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
         return "sqlite+aiosqlite://" + url[len("sqlite://"):]
     return url
-
-
-def _bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off", ""}:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {value!r}")
-
-
-def _int(name: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {value!r}") from None
-
-
-def _float(name: str, value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {value!r}") from None
-
-
-def _list(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 def _debug_secret(data_dir: Path) -> str:
@@ -209,117 +234,51 @@ def _debug_secret(data_dir: Path) -> str:
     return key
 
 
-_INTS = {
-    "API_PORT": "api_port", "API_WORKERS": "api_workers", "DB_POOL_SIZE": "db_pool_size",
-    "DB_MAX_OVERFLOW": "db_max_overflow", "ACCESS_TOKEN_EXPIRE_MINUTES": "access_token_expire_minutes",
-    "REFRESH_TOKEN_EXPIRE_DAYS": "refresh_token_expire_days", "MAX_UPLOAD_BYTES": "max_upload_bytes",
-    "LOGIN_RATE_PER_ACCOUNT": "login_rate_per_account", "LOGIN_RATE_PER_IP": "login_rate_per_ip",
-    "LOGIN_RATE_WINDOW_SECONDS": "login_rate_window_seconds", "ARGON2_TIME_COST": "argon2_time_cost",
-    "ARGON2_MEMORY_COST": "argon2_memory_cost", "ARGON2_PARALLELISM": "argon2_parallelism",
-    "MAX_PAGE_SIZE": "max_page_size", "LOG_RETENTION_SECONDS": "log_retention_seconds",
-    "LOG_RETENTION_MESSAGES": "log_retention_messages",
-    "AI_TOKENS_PER_MINUTE_USER": "ai_tokens_per_minute_user",
-    "AI_TOKENS_PER_MINUTE_SESSION": "ai_tokens_per_minute_session", "AI_CONTEXT_TOKENS": "ai_context_tokens",
-    "AI_MAX_OUTPUT_TOKENS": "ai_max_output_tokens", "MAX_AUDIO_BYTES": "max_audio_bytes",
-    "STORAGE_PRESIGN_SECONDS": "storage_presign_seconds",
-}
-_STRS = {
-    "API_HOST": "api_host", "REDIS_URL": "redis_url", "REDIS_PREFIX": "redis_prefix", "FRONTEND_URL": "frontend_url",
-    "REDIRECT_URL": "redirect_url", "ALGORITHM": "algorithm", "OPENAI_API_KEY": "openai_api_key",
-    "OPENAI_BASE_URL": "openai_base_url", "OPENAI_MODEL": "openai_model",
-    "OPENAI_TRANSCRIBE_MODEL": "openai_transcribe_model", "ADMIN_EMAIL": "admin_email",
-    "ADMIN_PASSWORD": "admin_password", "UPLOAD_URL_PREFIX": "upload_url_prefix", "LOG_LEVEL": "log_level",
-    "AWS_ACCESS_KEY_ID": "aws_access_key_id", "AWS_SECRET_ACCESS_KEY": "aws_secret_access_key",
-    "STORAGE_PRESIGN_ENDPOINT": "storage_presign_endpoint",
-}
+def _str(values: dict[str, Value], attr: str) -> str:
+    value = values[attr]
+    assert isinstance(value, str)
+    return value
 
 
-def _storage(env: Mapping[str, str], values: dict[str, Any]) -> None:
-    url = env.get("STORAGE_URL", "").strip()
-    if url in ("local", "file://"):
-        url = ""
+def _number(values: dict[str, Value], attr: str) -> float:
+    value = values[attr]
+    assert isinstance(value, int | float)
+    return value
+
+
+def _resolve(env: Mapping[str, str], values: dict[str, Value]) -> None:
+    """What involves more than one setting: defaults derived from others, and the checks across settings."""
+    data_dir = values["data_dir"]
+    assert isinstance(data_dir, Path)
+    for attr, name in (("upload_dir", "uploads"), ("reports_dir", "reports")):
+        if attr.upper() not in env or not env[attr.upper()].strip():
+            values[attr] = data_dir / name
+    url = _str(values, "storage_url").strip()
+    url = "" if url in ("local", "file://") else url
     if url and (not url.startswith("s3://") or not url.removeprefix("s3://").split("/")[0]):
         raise ConfigError(f"STORAGE_URL must be empty (the local directories) or s3://BUCKET[/PREFIX], got {url!r}")
     values["storage_url"] = url
-    # As the AWS tools read them: the S3-specific endpoint first, then the one for every service.
-    values["aws_endpoint_url_s3"] = (env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or "").strip()
-    values["aws_region"] = (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "").strip()
-    values["storage_presign"] = _bool("STORAGE_PRESIGN", env.get("STORAGE_PRESIGN", "true"))
-    if url and bool(env.get("AWS_ACCESS_KEY_ID")) != bool(env.get("AWS_SECRET_ACCESS_KEY")):
+    values["aws_region"] = _str(values, "aws_region").strip()
+    if url and bool(values["aws_access_key_id"]) != bool(values["aws_secret_access_key"]):
         raise ConfigError("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together")
-    if not 1 <= values.get("storage_presign_seconds", 300) <= 7 * 86_400:
-        raise ConfigError("STORAGE_PRESIGN_SECONDS must be between 1 and 604800 (S3's limit of 7 days)")
-
-
-def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
-    """Read settings from `environ` (default: os.environ) over `.env`; fail loudly on bad values."""
-    env: dict[str, str] = read_env_file(env_file) if env_file else {}
-    env.update(os.environ if environ is None else environ)
-    values: dict[str, Any] = {}
-    for key, attr in _INTS.items():
-        if env.get(key):
-            values[attr] = _int(key, env[key])
-    for key, attr in _STRS.items():
-        if key in env:
-            values[attr] = env[key]
-    for key, attr in (("WS_AUTH_TIMEOUT", "ws_auth_timeout"), ("WS_PUSH_RATE", "ws_push_rate"),
-                      ("WS_SESSION_SWEEP_SECONDS", "ws_session_sweep_seconds"),
-                      ("AUTH_CACHE_SECONDS", "auth_cache_seconds")):
-        if env.get(key):
-            values[attr] = _float(key, env[key])
-    for key, attr in (("WS_HEARTBEAT", "ws_heartbeat"), ("WS_HEARTBEAT_TIMEOUT", "ws_heartbeat_timeout"),
-                      ("WS_MAX_QUEUE_BYTES", "ws_max_queue_bytes"), ("WS_PUSH_BURST", "ws_push_burst"),
-                      ("WS_MAX_TOPICS", "ws_max_topics"), ("SHUTDOWN_TIMEOUT", "shutdown_timeout")):
-        if env.get(key):
-            values[attr] = _int(key, env[key])
-    values["instance_id"] = env.get("INSTANCE_ID", "")
-    for key, attr in (("SCHEDULER_INTERVAL", "scheduler_interval"), ("JOB_RETRY_BASE", "job_retry_base"),
-                      ("JOB_TIMEOUT", "job_timeout"), ("JOB_REDELIVER_SECONDS", "job_redeliver_seconds")):
-        if env.get(key):
-            values[attr] = _float(key, env[key])
-    for key, attr in (("JOB_MAX_RETRIES", "job_max_retries"), ("WORKER_CONCURRENCY", "worker_concurrency")):
-        if env.get(key):
-            values[attr] = _int(key, env[key])
-    values["embedded_scheduler"] = _bool("EMBEDDED_SCHEDULER", env.get("EMBEDDED_SCHEDULER", "true"))
-    values["taskiq_dashboard_url"] = env.get("TASKIQ_DASHBOARD_URL", "")
-    values["taskiq_dashboard_token"] = env.get("TASKIQ_DASHBOARD_TOKEN", "")
-    values["auto_reports"] = _bool("AUTO_REPORTS", env.get("AUTO_REPORTS", "false"))
-    values["metrics_token"] = env.get("METRICS_TOKEN", "")
-    values["log_format"] = env.get("LOG_FORMAT", "").strip().lower()
-    if values["log_format"] not in ("", "json", "text"):
-        raise ConfigError(f"LOG_FORMAT must be json or text, got {env['LOG_FORMAT']!r}")
-    for key, attr in (("OPENAI_TIMEOUT", "openai_timeout"), ("AI_LEASE_SECONDS", "ai_lease_seconds")):
-        if env.get(key):
-            values[attr] = _float(key, env[key])
-    if env.get("DB_POOL_TIMEOUT"):
-        values["db_pool_timeout"] = _float("DB_POOL_TIMEOUT", env["DB_POOL_TIMEOUT"])
-    debug = _bool("DEBUG", env.get("DEBUG", "false"))
-    values["debug"] = debug
-    values["auto_migrate"] = _bool("AUTO_MIGRATE", env.get("AUTO_MIGRATE", "true"))
-    values["cors_origins"] = _list(env.get("CORS_ORIGINS", ""))
-    values["trusted_proxies"] = _list(env.get("TRUSTED_PROXIES", ""))
-    data_dir = Path(env.get("DATA_DIR", "data"))
-    values["data_dir"] = data_dir
-    values["upload_dir"] = Path(env.get("UPLOAD_DIR", str(data_dir / "uploads")))
-    values["reports_dir"] = Path(env.get("REPORTS_DIR", str(data_dir / "reports")))
-    _storage(env, values)
-    database_url = env.get("DATABASE_URL", "").strip()
-    if not database_url:
-        database_url = f"sqlite:///{(data_dir / 'conversme.db').as_posix()}"
-    values["database_url"] = normalize_database_url(database_url)
-    if not re.fullmatch(r"[A-Za-z0-9_.:{}-]{1,64}", values.get("redis_prefix", "cm:")):
+    database_url = _str(values, "database_url").strip() if env.get("DATABASE_URL", "").strip() else ""
+    database_url = normalize_database_url(database_url or f"sqlite:///{(data_dir / 'conversme.db').as_posix()}")
+    if not database_url.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+        raise ConfigError(f"DATABASE_URL must be a postgresql:// or sqlite:/// URL, got {env['DATABASE_URL']!r}")
+    values["database_url"] = database_url
+    prefix = _str(values, "redis_prefix")
+    if not re.fullmatch(r"[A-Za-z0-9_.:{}-]{1,64}", prefix):
         raise ConfigError("REDIS_PREFIX must be 1-64 characters of letters, digits and _ . : { } -")
-    if not values.get("redis_url"):
-        values["redis_url"] = "memory://"
-    if values["redis_url"].startswith(("redis+cluster://", "rediss+cluster://")) and re.search(
-            r"[{}]", values.get("redis_prefix", "cm:")):
+    redis_url = _str(values, "redis_url") or "memory://"
+    values["redis_url"] = redis_url
+    if redis_url.startswith(("redis+cluster://", "rediss+cluster://")) and re.search(r"[{}]", prefix):
         # On a cluster the code puts each topic's (queue's) name in the hash tag, after the prefix: braces in the
         # prefix would become the tag instead and pile every key of the deployment into one slot.
         raise ConfigError("REDIS_PREFIX must not contain { or } with a redis+cluster:// REDIS_URL")
-    values["broker_url"] = env.get("BROKER_URL", "").strip() or values["redis_url"]
-    secret = env.get("SECRET_KEY", "").strip()
+    values["broker_url"] = (_str(values, "broker_url") if env.get("BROKER_URL", "").strip() else "") or redis_url
+    secret = _str(values, "secret_key").strip()
     if secret in PLACEHOLDER_SECRETS or len(secret) < 32:
-        if not debug:
+        if not values["debug"]:
             raise ConfigError(
                 "SECRET_KEY is missing, a placeholder, or shorter than 32 characters. Set it to a long "
                 "random value (python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
@@ -327,16 +286,27 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
             )
         secret = _debug_secret(data_dir)
     values["secret_key"] = secret
-    if values.get("algorithm", "HS256") not in {"HS256", "HS384", "HS512"}:
-        raise ConfigError("ALGORITHM must be one of HS256, HS384, HS512")
-    if values.get("job_timeout", 120.0) >= values.get("job_redeliver_seconds", 180.0):
+    if _number(values, "job_timeout") >= _number(values, "job_redeliver_seconds"):
         # Redis hands a job nobody acknowledged for JOB_REDELIVER_SECONDS to another worker: a job still
         # running by then would run twice at once.
         raise ConfigError("JOB_TIMEOUT must be shorter than JOB_REDELIVER_SECONDS")
-    if values.get("access_token_expire_minutes", 15) <= 0:
-        raise ConfigError("ACCESS_TOKEN_EXPIRE_MINUTES must be positive")
-    prefix = values.get("upload_url_prefix", "/uploads")
-    if not prefix.startswith("/") or served_link(prefix) is None:
+    upload_prefix = _str(values, "upload_url_prefix")
+    if not upload_prefix.startswith("/") or served_link(upload_prefix) is None:
         # Every media URL starts with it: one that fails the link rule would have all of them served as null.
-        raise ConfigError(f"UPLOAD_URL_PREFIX must be a site path such as /uploads, got {prefix!r}")
-    return Settings(**values)
+        raise ConfigError(f"UPLOAD_URL_PREFIX must be a site path such as /uploads, got {upload_prefix!r}")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Read settings from `environ` (default: os.environ) over `.env`; fail loudly on bad values."""
+    env: dict[str, str] = read_env_file(env_file) if env_file else {}
+    env.update(os.environ if environ is None else environ)
+    return read(Settings, env, resolve=_resolve)
+
+
+def env_example() -> str:
+    """`.env.example` as the declarations above describe it."""
+    return render_env_file(Settings, ENV_HEADER, GROUPS)
+
+
+if __name__ == "__main__":
+    print(env_example(), end="")

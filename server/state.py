@@ -1,4 +1,4 @@
-"""The long-lived parts of one server process, made in the lifespan and kept on typed app state."""
+"""The long-lived parts of one server process: built together by server.lifespan.open_state, kept on app state."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -20,36 +20,47 @@ from handlers.accounts.auth_cache import AuthCache
 from handlers.context import Limits, Outcome
 from jobs.runtime import JobRuntime
 from server.connect_checks import ConnectChecks
+from server.metrics_middleware import ApiMetrics
 from server.ratelimit import RateLimiter
+from server.session_watch import SessionWatch
 from server.settings import Settings
 
-Announcer = Callable[[Outcome[Any]], Awaitable[None]]
+if TYPE_CHECKING:  # server.websocket imports this module
+    from server.websocket import Connection
+
+T = TypeVar("T")
+
+
+class Announcer(Protocol):
+    """After a commit: publish what an outcome recorded, remove whom it removed, enqueue its jobs."""
+
+    def __call__(self, outcome: Outcome[T], /) -> Awaitable[None]: ...
 
 
 @dataclass
 class AppState:
     settings: Settings
+    instance_id: str
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     passwords: Passwords
     tokens: Tokens
     limiter: RateLimiter
     storage: Storage
+    reports_storage: Storage  # private: report files, served only to their owner
     limits: Limits
     clock: Callable[[], datetime]
     hub: Hub
-    announce: Announcer
     outbox: Outbox
-    instance_id: str
-    connections: set[Any] = field(default_factory=set)  # server.websocket.Connection
-    jobs: JobRuntime | None = None  # enqueueing (and on memory://, running) background jobs
-    reports_storage: Storage | None = None  # private: report files, served only to their owner
-    metrics: Any = None  # server.metrics_middleware.ApiMetrics
+    announce: Announcer
+    jobs: JobRuntime  # enqueueing (and on memory://, running) background jobs
+    auth_cache: AuthCache
+    connect_checks: ConnectChecks  # connecting sockets' lookups, batched
+    metrics: ApiMetrics
+    generations: Generations  # live AI streams: the prompt gate and the running generations
+    session_watch: SessionWatch
+    connections: set[Connection]  # the open sockets, shared with session_watch
+    background: set[asyncio.Task[object]]  # cancelled at shutdown
     # Frames of connections that have closed, and sockets ever opened (live ones are summed at read time).
     ws_totals: dict[str, int] = field(default_factory=lambda: {"framesIn": 0, "framesOut": 0, "opened": 0})
-    generations: Generations | None = None  # live AI streams: the prompt gate and the running generations
-    background: set[asyncio.Task[Any]] = field(default_factory=set)
-    session_watch: Any = None  # server.session_watch.SessionWatch
-    auth_cache: AuthCache | None = None
-    ws_limits: ProtocolLimits | None = None  # every socket's protocol limits (server.websocket)
-    connect_checks: ConnectChecks | None = None  # connecting sockets' lookups, batched
+    ws_limits: ProtocolLimits | None = None  # every socket's protocol limits, made by the first (server.websocket)

@@ -179,7 +179,7 @@ class Connection:
         if view is not None and view.ready:
             self.enqueue(frame)
 
-    def on_removed(self, topic: str, user_id: str, reason: str) -> None:
+    def on_removed(self, topic: str, user_id: str, reason: m.LeftReason) -> None:
         if user_id in (self.user_id, "*") and topic in self.views:
             self.proto.removed(topic, reason)
             self.flush_protocol()
@@ -349,7 +349,8 @@ async def _read_loop(conn: Connection) -> None:
             try:
                 await _carry_out(conn, command)
             except Exception as exc:
-                code, detail = "internal", "internal error"
+                code: m.ErrorCode = "internal"
+                detail = "internal error"
                 if (down := unavailable(exc)) is not None:  # the database or Redis did not answer: retry later
                     code, detail = ws_code(down), down.message
                     log.warning("websocket command failed: dependency unavailable (%s: %s)", type(exc).__name__, exc)

@@ -1,18 +1,17 @@
 """docs/asyncapi.yaml and docs/realtime.md checked against the code, so neither drifts silently.
 
-What is compared: client and server ops, error codes (the declared list, the domain-error table and every
-literal code the sources pass to a reply), `left` reasons, close codes, limits and their settings, topic
-kinds and patterns, the push registry, every event name the sources publish (with its topic kind), the
-Python models and enums the schemas mirror, and real frames built by channels/ (the sans-I/O protocol and
+What is compared: client and server ops, error codes and `left` reasons (typed Literals in channels.messages,
+so mypy refuses any other at the call sites), close codes, limits and their settings, topic kinds and
+patterns, the push registry, the published events (handlers.catalogue: names, topic kinds, payload schemas),
+the Python models and enums the schemas mirror, and real frames built by channels/ (the sans-I/O protocol and
 the memory hub) validated against the document's JSON schemas. The frames shown in the guide (lines
 starting with `→ ` or `← `) are validated too.
 
-Entries marked `x-status: planned` or `reserved` may be absent from the code; `unreachable` pushes must be
+Pushes marked `x-status: planned` or `reserved` may be absent from the code; `unreachable` pushes must be
 registered but refused by the frame parser (a name the contract uses that the parser does not accept)."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import enum
 import functools
@@ -34,17 +33,15 @@ from pydantic.alias_generators import to_camel
 from referencing import Registry
 from referencing.jsonschema import DRAFT7
 
+from channels import coalesce, topics
 from channels import messages as m
-from channels import topics
 from channels.hub import HISTORY_SECONDS, HISTORY_SIZE
 from channels.memory_hub import MemoryHub
 from channels.protocol import Close, ConnectionProtocol, Limits
-from handlers import realtime
+from handlers import catalogue, realtime
 from handlers.accounts.users import UserBrief
 from handlers.events.chat import ChatMessageOut
 from handlers.schema import Out
-from persistence import errors as domain
-from server.errors import WS_CODE, ws_code
 from server.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,169 +192,6 @@ def events() -> list[dict[str, Any]]:
     return found
 
 
-# ---- scanning the sources -----------------------------------------------------------------------------
-
-Function = ast.FunctionDef | ast.AsyncFunctionDef
-
-
-@dataclasses.dataclass
-class Source:
-    path: str
-    tree: ast.Module
-    calls: list[tuple[ast.Call, Function | None]]
-    constants: dict[str, str]
-
-
-# The AI package's Redis coordination publishes control messages of its own (not wire events).
-COORDINATION = {"ai/leases.py", "ai/budgets.py"}
-
-
-@functools.cache
-def sources(*packages: str) -> list[Source]:
-    out = []
-    for package in packages:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if path.relative_to(ROOT).as_posix() in COORDINATION:
-                continue
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-            calls: list[tuple[ast.Call, Function | None]] = []
-
-            def visit(node: ast.AST, fn: Function | None,
-                      calls: list[tuple[ast.Call, Function | None]] = calls) -> None:
-                for child in ast.iter_child_nodes(node):
-                    inner = child if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef) else fn
-                    if isinstance(child, ast.Call):
-                        calls.append((child, fn))
-                    visit(child, inner)
-
-            visit(tree, None)
-            constants = {t.id: s.value.value for s in tree.body if isinstance(s, ast.Assign)
-                         and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str)
-                         for t in s.targets if isinstance(t, ast.Name)}
-            out.append(Source(str(path.relative_to(ROOT)), tree, calls, constants))
-    return out
-
-
-def callee(call: ast.Call) -> str:
-    if isinstance(call.func, ast.Name):
-        return call.func.id
-    if isinstance(call.func, ast.Attribute):
-        return call.func.attr
-    return ""
-
-
-def argument(call: ast.Call, index: int | None, keyword: str) -> ast.expr | None:
-    positional = [a for a in call.args if not isinstance(a, ast.Starred)]
-    if index is not None and len(positional) == len(call.args) and index < len(positional):
-        return positional[index]
-    return next((k.value for k in call.keywords if k.arg == keyword), None)
-
-
-def literal(node: ast.expr | None, src: Source) -> str | None:
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return node.value
-    if isinstance(node, ast.Name) and node.id in src.constants:
-        return src.constants[node.id]
-    return None
-
-
-def literals_passed(packages: tuple[str, ...], positions: dict[str, int], receivers: dict[str, set[str]]) -> set[str]:
-    """String literals passed at `positions[callee]`; a callee listed in `receivers` counts only when called
-    on one of those names (`m.error(...)`, not `log.error(...)`)."""
-    found = set()
-    for src in sources(*packages):
-        for call, _ in src.calls:
-            name = callee(call)
-            if name not in positions:
-                continue
-            if name in receivers and not (isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name)
-                                          and call.func.value.id in receivers[name]):
-                continue
-            value = literal(argument(call, positions[name], "code"), src)
-            if value is not None:
-                found.add(value)
-    return found
-
-
-@dataclasses.dataclass
-class Published:
-    kinds: dict[str, set[str | None]]
-    where: dict[str, set[str]]
-    unresolved: list[str]
-
-
-def topic_kind(node: ast.expr | None, fn: Function | None) -> str | None:
-    """`topics.for_event(...)` → "event"; a local variable assigned from one is followed."""
-    if isinstance(node, ast.Call) and callee(node).startswith("for_"):
-        return callee(node)[4:]
-    if isinstance(node, ast.Name) and fn is not None:
-        for sub in ast.walk(fn):
-            if isinstance(sub, ast.Assign) and any(isinstance(t, ast.Name) and t.id == node.id for t in sub.targets):
-                kind = topic_kind(sub.value, None)
-                if kind is not None:
-                    return kind
-    return None
-
-
-def _params(fn: Function) -> list[str]:
-    """Positional parameters as callers pass them (a method's `self`/`cls` is not passed)."""
-    names = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)]
-    return names[1:] if names[:1] in (["self"], ["cls"]) else names
-
-
-@functools.cache
-def published() -> Published:
-    """Every event name the sources publish: `Message(topic, "<name>", data)` and `<x>.publish(topic, "<name>",
-    data)`. A name passed through a helper's parameter (`_messages(ids, "step.updated", out)`) is followed to
-    the helper's callers."""
-    srcs = sources("handlers", "jobs", "server", "ai")
-    result = Published({}, {}, [])
-    queue: list[tuple[str, str, int | None, str, str | None]] = []  # (module, helper, index, param, kind)
-
-    def resolve(node: ast.expr | None, fn: Function | None, src: Source, kind: str | None, line: int) -> None:
-        where = f"{src.path}:{line}"
-        value = literal(node, src)
-        if value is not None:
-            result.kinds.setdefault(value, set()).add(kind)
-            result.where.setdefault(value, set()).add(where)
-        elif isinstance(node, ast.IfExp):
-            resolve(node.body, fn, src, kind, line)
-            resolve(node.orelse, fn, src, kind, line)
-        elif isinstance(node, ast.Name) and fn is not None and node.id in [*_params(fn), *(
-                a.arg for a in fn.args.kwonlyargs)]:
-            params = _params(fn)
-            queue.append((src.path, fn.name, params.index(node.id) if node.id in params else None, node.id, kind))
-        else:
-            result.unresolved.append(f"{where} ({ast.unparse(node) if node is not None else 'no event argument'})")
-
-    for src in srcs:
-        for call, fn in src.calls:
-            name = callee(call)
-            if name == "Message":
-                resolve(argument(call, 1, "event"), fn, src, topic_kind(argument(call, 0, "topic"), fn), call.lineno)
-            elif name == "publish" and isinstance(call.func, ast.Attribute):
-                event = argument(call, 1, "event")
-                if literal(event, src) is not None or (isinstance(event, ast.Name) and fn is not None
-                                                       and event.id in _params(fn)):
-                    resolve(event, fn, src, topic_kind(argument(call, 0, "topic"), fn), call.lineno)
-    done = set()
-    while queue:
-        item = queue.pop()
-        if item in done:
-            continue
-        done.add(item)
-        module, helper, index, param, kind = item
-        for src in srcs:
-            if helper.startswith("_") and src.path != module:
-                continue  # a private helper is called from its own module only
-            for call, fn in src.calls:
-                if callee(call) == helper:
-                    node = argument(call, index, param)
-                    if node is not None:
-                        resolve(node, fn, src, kind, call.lineno)
-    return result
-
-
 # ---- ops and frames -------------------------------------------------------------------------------------
 
 
@@ -386,31 +220,13 @@ def test_server_ops_are_the_code_ops() -> None:
         f"not in the code: {sorted(documented - set(m.SERVER_OPS))}")
 
 
-def test_every_error_code_the_code_can_emit_is_documented() -> None:
-    emitted = set(m.ERROR_CODES) | {code for _, code in WS_CODE} | {ws_code(domain.DomainError("x"))}
-    emitted |= literals_passed(("channels", "server", "handlers", "ai"),
-                               {"reply_error": 1, "_reply_error": 1, "join_failed": 2, "push_failed": 1,
-                                "FrameError": 0, "error": 0},
-                               {"error": {"m", "messages"}, "reply_error": {"m", "messages"}})
-    codes = schemas()["ErrorCode"]
-    documented = set(codes["enum"])
-    assert not emitted - documented, f"error codes the code emits but {WHERE} (ErrorCode) lacks: " \
-                                     f"{sorted(emitted - documented)}"
-    assert not documented - emitted, f"error codes in {WHERE} (ErrorCode) that nothing emits: " \
-                                     f"{sorted(documented - emitted)}"
-    assert set(codes["x-descriptions"]) == documented, "every error code needs one x-descriptions entry"
-    undeclared = emitted - set(m.ERROR_CODES)
-    assert not undeclared, f"codes emitted but missing from channels.messages.ERROR_CODES: {sorted(undeclared)}"
-
-
-def test_left_reasons() -> None:
-    reasons = schemas()["LeftReason"]
-    assert set(reasons["enum"]) == set(m.LEFT_REASONS), \
-        f"LeftReason in {WHERE}: {reasons['enum']}, channels.messages.LEFT_REASONS: {list(m.LEFT_REASONS)}"
-    assert set(reasons["x-descriptions"]) == set(m.LEFT_REASONS)
-    used = literals_passed(("handlers", "server", "channels", "ai"), {"Removal": 2, "on_removed": 2, "remove_user": 2,
-                                                                "removed": 1}, {})
-    assert used <= set(m.LEFT_REASONS), f"removal reasons not in LEFT_REASONS: {sorted(used - set(m.LEFT_REASONS))}"
+def test_error_codes_and_left_reasons() -> None:
+    """Every code or reason the server passes is typed `channels.messages.ErrorCode` / `LeftReason` (mypy
+    refuses any other), so documenting those two lists documents everything the code can emit."""
+    for schema, code in (("ErrorCode", m.ERROR_CODES), ("LeftReason", m.LEFT_REASONS)):
+        documented = schemas()[schema]
+        assert documented["enum"] == list(code), f"{schema} in {WHERE}: {documented['enum']}, channels.messages: {code}"
+        assert set(documented["x-descriptions"]) == set(code), f"every {schema} needs one x-descriptions entry"
 
 
 def test_close_codes() -> None:
@@ -500,41 +316,56 @@ def test_pushes_are_the_push_registry() -> None:
                           stacklevel=1)
 
 
-def test_every_published_event_is_documented() -> None:
-    found = published()
-    assert not found.unresolved, (
-        "cannot read the event name published at:\n  " + "\n  ".join(found.unresolved) +
-        "\n  pass a string literal (directly or through a helper's parameter) so that this test can check it "
-        f"against {WHERE}")
-    status = entries(events(), OPTIONAL)
-    served, optional = status[None], [e for s in OPTIONAL for e in status[s]]
-    documented = {e["name"]: set(e["topicKinds"]) for e in served + optional}
-    missing = sorted(set(found.kinds) - set(documented))
-    assert not missing, "events published but missing from x-events in " + WHERE + ":\n  " + "\n  ".join(
-        f"{name} (at {', '.join(sorted(found.where[name]))})" for name in missing)
-    wrong = [f"{name} goes to {kind} topics (at {', '.join(sorted(found.where[name]))}), documented on "
-             f"{sorted(documented[name])}" for name, kinds in found.kinds.items() for kind in kinds
-             if kind is not None and kind not in documented[name]]
-    assert not wrong, "topic kinds differ:\n  " + "\n  ".join(wrong)
-    stale = sorted({e["name"] for e in served} - set(found.kinds))
-    assert not stale, f"x-events documents as served {stale}, but nothing publishes them (mark x-status: reserved?)"
-    for entry in optional:
-        if entry["name"] in found.kinds:
-            warnings.warn(f"event {entry['name']} is published now: drop its x-status in {WHERE}", stacklevel=1)
-    names = [e["name"] for e in events()]
-    assert len(names) == len(set(names)), "x-events lists a name twice"
-    assert set(schemas()["PublishedEventName"]["enum"]) == set(names), "PublishedEventName enum != x-events names"
-    for name in names:
-        assert m.EVENT_RE.match(name) or "." not in name, f"event name {name} is not noun.verb"
+def _refs(data: Any) -> set[str]:
+    """The components/schemas an x-events `data` refers to (directly or through oneOf)."""
+    if "$ref" in data:
+        return {str(data["$ref"]).rsplit("/", 1)[1]}
+    return {name for part in data["oneOf"] for name in _refs(part)}
 
 
-def test_the_scan_sees_known_publishers() -> None:
-    """Guards the scanner itself: names sent through helpers and local topic variables are followed."""
-    found = published()
-    assert found.kinds.get("step.updated") == {"event"}  # via steps._messages(events, "step.updated", out)
-    assert found.kinds.get("post.created") == {"event"}  # via posts.room_messages(post, "post.created", ...)
-    assert found.kinds.get("status.changed") == {"event"}  # Message(topic, ...) with topic = for_event(...)
-    assert found.kinds.get("notification.created") == {"user"}
+def _schema_of(payload: type, path: str) -> str:
+    """A model's schema names it in x-python; a TypedDict payload's schema has its name and keys."""
+    if issubclass(payload, BaseModel):
+        found = [name for name, s in schemas().items() if s.get("x-python") == path]
+        assert len(found) == 1, f"{len(found)} schemas in {WHERE} have x-python: {path}"
+        return found[0]
+    schema = schemas()[payload.__name__]
+    required = payload.__required_keys__  # type: ignore[attr-defined]
+    assert set(schema["properties"]) == set(payload.__annotations__), f"{payload.__name__}: {WHERE} vs {path}"
+    assert set(schema.get("required", [])) == set(required), f"{payload.__name__}.required: {WHERE} vs {path}"
+    return payload.__name__
+
+
+def test_the_catalogue_is_the_published_events() -> None:
+    """Publishers name events only through handlers.catalogue, so the catalogue is what the server publishes:
+    x-events must list exactly its entries, with the same topic kinds and payload schemas."""
+    documented = {e["name"]: e for e in events()}
+    assert len(documented) == len(events()), f"x-events in {WHERE} lists a name twice"
+    assert set(documented) == set(catalogue.EVENTS), (
+        f"x-events in {WHERE} vs handlers.catalogue: missing {sorted(set(catalogue.EVENTS) - set(documented))}, "
+        f"not in the catalogue {sorted(set(documented) - set(catalogue.EVENTS))}")
+    assert set(schemas()["PublishedEventName"]["enum"]) == set(documented), "PublishedEventName enum != x-events"
+    for name, entry in catalogue.EVENTS.items():
+        assert m.EVENT_RE.match(name), f"event name {name} is not noun.verb"
+        assert set(documented[name]["topicKinds"]) == set(entry.kinds), f"{name}: topic kinds differ"
+        found = {_schema_of(t, path) for t, path in zip(entry.payload_types(), entry.payload, strict=True)}
+        assert found == _refs(documented[name]["data"]), f"{name}: payload {entry.payload} vs {WHERE} {found}"
+        for schema in found:
+            assert set(schemas()[schema].get("x-python-exclude", [])) == entry.exclude, f"{name}: exclude"
+
+
+def test_every_catalogue_entry_is_used_and_typed() -> None:
+    """An entry nobody publishes would be documented for nothing; its `Event[...]` annotation (what mypy checks
+    publishers against) must name the payload classes it lists."""
+    sources = "\n".join(p.read_text(encoding="utf-8") for pkg in ("handlers", "jobs", "server", "ai")
+                        for p in (ROOT / pkg).rglob("*.py") if p.name != "catalogue.py")
+    for const, entry in vars(catalogue).items():
+        if isinstance(entry, catalogue.Event):
+            assert re.search(rf"\b{const}\b", sources), f"nothing publishes catalogue.{const}"
+            annotated = set(re.findall(r"\w+", catalogue.__annotations__[const])) - {"Event"}
+            assert annotated == {path.rsplit(".", 1)[1] for path in entry.payload}, const
+    assert catalogue.AI_DELTA.name == coalesce.DELTA
+    assert {e.name for e in (catalogue.AI_COMPLETED, catalogue.AI_ERROR, catalogue.AI_CANCELLED)} == coalesce.TERMINAL
 
 
 # ---- schemas mirror the Python models and enums --------------------------------------------------------

@@ -27,6 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from channels import topics
+from handlers import catalogue
 from handlers.context import Message, announce_after_commit
 from persistence.models import User
 
@@ -94,7 +95,7 @@ class AuthCache:
 
 
 def user_changed(user_id: uuid.UUID) -> Message:
-    return Message(topics.SESSIONS, "user.changed", {"userId": str(user_id)})
+    return catalogue.USER_CHANGED.message(topics.SESSIONS, {"userId": str(user_id)})
 
 
 @event.listens_for(Session, "before_flush")

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.security import AccessClaims, Passwords, Tokens
 from channels import topics
+from handlers import catalogue
 from handlers.accounts.auth_cache import AuthCache
-from handlers.context import Message, announce_after_commit
+from handlers.context import announce_after_commit
 from handlers.links import OptionalLink
 from handlers.schema import UTC, In, Out
 from persistence import accounts as stored
@@ -149,10 +150,10 @@ def sessions_ended(db: AsyncSession, *, session_id: uuid.UUID | None = None, use
                    keep: uuid.UUID | None = None, reason: str) -> None:
     """Once the transaction commits, every instance closes the sockets of the ended sign-in: one session, or all
     of a user's but `keep`. Without it a socket outlives its session until its access token expires."""
-    data: dict[str, str | None] = {"reason": reason, "keep": str(keep) if keep else None,
+    data: catalogue.SessionEnded = {"reason": reason, "keep": str(keep) if keep else None,
                                    "sessionId": str(session_id) if session_id else None,
                                    "userId": str(user_id) if user_id else None}
-    announce_after_commit(db, Message(topics.SESSIONS, "session.ended", data))
+    announce_after_commit(db, catalogue.SESSION_ENDED.message(topics.SESSIONS, data))
 
 
 async def revoke_session(db: AsyncSession, session_id: uuid.UUID, now: datetime, reason: str) -> None:

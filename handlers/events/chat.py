@@ -9,11 +9,11 @@ from pydantic import Field
 from sqlalchemy import select
 
 from channels import topics
-from handlers import access
+from handlers import access, catalogue
 from handlers.accounts.users import UserBrief, brief
-from handlers.context import Context, Message, Outcome, Recorded
+from handlers.context import Context, Outcome, Recorded
 from handlers.recording import frame_parts, wire_time
-from handlers.schema import UTC, In, Limit, Out, to_wire
+from handlers.schema import UTC, In, Limit, Out
 from persistence import events
 from persistence.errors import NotFound
 from persistence.models import ChatMessage, User
@@ -45,7 +45,7 @@ class ChatMessageOut(Out):
 async def send(ctx: Context, event_id: uuid.UUID, data: ChatIn) -> Outcome[ChatMessageOut]:
     out = ChatMessageOut(id=uuid.uuid4(), event_id=event_id, author_id=ctx.user_id, author=brief(ctx.user),
                          text=data.text, created_at=ctx.now)
-    message = Message(topics.for_event(event_id), "chat.message", to_wire(out))
+    message = catalogue.CHAT_MESSAGE.message(topics.for_event(event_id), out)
     stored = await events.add_chat_line(ctx.db, message.topic, frame_parts(message.topic, message, wire_time(ctx.now)),
                                         ctx.now, event_id, ctx.user_id, out.id, data.text)
     if stored is None:  # not PostgreSQL: the line here, its frame by the unit of work (handlers.recording)

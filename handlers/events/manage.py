@@ -10,7 +10,7 @@ from pydantic import Field, field_validator
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, or_, select, true
 
 from channels import topics as channel_topics
-from handlers import access
+from handlers import access, catalogue
 from handlers.context import Context, Message, Outcome, Removal
 from handlers.events import reminders
 from handlers.events.times import DateInput, EventTime, combine, invalid, resolve_change, resolve_new
@@ -32,7 +32,7 @@ from handlers.media import records as media
 from handlers.media.records import FileCleanup
 from handlers.notifications.send import notify
 from handlers.processes import instances
-from handlers.schema import In, PageQuery, metadata_field, to_wire
+from handlers.schema import In, PageQuery, metadata_field
 from persistence.enums import EventStatus, NotificationType, ParticipantStatus
 from persistence.errors import Forbidden
 from persistence.models import Event, EventParticipant, EventTopic, Process, StatusLog, Topic, User
@@ -43,10 +43,6 @@ MAX_INVITEES = 500
 
 def event_link(event_id: uuid.UUID) -> str:
     return f"/room?id={event_id}"
-
-
-def dump(model: Any) -> Any:
-    return to_wire(model)
 
 
 class EventFields(In):
@@ -146,9 +142,9 @@ def _members(detail: EventDetail) -> list[uuid.UUID]:
     return list(dict.fromkeys([detail.created_by_id, *ids] if detail.created_by_id else ids))
 
 
-def _room_view(detail: EventDetail) -> Any:
+def _room_view(detail: EventDetail) -> EventOut:
     """The event as broadcast to its room: without status logs, whose user carries the caller's own email."""
-    return dump(EventOut(**dict(detail)))
+    return EventOut(**dict(detail))
 
 
 def log_status(ctx: Context, event: Event, previous: EventStatus | None) -> StatusLog:
@@ -187,7 +183,7 @@ async def create_event(ctx: Context, body: EventCreate) -> Outcome[EventDetail]:
     await ctx.db.flush()
     await reminders.sync_event(ctx.db, event, ctx.now)
     out = await event_detail(ctx, event)
-    messages = [Message(channel_topics.for_event(event.id), "event.created", _room_view(out))]
+    messages = [catalogue.EVENT_CREATED.message(channel_topics.for_event(event.id), _room_view(out))]
     messages += await notify(ctx, invitees, NotificationType.EVENT_INVITE, "Event invitation",
                              f"{ctx.user.name} invited you to {event.title}", link=event_link(event.id),
                              reference_id=event.id, reference_type="event", metadata={"eventId": str(event.id)})
@@ -253,9 +249,9 @@ async def update_event(ctx: Context, event_id: uuid.UUID, body: EventUpdate) -> 
     messages: list[Message] = []
     topic = channel_topics.for_event(event.id)
     if status_log is not None:
-        messages.append(Message(topic, "status.changed", dump(status_log_out(status_log, ctx.user, None))))
+        messages.append(catalogue.STATUS_CHANGED.message(topic, status_log_out(status_log, ctx.user, None)))
     if touched:
-        messages.append(Message(topic, "event.updated", _room_view(out)))
+        messages.append(catalogue.EVENT_UPDATED.message(topic, _room_view(out)))
     noticed = sorted({label for key, label in NOTIFIED_FIELDS.items() if getattr(event, key) != before[key]})
     if noticed:
         recipients = _members(out)
@@ -287,7 +283,7 @@ async def delete_event(ctx: Context, event_id: uuid.UUID) -> Outcome[FileCleanup
         if process is not None and not process.is_template and not shared and process.created_by_id in owners:
             await ctx.db.delete(process)
     topic = channel_topics.for_event(event_id)
-    return Outcome(FileCleanup(None, files), publish=[Message(topic, "event.deleted", {"id": str(event_id)})],
+    return Outcome(FileCleanup(None, files), publish=[catalogue.EVENT_DELETED.message(topic, {"id": str(event_id)})],
                    remove=[Removal(topic, None, "deleted"), *sessions])
 
 

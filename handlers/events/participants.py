@@ -8,10 +8,10 @@ from pydantic import Field
 from sqlalchemy import select
 
 from channels import topics
-from handlers import access
-from handlers.context import Context, Message, Outcome, Removal
+from handlers import access, catalogue
+from handlers.context import Context, Outcome, Removal
 from handlers.events import reminders
-from handlers.events.manage import dump, event_link
+from handlers.events.manage import event_link
 from handlers.events.views import ParticipantOut, participant_out
 from handlers.live import contexts as live_contexts
 from handlers.notifications.send import notify
@@ -64,7 +64,7 @@ async def add_participant(ctx: Context, event_id: uuid.UUID, body: ParticipantCr
     await ctx.db.flush()
     await reminders.sync_event(ctx.db, event, ctx.now)
     out = participant_out(row, user)
-    messages = [Message(topics.for_event(event.id), "participant.added", dump(out))]
+    messages = [catalogue.PARTICIPANT_ADDED.message(topics.for_event(event.id), out)]
     messages += await notify(ctx, [user.id], NotificationType.EVENT_INVITE, "Event invitation",
                              f"{ctx.user.name} invited you to {event.title}", link=event_link(event.id),
                              reference_id=event.id, reference_type="event", metadata={"eventId": str(event.id)})
@@ -118,7 +118,7 @@ async def update_participant(ctx: Context, event_id: uuid.UUID, user_id: uuid.UU
     gone = row.status == ParticipantStatus.DECLINED and user_id != event.created_by_id
     # ... and the live sessions linked to the event (an AI stream already flowing to them stops too).
     sessions = await live_contexts.revoke_sessions_of_event(ctx, event.id, [user_id]) if gone else []
-    return Outcome(out, publish=[Message(topic, "participant.updated", dump(out))],
+    return Outcome(out, publish=[catalogue.PARTICIPANT_UPDATED.message(topic, out)],
                    remove=[Removal(topic, user_id, "revoked"), *sessions] if gone else [])
 
 
@@ -130,7 +130,7 @@ async def remove_participant(ctx: Context, event_id: uuid.UUID, user_id: uuid.UU
     await ctx.db.delete(row)
     await reminders.drop_for_user(ctx.db, event.id, user_id)
     topic = topics.for_event(event.id)
-    data = {"eventId": str(event.id), "userId": str(user_id)}
+    data: catalogue.ParticipantRef = {"eventId": str(event.id), "userId": str(user_id)}
     sessions = await live_contexts.revoke_sessions_of_event(ctx, event.id, [user_id])
-    return Outcome(None, publish=[Message(topic, "participant.removed", data)],
+    return Outcome(None, publish=[catalogue.PARTICIPANT_REMOVED.message(topic, data)],
                    remove=[Removal(topic, user_id, "revoked"), *sessions])

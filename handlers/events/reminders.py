@@ -21,9 +21,9 @@ from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels import topics
+from handlers import catalogue
 from handlers.context import Message
 from handlers.notifications.send import notification_out
-from handlers.schema import to_wire
 from persistence.enums import NotificationType, ParticipantStatus
 from persistence.models import Event, EventParticipant, Notification, Reminder, UserPreferences
 
@@ -119,8 +119,8 @@ async def send(db: AsyncSession, reminder_id: uuid.UUID, now: datetime) -> list[
                         notification_metadata=data, user_id=user_id, sender_id=None, created_at=now)
     db.add(note)
     await db.flush()
-    out = to_wire(notification_out(note, None))
     topic = topics.for_user(user_id)
-    return [Message(topic, "notification.created", out),
-            Message(topic, "reminder", {**data, "title": event.title, "message": message,
-                                        "notificationId": str(note.id)})]
+    return [catalogue.NOTIFICATION_CREATED.message(topic, notification_out(note, None)),
+            catalogue.REMINDER.message(topic, {
+                "eventId": data["eventId"], "reminderId": data["reminderId"], "startTime": data["startTime"],
+                "dueAt": data["dueAt"], "title": event.title, "message": message, "notificationId": str(note.id)})]

@@ -21,6 +21,7 @@ from pydantic import Field
 from sqlalchemy import ColumnElement, select
 
 from adapters.storage import Storage
+from handlers import catalogue
 from handlers.context import Context, Outcome
 from handlers.insights.report_files import Period, disposition, period_of, quarter_period, week_period
 from handlers.links import ServedLink
@@ -193,9 +194,9 @@ async def request_report(ctx: Context, body: GenerateIn) -> Outcome[GenerateOut]
     period = requested_period(body, ctx.now)
     out = GenerateOut(status="queued", report_type=period.kind.value, date_range=period.label, year=period.year,
                       quarter=period.quarter, week=period.week)
-    kwargs = {"user_id": str(ctx.user_id), "report_type": period.kind.value, "year": period.year,
-              "number": period.week if period.week is not None else period.quarter}
-    return Outcome(out, enqueue=[("reports.generate", kwargs)])
+    number = period.week if period.week is not None else period.quarter
+    return Outcome(out, enqueue=[catalogue.REPORTS_GENERATE.call({
+        "user_id": str(ctx.user_id), "report_type": period.kind.value, "year": period.year, "number": number})])
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ from pydantic import BeforeValidator, Field
 from sqlalchemy import delete, func, select
 
 from channels import topics
-from handlers import access
+from channels.messages import LeftReason
+from handlers import access, catalogue
 from handlers.clock import UTCInput
-from handlers.context import Context, Message, Outcome, Removal
+from handlers.context import Context, Outcome, Removal
 from handlers.processes import instances
-from handlers.schema import UTC, In, Limit, Out, metadata_field, to_wire
+from handlers.schema import UTC, In, Limit, Out, metadata_field
 from persistence.enums import LiveRole
 from persistence.errors import NotFound
 from persistence.models import Event, LiveContext, LiveMessage, Process
@@ -261,8 +262,7 @@ async def update_context(ctx: Context, context_id: uuid.UUID, body: LiveContextI
     row.updated_at = ctx.now
     await ctx.db.flush()
     out = context_out(row, (await _messages_of(ctx, [row.id], None))[row.id])
-    summary = to_wire(out, exclude={"messages"})
-    return Outcome(out, publish=[Message(topics.for_live(row.id), "context.updated", summary)])
+    return Outcome(out, publish=[catalogue.CONTEXT_UPDATED.message(topics.for_live(row.id), out)])
 
 
 async def delete_context(ctx: Context, context_id: uuid.UUID) -> Outcome[None]:
@@ -270,12 +270,12 @@ async def delete_context(ctx: Context, context_id: uuid.UUID) -> Outcome[None]:
     await ctx.db.delete(row)  # messages go with it (ON DELETE CASCADE)
     await ctx.db.flush()
     topic = topics.for_live(context_id)
-    return Outcome(None, publish=[Message(topic, "context.deleted", {"id": str(context_id)})],
+    return Outcome(None, publish=[catalogue.CONTEXT_DELETED.message(topic, {"id": str(context_id)})],
                    remove=[Removal(topic, None, "deleted")])
 
 
 async def revoke_sessions_of_event(ctx: Context, event_id: uuid.UUID, user_ids: list[uuid.UUID],
-                                   reason: str = "revoked") -> list[Removal]:
+                                   reason: LeftReason = "revoked") -> list[Removal]:
     """Members who leave an event leave the live sessions linked to it too (their owners stay): call this
     before the membership rows go, and add the removals to the outcome (an AI stream stops reaching them)."""
     rows = (await ctx.db.execute(select(LiveContext.id, LiveContext.user_id)

@@ -23,13 +23,14 @@ from sqlalchemy.orm import selectinload
 
 from adapters.sniff import Sniffed, sniff
 from channels import topics
-from handlers.context import Context, Message, Outcome
+from handlers import catalogue
+from handlers.context import Context, Outcome
 from handlers.live import contexts as live_contexts
 from handlers.live import operation as live_operation
 from handlers.live.contexts import LiveContextIn, LiveMessageOut, OptionalId
 from handlers.live.operation import LiveOperationIn, LiveOperationOut
 from handlers.live.suggestions import Checklist, StepSnapshot
-from handlers.schema import In, Out, to_wire
+from handlers.schema import In, Out
 from persistence.enums import LiveRole, ParticipantStatus
 from persistence.errors import Forbidden, Invalid, NotFound, UnsupportedMediaType
 from persistence.models import Event, EventParticipant, LiveContext, LiveMessage, Process, Step, User
@@ -123,11 +124,6 @@ class CancelRequested(Out):
     cancelling: bool = True
 
 
-def _dump(out: Out) -> dict[str, Any]:
-    data: dict[str, Any] = to_wire(out)
-    return data
-
-
 async def accept_prompt(ctx: Context, gate: GenerationGate, context_id: uuid.UUID,
                         body: PromptIn) -> Outcome[PromptAccepted]:
     """Store the member's message and reserve the session's one generation. A second prompt while an answer
@@ -140,7 +136,7 @@ async def accept_prompt(ctx: Context, gate: GenerationGate, context_id: uuid.UUI
     # Last, so that a refusal (conflict, budget, no key) rolls the stored message back with it.
     await gate.reserve(context.id, ctx.user_id, stream_id)
     accepted = PromptAccepted(stream_id=stream_id, context_id=context.id, message=message)
-    return Outcome(accepted, publish=[Message(topics.for_live(context.id), "message.created", _dump(message))])
+    return Outcome(accepted, publish=[catalogue.MESSAGE_CREATED.message(topics.for_live(context.id), message)])
 
 
 async def accept_message(ctx: Context, gate: GenerationGate, body: LiveMessageRequest) -> Outcome[PromptAccepted]:
@@ -190,10 +186,10 @@ async def apply_operation(ctx: Context, context_id: uuid.UUID, data: dict[str, A
     elif process_id is not None and str(op.process_id) != str(process_id):
         raise Invalid("this session works on another process; apply the operation there")
     done = await live_operation.perform(ctx, op)
-    applied = {"operation": op.operation, "processId": str(op.process_id), "details": done.value.details,
-               "appliedBy": str(ctx.user_id)}
+    applied: catalogue.OperationApplied = {"operation": op.operation, "processId": str(op.process_id),
+                                           "details": done.value.details, "appliedBy": str(ctx.user_id)}
     return Outcome(done.value, publish=[*done.publish,
-                                        Message(topics.for_live(context.id), "operation.applied", applied)])
+                                        catalogue.OPERATION_APPLIED.message(topics.for_live(context.id), applied)])
 
 
 async def store_reply(ctx: Context, context_id: uuid.UUID, text: str, metadata: dict[str, Any]) -> LiveMessageOut:

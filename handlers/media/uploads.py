@@ -19,13 +19,13 @@ from pydantic import Field
 from adapters.sniff import Sniffed, sniff
 from adapters.storage import Storage
 from channels import topics
-from handlers import access
+from handlers import access, catalogue
 from handlers.context import Context, Message, Outcome
 from handlers.links import ServedLink
 from handlers.media.records import FileCleanup, files_of, media_for_viewer, media_out
 from handlers.posts.manage import OptionalId, post_out, room_messages
 from handlers.posts.visibility import post_for_author
-from handlers.schema import In, Out, to_wire
+from handlers.schema import In, Out
 from persistence.enums import MediaStatus, MediaType, Visibility
 from persistence.errors import Forbidden, Invalid, PayloadTooLarge, UnsupportedMediaType
 from persistence.models import Media, Post, User
@@ -115,16 +115,15 @@ async def upload_media(ctx: Context, storage: Storage, data: bytes, filename: st
         await ctx.db.flush()
         publish: list[Message] = []
         if post is not None:
-            publish = room_messages(post, "post.updated", to_wire(await post_out(ctx, post)))
+            publish = room_messages(post, catalogue.POST_UPDATED, await post_out(ctx, post))
         if event_id is not None:
-            publish.append(Message(topics.for_event(event_id), "media.processing",
-                                   to_wire(media_out(row))))
+            publish.append(catalogue.MEDIA_PROCESSING.message(topics.for_event(event_id), media_out(row)))
     except BaseException:
         await _discard(storage, key)
         raise
     out = UploadOut(id=row.id, url=url, type=found.kind, title=title, mime_type=found.mime_type,
                     file_size=len(data), status=row.status)
-    return Outcome(out, publish=publish, enqueue=[("media.process", {"media_id": str(row.id)})])
+    return Outcome(out, publish=publish, enqueue=[catalogue.MEDIA_PROCESS.call({"media_id": str(row.id)})])
 
 
 def _own_key(storage: Storage, url: str | None, folder: str) -> str | None:
@@ -172,8 +171,8 @@ async def delete_media(ctx: Context, media_id: uuid.UUID) -> Outcome[FileCleanup
     await ctx.db.flush()
     publish: list[Message] = []
     if post is not None:
-        publish = room_messages(post, "post.updated", to_wire(await post_out(ctx, post)))
+        publish = room_messages(post, catalogue.POST_UPDATED, await post_out(ctx, post))
     elif event_id is not None:
-        publish = [Message(topics.for_event(event_id), "media.deleted", {"id": str(media_id),
-                                                                      "eventId": str(event_id)})]
+        publish = [catalogue.MEDIA_DELETED.message(topics.for_event(event_id), {"id": str(media_id),
+                                                                         "eventId": str(event_id)})]
     return Outcome(FileCleanup(MessageOut(message="media deleted"), files), publish=publish)

@@ -16,10 +16,11 @@ from typing import Any
 from pydantic import Field
 
 from channels import topics
-from handlers.context import Context, Message, Outcome
+from handlers import catalogue
+from handlers.context import Context, Outcome
 from handlers.links import OptionalLink
 from handlers.notifications.send import NotificationOut, notification_out
-from handlers.schema import In, Limit, Out, PageQuery, metadata_field, to_wire
+from handlers.schema import In, Limit, Out, PageQuery, metadata_field
 from persistence import accounts, notifications
 from persistence.enums import NotificationType
 from persistence.errors import Forbidden, NotFound
@@ -111,7 +112,7 @@ async def create_notification(ctx: Context, data: NotificationIn) -> Outcome[Not
     )
     await notifications.add(ctx.db, [row])
     out = notification_out(row, ctx.user)
-    return Outcome(out, publish=[Message(topics.for_user(recipient), "notification.created", to_wire(out))])
+    return Outcome(out, publish=[catalogue.NOTIFICATION_CREATED.message(topics.for_user(recipient), out)])
 
 
 async def change_notification(ctx: Context, notification_id: uuid.UUID,
@@ -123,7 +124,7 @@ async def change_notification(ctx: Context, notification_id: uuid.UUID,
         row.updated_at = ctx.now
         await ctx.db.flush()
     out = (await _outs(ctx, [row]))[0]
-    publish = [Message(topics.for_user(ctx.user_id), "notification.updated", to_wire(out))] if changed else []
+    publish = [catalogue.NOTIFICATION_UPDATED.message(topics.for_user(ctx.user_id), out)] if changed else []
     return Outcome(out, publish=publish)
 
 
@@ -131,13 +132,13 @@ async def mark_all_read(ctx: Context) -> Outcome[int]:
     """One UPDATE … RETURNING: the count is exactly the rows this call changed, even when another request
     marks or creates notifications at the same time."""
     ids = [str(i) for i in await notifications.mark_all_read(ctx.db, ctx.user_id, ctx.now)]
-    publish = [Message(topics.for_user(ctx.user_id), "notification.updated", {"ids": ids, "read": True})] \
-        if ids else []
+    publish = [catalogue.NOTIFICATION_UPDATED.message(topics.for_user(ctx.user_id),
+                                                      {"ids": ids, "read": True})] if ids else []
     return Outcome(len(ids), publish=publish)
 
 
 async def delete_notification(ctx: Context, notification_id: uuid.UUID) -> Outcome[None]:
     row = await _own(ctx, notification_id)
     await notifications.delete(ctx.db, row)
-    return Outcome(None, publish=[Message(topics.for_user(ctx.user_id), "notification.deleted",
-                                          {"id": str(notification_id)})])
+    return Outcome(None, publish=[catalogue.NOTIFICATION_DELETED.message(topics.for_user(ctx.user_id),
+                                                                           {"id": str(notification_id)})])

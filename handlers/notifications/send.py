@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from channels import topics
+from handlers import catalogue
 from handlers.accounts.users import UserBrief, brief
 from handlers.context import Context, Message
 from handlers.links import ServedLink
-from handlers.schema import UTC, Out, to_wire
+from handlers.schema import UTC, Out
 from persistence import notifications
 from persistence.enums import NotificationType
 from persistence.models import Notification, User
@@ -59,5 +60,5 @@ async def notify(ctx: Context, recipients: Iterable[uuid.UUID], type_: Notificat
         ))
     if rows:
         await notifications.add(ctx.db, rows)  # one batched INSERT for every recipient, not a round trip each
-    return [Message(topics.for_user(row.user_id), "notification.created",
-                    to_wire(notification_out(row, ctx.user))) for row in rows]
+    return [catalogue.NOTIFICATION_CREATED.message(topics.for_user(row.user_id), notification_out(row, ctx.user))
+            for row in rows]

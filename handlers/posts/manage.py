@@ -6,13 +6,13 @@ import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BeforeValidator, Field, model_validator
 from sqlalchemy import func, select
 
 from channels import topics
-from handlers import access
+from handlers import access, catalogue
 from handlers.accounts.users import UserBrief, brief
 from handlers.context import Context, Message, Outcome
 from handlers.links import Link, ServedLink
@@ -20,10 +20,12 @@ from handlers.media.records import FileCleanup, MediaOut, media_by_post, media_o
 from handlers.notifications.send import notify
 from handlers.posts.visibility import can_see, post_for_author, post_for_viewer, post_visible_clause
 from handlers.schema import UTC as UTCStamp
-from handlers.schema import In, Limit, Out, PageQuery, to_wire
+from handlers.schema import In, Limit, Out, PageQuery
 from persistence.enums import MediaStatus, MediaType, NotificationType, Visibility
 from persistence.errors import Invalid
 from persistence.models import Media, Post, User
+
+P = TypeVar("P")
 
 MAX_CONTENT = 10_000
 MAX_MENTIONS = 20
@@ -135,11 +137,11 @@ async def post_out(ctx: Context, post: Post) -> PostOut:
     return (await post_outs(ctx, [post]))[0]
 
 
-def room_messages(post: Post | PostOut, event: str, data: Any) -> list[Message]:
+def room_messages(post: Post | PostOut, event: catalogue.Event[P], data: P) -> list[Message]:
     """A room post's change goes to its event topic; a feed post has no room to tell."""
     if post.event_id is None:
         return []
-    return [Message(topics.for_event(post.event_id), event, data)]
+    return [event.message(topics.for_event(post.event_id), data)]
 
 
 async def _resolve_author(ctx: Context, author: str) -> uuid.UUID | None:
@@ -236,7 +238,7 @@ async def create_post(ctx: Context, data: PostIn) -> Outcome[PostOut]:
     ctx.db.add(post)
     await ctx.db.flush()
     out = await post_out(ctx, post)
-    publish = room_messages(post, "post.created", to_wire(out))
+    publish = room_messages(post, catalogue.POST_CREATED, out)
     publish += await _mention(ctx, post, mentioned_handles(post.content))
     return Outcome(out, publish=publish)
 
@@ -254,7 +256,7 @@ async def update_post(ctx: Context, post_id: uuid.UUID, change: PostUpdate) -> O
         post.updated_at = ctx.now
     await ctx.db.flush()
     out = await post_out(ctx, post)
-    publish = room_messages(post, "post.updated", to_wire(out)) if given else []
+    publish = room_messages(post, catalogue.POST_UPDATED, out) if given else []
     publish += await _mention(ctx, post, [h for h in mentioned_handles(post.content) if h not in before])
     return Outcome(out, publish=publish)
 
@@ -264,7 +266,8 @@ async def delete_post(ctx: Context, post_id: uuid.UUID) -> Outcome[FileCleanup[N
     for removal after commit."""
     post = await post_for_author(ctx, post_id, for_update=True)
     files = await stored_files_of_posts(ctx, [post.id])
-    publish = room_messages(post, "post.deleted", {"id": str(post.id), "eventId": str(post.event_id)})
+    ref: catalogue.EventItemRef = {"id": str(post.id), "eventId": str(post.event_id)}
+    publish = room_messages(post, catalogue.POST_DELETED, ref)
     await ctx.db.delete(post)
     await ctx.db.flush()
     return Outcome(FileCleanup(None, files), publish=publish)
@@ -295,6 +298,6 @@ async def attach_media(ctx: Context, post_id: uuid.UUID, data: MediaAttach) -> O
         ctx.db.add(row)
     await ctx.db.flush()
     out = media_out(row)
-    publish = room_messages(post, "post.updated", to_wire(await post_out(ctx, post))) if post.event_id else []
+    publish = room_messages(post, catalogue.POST_UPDATED, await post_out(ctx, post)) if post.event_id else []
     return Outcome(out, publish=publish)
 

@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from pydantic import Field, RootModel
 from sqlalchemy import func, select
 
 from channels import topics
-from handlers import access
+from handlers import access, catalogue
 from handlers.context import Context, Message, Outcome
 from handlers.processes import checklist
 from handlers.processes.checklist import StepChange, StepIn, SubStepChange, SubStepIn
 from handlers.processes.manage import load_steps, process_for_reader
 from handlers.processes.shapes import StepOut, SubStepOut, step_out, substep_out
-from handlers.schema import Out, to_wire
+from handlers.schema import Out
 from persistence.errors import NotFound
 from persistence.models import Event, Process, Step, SubStep
+
+P = TypeVar("P")
 
 BATCH_MAX = 500
 
@@ -48,9 +50,8 @@ class FixOut(Out):
     message: str
 
 
-def _messages(event_ids: list[uuid.UUID], name: str, out: Out) -> list[Message]:
-    data = to_wire(out)
-    return [Message(topics.for_event(eid), name, data) for eid in event_ids]
+def _messages(event_ids: list[uuid.UUID], event: catalogue.Event[P], out: P) -> list[Message]:
+    return event.messages([topics.for_event(eid) for eid in event_ids], out)
 
 
 async def _linked_events(ctx: Context, process: Process, resource: str, ident: uuid.UUID) -> list[uuid.UUID]:
@@ -129,7 +130,7 @@ async def create_step(ctx: Context, process_id: uuid.UUID, data: StepIn) -> Outc
     ctx.db.add(step)
     await ctx.db.flush()
     out = step_out(step, step.sub_steps)
-    return Outcome(out, publish=_messages(events, "step.created", out))
+    return Outcome(out, publish=_messages(events, catalogue.STEP_CREATED, out))
 
 
 async def update_step(ctx: Context, step_id: uuid.UUID, change: StepChange) -> Outcome[StepOut]:
@@ -139,7 +140,7 @@ async def update_step(ctx: Context, step_id: uuid.UUID, change: StepChange) -> O
     checklist.apply_step_change(step, subs, change.given(), ctx.now)
     await ctx.db.flush()
     out = step_out(step, subs)
-    return Outcome(out, publish=_messages(events, "step.updated", out))
+    return Outcome(out, publish=_messages(events, catalogue.STEP_UPDATED, out))
 
 
 async def delete_step(ctx: Context, step_id: uuid.UUID) -> Outcome[None]:
@@ -147,7 +148,7 @@ async def delete_step(ctx: Context, step_id: uuid.UUID) -> Outcome[None]:
     out = step_out(step, await _substeps_of(ctx, step.id))
     await ctx.db.delete(step)
     await ctx.db.flush()
-    return Outcome(None, publish=_messages(events, "step.deleted", out))
+    return Outcome(None, publish=_messages(events, catalogue.STEP_DELETED, out))
 
 
 # --- substeps ---------------------------------------------------------------------------------------
@@ -173,7 +174,7 @@ async def create_substep(ctx: Context, step_id: uuid.UUID, data: SubStepIn) -> O
     ctx.db.add(sub)
     await ctx.db.flush()
     out = substep_out(sub)
-    return Outcome(out, publish=_messages(events, "substep.created", out))
+    return Outcome(out, publish=_messages(events, catalogue.SUBSTEP_CREATED, out))
 
 
 async def update_substep(ctx: Context, substep_id: uuid.UUID, change: SubStepChange) -> Outcome[SubStepOut]:
@@ -181,7 +182,7 @@ async def update_substep(ctx: Context, substep_id: uuid.UUID, change: SubStepCha
     checklist.apply_substep_change(sub, change.given(), ctx.now)
     await ctx.db.flush()
     out = substep_out(sub)
-    return Outcome(out, publish=_messages(events, "substep.updated", out))
+    return Outcome(out, publish=_messages(events, catalogue.SUBSTEP_UPDATED, out))
 
 
 async def delete_substep(ctx: Context, substep_id: uuid.UUID) -> Outcome[None]:
@@ -189,7 +190,7 @@ async def delete_substep(ctx: Context, substep_id: uuid.UUID) -> Outcome[None]:
     out = substep_out(sub)
     await ctx.db.delete(sub)
     await ctx.db.flush()
-    return Outcome(None, publish=_messages(events, "substep.deleted", out))
+    return Outcome(None, publish=_messages(events, catalogue.SUBSTEP_DELETED, out))
 
 
 async def batch_update_substeps(ctx: Context, patches: list[SubStepPatch]) -> Outcome[list[SubStepOut]]:
@@ -227,7 +228,7 @@ async def batch_update_substeps(ctx: Context, patches: list[SubStepPatch]) -> Ou
     await ctx.db.flush()
     outs = [substep_out(found[sid][0]) for sid in ids]
     publish = [m for out, sid in zip(outs, ids, strict=True)
-               for m in _messages(linked[found[sid][1].id], "substep.updated", out)]
+               for m in _messages(linked[found[sid][1].id], catalogue.SUBSTEP_UPDATED, out)]
     return Outcome(outs, publish=publish)
 
 
@@ -245,7 +246,7 @@ async def fix_completion(ctx: Context, process_id: uuid.UUID) -> Outcome[FixOut]
         sub.completed_at = step.completed_at or ctx.now
     await ctx.db.flush()
     for sub, _ in rows:
-        publish.extend(_messages(events, "substep.updated", substep_out(sub)))
+        publish.extend(_messages(events, catalogue.SUBSTEP_UPDATED, substep_out(sub)))
     out = FixOut(success=True, process_id=process.id, updated_substeps=len(rows),
                  message=f"completed {len(rows)} substep(s) of completed steps")
     return Outcome(out, publish=publish)

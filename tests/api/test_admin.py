@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 
@@ -16,7 +17,7 @@ from tests.conftest import Backend, MakeUser
 @pytest.fixture
 def debug(backend: Backend) -> Iterator[None]:
     original = backend.state.settings
-    backend.state.settings = original.with_(debug=True)
+    backend.state.settings = dataclasses.replace(original, debug=True)
     try:
         yield
     finally:
@@ -144,7 +145,7 @@ async def test_reset_requires_debug_and_keeps_the_caller(client: httpx.AsyncClie
     assert (await client.post("/admin/reset", headers=admin.headers)).status_code == 403
     assert (await client.post("/admin/initialize-library", headers=admin.headers)).status_code == 200
     original = backend.state.settings
-    backend.state.settings = original.with_(debug=True)
+    backend.state.settings = dataclasses.replace(original, debug=True)
     try:
         assert (await client.post("/admin/reset", headers=other.headers)).status_code == 403
         r = await client.post("/admin/reset", headers=admin.headers)

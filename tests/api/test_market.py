@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -193,7 +194,7 @@ async def test_library_collection_changes_need_an_admin(client: httpx.AsyncClien
 
 async def test_market_initialize_in_debug_is_idempotent(client: httpx.AsyncClient, backend: Backend) -> None:
     original = backend.state.settings
-    backend.state.settings = original.with_(debug=True)
+    backend.state.settings = dataclasses.replace(original, debug=True)
     try:
         r = await client.post("/market/initialize")
         assert r.status_code == 200, r.text

@@ -58,7 +58,7 @@ async def test_upload_png_is_stored_and_served(client: httpx.AsyncClient, make_u
     assert body["status"] == "processing"  # the media.process job measures it (run in-process here)
     served = await client.get(body["url"])
     assert served.status_code == 200 and served.content == data
-    await backend.state.jobs.queue.broker.join()  # type: ignore[union-attr]
+    await backend.state.jobs.queue.broker.join()  # type: ignore[attr-defined]  # the memory:// broker
     r = await client.get(f"/media/{body['id']}", headers=a.headers)
     assert r.status_code == 200
     m = r.json()
@@ -305,7 +305,7 @@ async def test_stored_files_of_an_event(client: httpx.AsyncClient, make_user: Ma
     on_post = (await upload(client, a, png(), postId=p["id"])).json()
     on_event = (await upload(client, a, wav(), eventId=event_id)).json()
     await upload(client, a, png())  # elsewhere
-    await backend.state.jobs.queue.broker.join()  # type: ignore[union-attr]
+    await backend.state.jobs.queue.broker.join()  # type: ignore[attr-defined]  # the memory:// broker
     thumb = (await client.get(f"/media/{on_post['id']}", headers=a.headers)).json()["thumbnailUrl"]
     assert thumb.startswith("/uploads/media/derived/")
     async with backend.state.sessionmaker() as db:

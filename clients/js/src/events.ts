@@ -220,9 +220,9 @@ export interface UserRef {
 export interface SessionEnded {
   /** logout, revoked_by_user, password_changed, account_deleted, ... */
   reason: string;
-  sessionId?: string | null;
-  userId?: string | null;
-  keep?: string | null;
+  sessionId: string | null;
+  userId: string | null;
+  keep: string | null;
 }
 
 export interface IdOnly {
@@ -262,6 +262,8 @@ export interface JobProgress {
   mediaId?: string;
   stage?: string;
   progress: number;
+  /** Why the job failed (stage `failed`). */
+  error?: string;
 }
 
 export interface ReportOut {
