@@ -38,6 +38,7 @@ import uvicorn  # noqa: E402
 
 from bench.ws_people import StormClients, ensure_loadgen, scratch_database, seed  # noqa: E402
 from server.app import create_app  # noqa: E402
+from server.cli import WS_PROTOCOLS  # noqa: E402
 from server.settings import load_settings  # noqa: E402
 from tests.conftest import SECRET  # noqa: E402
 from tests.realtime.harness import free_port, migrate, server_env  # noqa: E402
@@ -63,8 +64,13 @@ async def main(args: argparse.Namespace) -> None:
             people, _rooms = await seed(db_url, SECRET, args.clients, args.room_size)
             os.environ.update(env)
             port = free_port()
-            config = uvicorn.Config(create_app(load_settings()), host="127.0.0.1", port=port, log_level="warning",
-                                    ws="websockets-sansio", ws_per_message_deflate=False, lifespan="on")
+            settings = load_settings()
+            # As `conversme serve` runs it (server/cli.py), or with --ws one of uvicorn's protocols.
+            config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                                    ws=WS_PROTOCOLS[args.ws], ws_per_message_deflate=False, lifespan="on",
+                                    proxy_headers=False, server_header=False, ws_max_size=64 * 1024,
+                                    ws_ping_interval=settings.ws_heartbeat,
+                                    ws_ping_timeout=settings.ws_heartbeat_timeout)
             server = uvicorn.Server(config)
             serving = asyncio.create_task(server.serve())
             while not server.started:  # noqa: ASYNC110 - a benchmark waiting for its own server
@@ -150,6 +156,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["memory", "profile"], default="memory")
     parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--ws", choices=sorted(WS_PROTOCOLS), default="websockets-sansio",
+                        help="as `conversme serve --ws`")
     parser.add_argument("--room-size", type=int, default=50)
     parser.add_argument("--parallel", type=int, default=100)
     parser.add_argument("--frames", type=int, default=1, help="memory: traceback depth (more is slower)")

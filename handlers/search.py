@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field
-from sqlalchemy import ColumnElement, or_, select
 
 from handlers import access
 from handlers.context import Context
@@ -15,9 +14,9 @@ from handlers.links import ServedLink
 from handlers.posts.manage import PostOut, post_outs
 from handlers.posts.visibility import post_visible_clause
 from handlers.schema import UTC, In, Limit, Out, PageQuery
+from persistence import search as matches
 from persistence.enums import EventStatus
 from persistence.errors import Invalid
-from persistence.models import Event, Post, Process, Topic, User
 
 Kind = Literal["users", "events", "processes", "posts", "topics"]
 KINDS: tuple[Kind, ...] = ("users", "events", "processes", "posts", "topics")
@@ -113,36 +112,21 @@ class SearchResults(Out):
     topics: list[TopicHit] = Field(default_factory=list)
 
 
-def _contains(column: Any, text: str) -> ColumnElement[bool]:
-    # The text is data, not a pattern: % and _ match themselves.
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    matched: ColumnElement[bool] = column.ilike(f"%{escaped}%", escape="\\")
-    return matched
-
-
 async def search_users(ctx: Context, text: str, offset: int, limit: int) -> list[UserHit]:
-    # Name and handle only: matching on email would let anyone probe who has which address.
-    rows = (await ctx.db.scalars(
-        select(User).where(or_(_contains(User.name, text), _contains(User.handle, text)))
-        .order_by(User.name, User.id).offset(offset).limit(limit))).all()
+    rows = await matches.users(ctx.db, text, offset=offset, limit=limit)
     return [UserHit(id=u.id, name=u.name, handle=u.handle, profile_image=u.profile_image, bio=u.bio) for u in rows]
 
 
 async def search_events(ctx: Context, text: str, offset: int, limit: int) -> list[EventHit]:
-    rows = (await ctx.db.scalars(
-        access.visible_events(ctx.user_id)
-        .where(or_(_contains(Event.title, text), _contains(Event.description, text)))
-        .order_by(Event.start_time.desc(), Event.id.desc()).offset(offset).limit(limit))).all()
+    rows = await matches.events(ctx.db, access.visible_events(ctx.user_id), text, offset=offset, limit=limit)
     return [EventHit(id=e.id, title=e.title, description=e.description, start_time=e.start_time,
                      end_time=e.end_time, status=e.status, color=e.color, process_id=e.process_id,
                      created_by_id=e.created_by_id) for e in rows]
 
 
 async def search_processes(ctx: Context, text: str, offset: int, limit: int) -> list[ProcessHit]:
-    rows = (await ctx.db.scalars(
-        select(Process).where(access.process_visible_clause(ctx.user_id),
-                              or_(_contains(Process.title, text), _contains(Process.description, text)))
-        .order_by(Process.title, Process.id).offset(offset).limit(limit))).all()
+    rows = await matches.processes(ctx.db, access.process_visible_clause(ctx.user_id), text, offset=offset,
+                                 limit=limit)
     return [ProcessHit(id=p.id, title=p.title, description=p.description, category=p.category, color=p.color,
                        is_template=p.is_template, template_id=p.template_id, directory_id=p.directory_id,
                        created_by_id=p.created_by_id, created_at=p.created_at, updated_at=p.updated_at)
@@ -150,16 +134,12 @@ async def search_processes(ctx: Context, text: str, offset: int, limit: int) -> 
 
 
 async def search_posts(ctx: Context, text: str, offset: int, limit: int) -> list[PostOut]:
-    rows = (await ctx.db.scalars(
-        select(Post).where(post_visible_clause(ctx.user_id), _contains(Post.content, text))
-        .order_by(Post.created_at.desc(), Post.id.desc()).offset(offset).limit(limit))).all()
+    rows = await matches.posts(ctx.db, post_visible_clause(ctx.user_id), text, offset=offset, limit=limit)
     return await post_outs(ctx, rows)
 
 
 async def search_topics(ctx: Context, text: str, offset: int, limit: int) -> list[TopicHit]:
-    rows = (await ctx.db.scalars(
-        select(Topic).where(or_(_contains(Topic.name, text), _contains(Topic.category, text)))
-        .order_by(Topic.name, Topic.id).offset(offset).limit(limit))).all()
+    rows = await matches.topics(ctx.db, text, offset=offset, limit=limit)
     return [TopicHit(id=t.id, name=t.name, category=t.category, color=t.color, created_at=t.created_at,
                      updated_at=t.updated_at) for t in rows]
 

@@ -132,7 +132,7 @@ class ConversmeApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == "/ws":
             scope["app"] = self
-            await websocket_endpoint(WebSocket(scope, receive, send))
+            await websocket_endpoint(WebSocket(scope, receive, send), send)
         else:
             await super().__call__(scope, receive, send)
 

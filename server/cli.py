@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 # kernel caps it at net.core.somaxconn (4096 here).
 LISTEN_BACKLOG = 16384
 
+# The WebSocket protocol under `/ws` (docs/deploy.md, "Supported servers"): uvicorn's `websockets-sansio` by default;
+# `--ws lean` runs conversme's own (less memory per socket; not the default until it has passed the storm benchmark).
+WS_PROTOCOLS = {"lean": "server.uvicorn_ws:LeanWebSocket", "websockets-sansio": "websockets-sansio",
+                "websockets": "websockets"}
+
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
@@ -30,6 +35,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from server.serving import run
 
     workers = args.workers or settings.api_workers
+    ws = WS_PROTOCOLS[args.ws]
     if workers > 1 and settings.is_sqlite:
         print("conversme: several workers need PostgreSQL (DATABASE_URL); SQLite serves one process.",
               file=sys.stderr)
@@ -40,7 +46,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     config = uvicorn.Config(
         "server.app:create_app_from_env", factory=True, host=args.host or settings.api_host,
         port=args.port or settings.api_port, workers=workers, log_level=settings.log_level, backlog=LISTEN_BACKLOG,
-        proxy_headers=False, server_header=False, ws="websockets-sansio", ws_per_message_deflate=False,
+        proxy_headers=False, server_header=False, ws=ws, ws_per_message_deflate=False,
         ws_ping_interval=settings.ws_heartbeat, ws_ping_timeout=settings.ws_heartbeat_timeout,
         ws_max_size=64 * 1024, timeout_graceful_shutdown=settings.shutdown_timeout,
         log_config=log_config(settings, "api"),
@@ -175,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
+    serve.add_argument("--ws", choices=sorted(WS_PROTOCOLS), default="websockets-sansio",
+                       help="the WebSocket protocol: one of uvicorn's, or conversme's own (lean, opt-in)")
     mig = sub.add_parser("migrate", help="upgrade the database to the newest revision")
     mig.add_argument("target", nargs="?", default=None)
     mig.add_argument("--down", action="store_true", help="downgrade to TARGET (default: base)")

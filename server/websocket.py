@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.types import Message, Send
+from starlette.types import Send
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from channels import messages as m
@@ -30,6 +30,7 @@ from handlers.context import Context, Outcome
 from handlers.unit_of_work import unit_of_work
 from persistence.errors import DomainError, Forbidden, NotFound, Unauthorized
 from persistence.models import User
+from server import transport
 from server.errors import translate, unavailable, ws_code
 from server.middleware import request_id_var
 from server.state import AppState
@@ -57,16 +58,17 @@ class Connection:
 
     # Thousands of these live at once: slots instead of a __dict__ each.
     __slots__ = ("_coalesce", "busy", "close_code", "close_reason", "hub", "id", "inflight", "max_queue_bytes",
-                 "proto", "queue", "queued_bytes", "raw_send", "received", "sent", "session_id", "state", "user",
-                 "user_id", "views", "writer", "ws")
+                 "proto", "queue", "queued_bytes", "received", "send", "send_nowait", "sent", "session_id", "state",
+                 "user", "user_id", "views", "writer", "ws")
 
     def __init__(self, ws: WebSocket, state: AppState, proto: ConnectionProtocol, max_queue_bytes: int,
-                 coalesce: Callable[[deque[str]], int] | None = None) -> None:
+                 coalesce: Callable[[deque[str]], int] | None = None, send: Send | None = None,
+                 conn_id: str | None = None) -> None:
         self.ws = ws
         self.state = state
         self.hub: Hub = state.hub
         self.proto = proto
-        self.id = uuid.uuid4().hex
+        self.id = conn_id or uuid.uuid4().hex
         self.user_id = proto.user_id or ""
         self.session_id: str | None = None  # the sign-in session of the token; the socket ends with it
         self.user: User | None = None
@@ -75,8 +77,10 @@ class Connection:
         self.queued_bytes = 0
         self.busy = False  # the writer task owns sending until it has drained the queue
         self.inflight: Awaitable[None] | None = None
-        # The ASGI send under Starlette's WebSocket: frames go out without its per-call state checks.
-        self.raw_send: Send = ws._send
+        # Frames go out through the server's ASGI send (not Starlette's per-call state checks), at once where
+        # server/transport.py knows how; Starlette's public `send` when the raw one was not handed to us.
+        self.send: Send = send or ws.send
+        self.send_nowait = transport.sink_for(self.send)
         self.max_queue_bytes = max_queue_bytes
         # Started only while there is something to wait for (a paused socket, a queue, a close): an idle
         # connection holds no task of its own.
@@ -96,7 +100,7 @@ class Connection:
             # The common case: the socket is writable, so write now, without waking the writer task
             # (one task switch saved per delivered frame, which is most of the cost of a fan-out).
             try:
-                pending = send_now(self.raw_send, {"type": "websocket.send", "text": text})
+                pending = self.send_nowait(text)
             except Exception:
                 self.request_close(Close.NORMAL, "peer gone")
                 return
@@ -149,7 +153,7 @@ class Connection:
             while self.queue:
                 text = self.queue.popleft()
                 self.queued_bytes -= len(text)
-                await self.raw_send({"type": "websocket.send", "text": text})
+                await self.send({"type": "websocket.send", "text": text})
                 self.sent += 1
             self.queue = _NO_QUEUE
             self.busy = False
@@ -200,29 +204,6 @@ class Connection:
             await self.hub.untrack(topic, self.id, self.user_id)
 
 
-def send_now(send: Send, message: Message) -> Awaitable[None] | None:
-    """Run an ASGI send right here if it completes without waiting (uvicorn only waits while the transport
-    is paused), and return None; otherwise return an awaitable that finishes it."""
-    coro = send(message)
-    try:
-        yielded = coro.send(None)  # type: ignore[attr-defined]
-    except StopIteration:
-        return None
-    return _finish(coro, yielded)
-
-
-async def _finish(coro: Any, yielded: Any) -> None:
-    while True:
-        if yielded is None:
-            await asyncio.sleep(0)
-        else:
-            await asyncio.wait([yielded])
-        try:
-            yielded = coro.send(None)
-        except StopIteration:
-            return
-
-
 def origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
     origin = ws.headers.get("origin")
     if origin is None:
@@ -257,8 +238,11 @@ async def _verify(state: AppState, token: str) -> tuple[User, float, str | None]
     return user, expires_at, str(claims.session_id) if claims.session_id else None
 
 
-async def websocket_endpoint(ws: WebSocket) -> None:
-    request_id_var.set(uuid.uuid4().hex)  # the socket's log lines (its task has a context of its own)
+async def websocket_endpoint(ws: WebSocket, send: Send | None = None) -> None:
+    """`/ws`. `send`: the server's own ASGI send under `ws`, for the fast path (server/transport.py)."""
+    # The socket's log lines carry its connection id (its task has a context of its own): one string, not two.
+    conn_id = uuid.uuid4().hex
+    request_id_var.set(conn_id)
     state: AppState = ws.app.state.conversme
     settings = state.settings
     if not origin_allowed(ws, settings.allowed_origins):
@@ -287,12 +271,17 @@ async def websocket_endpoint(ws: WebSocket) -> None:
             # The database did not answer: 1011 (not a 500 on the upgrade) makes the client reconnect with backoff.
             header_error, header_close = "unavailable", Close.INTERNAL
     await ws.accept(subprotocol=m.SUBPROTOCOL if m.SUBPROTOCOL in offered else None)
+    if isinstance(raw_headers := ws.scope.get("headers"), list):
+        # Everything the socket needs from its handshake is read: an idle socket need not keep ~1 KiB of
+        # headers (the scope stays referenced for the socket's life by the server's task and by `ws`).
+        raw_headers.clear()
     if header_error is not None:
         await ws.close(header_close, header_error)
         return
     proto = ConnectionProtocol(limits, time.monotonic(), user_id=str(user.id) if user else None,
                                expires_at=_mono(expires_at) if expires_at else None)
-    conn = Connection(ws, state, proto, settings.ws_max_queue_bytes, coalesce=coalesce_deltas)
+    conn = Connection(ws, state, proto, settings.ws_max_queue_bytes, coalesce=coalesce_deltas, send=send,
+                      conn_id=conn_id)
     conn.user, conn.session_id = user, session_id
     if user is not None:
         proto.connection_id = conn.id

@@ -11,14 +11,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, func, select
-from sqlalchemy.orm import selectinload
-
 from handlers import access
 from handlers.clock import add_days
 from handlers.context import Context
+from persistence import insights as insight_rows
 from persistence.enums import EventStatus
-from persistence.models import Event, EventTopic, Process, Step, Topic
+from persistence.models import Event
 
 MAX_PROCESSES = 500  # the most recently touched processes; older ones cannot move this period's figures much
 
@@ -102,19 +100,10 @@ class Facts:
     processes: list[ProcessFact]
 
 
-def _tag_clause(tag: str) -> ColumnElement[bool]:
-    return exists().where(EventTopic.event_id == Event.id, EventTopic.topic_id == Topic.id,
-                          func.lower(Topic.name) == tag.lower())
-
-
 async def _tags(ctx: Context, event_ids: list[uuid.UUID]) -> dict[uuid.UUID, list[tuple[str, str | None]]]:
     out: dict[uuid.UUID, list[tuple[str, str | None]]] = defaultdict(list)
-    if event_ids:
-        rows = await ctx.db.execute(
-            select(EventTopic.event_id, Topic.name, Topic.color).join(Topic, Topic.id == EventTopic.topic_id)
-            .where(EventTopic.event_id.in_(event_ids)).order_by(Topic.name))
-        for event_id, name, color in rows.all():
-            out[event_id].append((name, color))
+    for event_id, name, color in await insight_rows.tags_of(ctx.db, event_ids):
+        out[event_id].append((name, color))
     return out
 
 
@@ -127,30 +116,20 @@ async def load(ctx: Context, span: Window, tag: str | None) -> Facts:
     """The caller's events (created or joined, not declined) starting in `span`, and the caller's live
     (non-template) processes with their steps, substeps and linked events. With `tag`, only events with
     that topic count, and only processes linked to such events."""
-    visible = access.visible_events(ctx.user_id)
-    if tag:
-        visible = visible.where(_tag_clause(tag))
-    rows = (await ctx.db.scalars(visible.where(Event.start_time >= span.start, Event.start_time < span.end)
-                                 .order_by(Event.start_time, Event.id))).all()
+    rows = await insight_rows.events_starting(ctx.db, access.visible_events(ctx.user_id), start=span.start,
+                                              end=span.end, tag=tag)
     tags = await _tags(ctx, [e.id for e in rows])
     events = [_fact(e, tags) for e in rows]
 
-    procs = select(Process).where(access.process_visible_clause(ctx.user_id), Process.is_template.is_(False))
-    if tag:
-        procs = procs.where(exists().where(Event.process_id == Process.id, access.member_clause(ctx.user_id),
-                                           _tag_clause(tag)))
-    loaded = (await ctx.db.scalars(
-        procs.options(selectinload(Process.steps).selectinload(Step.sub_steps))
-        .order_by(func.coalesce(Process.updated_at, Process.created_at).desc(), Process.id).limit(MAX_PROCESSES)
-    )).all()
+    loaded = await insight_rows.processes_with_work(ctx.db, access.process_visible_clause(ctx.user_id), tag=tag,
+                                                    member=access.member_clause(ctx.user_id), limit=MAX_PROCESSES)
     facts = {p.id: ProcessFact(id=p.id, title=p.title, created_at=p.created_at, updated_at=p.updated_at,
                                items=[item for s in p.steps for item in (
                                    Item(True, s.completed, s.completed_at),
                                    *(Item(False, ss.completed, ss.completed_at) for ss in s.sub_steps))])
              for p in loaded}
     if facts:
-        linked = (await ctx.db.scalars(access.visible_events(ctx.user_id).where(Event.process_id.in_(facts))
-                                       .order_by(Event.start_time))).all()
+        linked = await insight_rows.events_of_processes(ctx.db, access.visible_events(ctx.user_id), list(facts))
         linked_tags = await _tags(ctx, [e.id for e in linked])
         for e in linked:
             facts[e.process_id].events.append(_fact(e, linked_tags))  # type: ignore[index]

@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-
 from adapters.storage import Storage
 from handlers.context import Context
 from handlers.insights import progress_data
 from handlers.insights.progress_data import Facts, Window
+from persistence import reports as report_rows
 from persistence.enums import EventStatus, ReportType
 from persistence.errors import Invalid
 from persistence.models import Report
@@ -162,14 +161,11 @@ async def save_report(ctx: Context, storage: Storage, period: Period) -> tuple[R
     files it replaced (to remove after commit)."""
     facts = await progress_data.load(ctx, Window(period.start, period.end), None)
     f = figures(facts, period)
-    row = await ctx.db.scalar(select(Report).where(
-        Report.user_id == ctx.user_id, Report.report_type == period.kind.value, Report.date_range == period.label
-    ).with_for_update())
+    row = await report_rows.for_period(ctx.db, ctx.user_id, period.kind.value, period.label)
     old = [row.storage_key] if row is not None and row.storage_key else []
     if row is None:
         row = Report(id=uuid.uuid4(), user_id=ctx.user_id, report_type=period.kind.value, date_range=period.label,
                      created_at=ctx.now, title="", file_url="")
-        ctx.db.add(row)
     version = uuid.uuid4().hex[:8]  # a new name per generation: a reader never sees a half-replaced file
     csv_bytes, html_bytes = render_csv(period, f), render_html(period, ctx.user.name, f)
     base = f"{ctx.user_id}/{row.id}-{version}"
@@ -191,5 +187,5 @@ async def save_report(ctx: Context, storage: Storage, period: Period) -> tuple[R
                                        "minutesByStatus": f.minutes_by_status,
                                        "processesInProgress": len(f.in_progress)}}
     row.updated_at = ctx.now
-    await ctx.db.flush()
+    await report_rows.save(ctx.db, row)
     return row, [f"{k}.{fmt}" for k in old if k != base for fmt in ("csv", "html")]

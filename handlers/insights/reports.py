@@ -18,7 +18,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import ColumnElement, select
 
 from adapters.storage import Storage
 from handlers import catalogue
@@ -26,6 +25,7 @@ from handlers.context import Context, Outcome
 from handlers.insights.report_files import Period, disposition, period_of, quarter_period, week_period
 from handlers.links import ServedLink
 from handlers.schema import UTC, In, Limit, Out, PageQuery
+from persistence import reports as report_rows
 from persistence.enums import ReportType
 from persistence.errors import Invalid, NotFound
 from persistence.models import Report
@@ -94,7 +94,7 @@ def iso_weeks_of_month(year: int, month: int) -> list[int]:
     return weeks
 
 
-def _period(query: ReportQuery) -> list[ColumnElement[bool]]:
+def _period(query: ReportQuery) -> report_rows.PeriodFilter:
     month = query.month
     week = query.iso_week
     if query.week is not None:
@@ -102,48 +102,35 @@ def _period(query: ReportQuery) -> list[ColumnElement[bool]]:
             month = query.week
         elif week is None:
             week = query.week
-    conditions: list[ColumnElement[bool]] = []
+    weeks_in = None
     if month is not None and query.year is not None:
         # A week's ISO year is the calendar year of its Thursday, so it is `year` for every week listed.
-        conditions += [Report.year == query.year, Report.week.in_(iso_weeks_of_month(query.year, month))]
+        weeks_in = iso_weeks_of_month(query.year, month)
     elif month is not None:
         raise Invalid("a month filter needs a year")
-    elif query.year is not None:
-        conditions.append(Report.year == query.year)
-    if query.quarter is not None:
-        conditions.append(Report.quarter == query.quarter)
-    if week is not None:
-        conditions.append(Report.week == week)
-    return conditions
+    return report_rows.PeriodFilter(year=query.year, quarter=query.quarter, week=week, weeks_in=weeks_in)
 
 
 async def my_reports(ctx: Context, query: ReportQuery) -> list[ReportOut]:
     offset, limit = query.window(ctx.limits.max_page_size)
-    stmt = select(Report).where(Report.user_id == ctx.user_id, *_period(query))
-    if query.report_type is not None:
-        stmt = stmt.where(Report.report_type == query.report_type.value)
-    stmt = stmt.order_by(Report.created_at.desc(), Report.id.desc()).offset(offset).limit(limit)
-    return [report_out(r) for r in (await ctx.db.scalars(stmt)).all()]
+    rows = await report_rows.page(ctx.db, ctx.user_id, _period(query), offset=offset, limit=limit,
+                                  report_type=query.report_type.value if query.report_type is not None else None)
+    return [report_out(r) for r in rows]
 
 
 async def overview(ctx: Context, query: ReportsQuery) -> ReportsOverview:
     """The caller's quarterly report for the current quarter (null when none exists) and weekly reports."""
     year, quarter = ctx.now.year, (ctx.now.month - 1) // 3 + 1
-    current = await ctx.db.scalar(
-        select(Report).where(Report.user_id == ctx.user_id, Report.report_type == ReportType.QUARTERLY.value,
-                             Report.year == year, Report.quarter == quarter)
-        .order_by(Report.created_at.desc(), Report.id.desc()).limit(1)
-    )
-    weekly = (await ctx.db.scalars(
-        select(Report).where(Report.user_id == ctx.user_id, Report.report_type == ReportType.WEEKLY.value)
-        .order_by(Report.created_at.desc(), Report.id.desc()).limit(min(query.limit, ctx.limits.max_page_size))
-    )).all()
+    current = next(iter(await report_rows.newest(ctx.db, ctx.user_id, ReportType.QUARTERLY.value, year=year,
+                                                 quarter=quarter, limit=1)), None)
+    weekly = await report_rows.newest(ctx.db, ctx.user_id, ReportType.WEEKLY.value,
+                                      limit=min(query.limit, ctx.limits.max_page_size))
     return ReportsOverview(current_quarter_report=report_out(current) if current else None,
                            weekly_reports=[report_out(r) for r in weekly])
 
 
 async def get_report(ctx: Context, report_id: uuid.UUID) -> ReportOut:
-    row = await ctx.db.get(Report, report_id)
+    row = await report_rows.get(ctx.db, report_id)
     if row is None or row.user_id != ctx.user_id:
         raise NotFound("report", report_id)
     return report_out(row)
@@ -210,7 +197,7 @@ class ReportFile:
 
 async def report_file(ctx: Context, report_id: uuid.UUID, fmt: str) -> ReportFile:
     """The caller's own report file; anyone else's is a 404 (checked before any byte or URL is handed out)."""
-    row = await ctx.db.get(Report, report_id)
+    row = await report_rows.get(ctx.db, report_id)
     if row is None or row.user_id != ctx.user_id or not row.storage_key:
         raise NotFound("report", report_id)
     if fmt not in FORMATS:

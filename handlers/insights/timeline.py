@@ -16,13 +16,12 @@ import uuid
 from collections import Counter
 from datetime import date, datetime
 
-from sqlalchemy import case, func, select
-
 from handlers import access
 from handlers.context import Context
 from handlers.schema import UTC, Out
+from persistence import insights as insight_rows
+from persistence import posts as posts_rows
 from persistence.enums import EventStatus
-from persistence.models import Event, EventTopic, Post, Process, Step, Topic
 
 MAX_ITEMS = 1000  # events and processes listed (the most recent); the counts always cover everything
 
@@ -82,15 +81,11 @@ class TimelineYear(Out):
 
 
 async def _event_items(ctx: Context) -> list[TimelineEvent]:
-    rows = list((await ctx.db.scalars(access.visible_events(ctx.user_id)
-                                      .order_by(Event.start_time.desc(), Event.id.desc()).limit(MAX_ITEMS))).all())
+    rows = list(await insight_rows.newest_events(ctx.db, access.visible_events(ctx.user_id), MAX_ITEMS))
     rows.reverse()
     tags: dict[uuid.UUID, list[str]] = {e.id: [] for e in rows}
-    if rows:
-        for event_id, name in (await ctx.db.execute(
-                select(EventTopic.event_id, Topic.name).join(Topic, Topic.id == EventTopic.topic_id)
-                .where(EventTopic.event_id.in_(tags)).order_by(Topic.name))).all():
-            tags[event_id].append(name)
+    for event_id, name, _ in await insight_rows.tags_of(ctx.db, list(tags)):
+        tags[event_id].append(name)
     return [TimelineEvent(id=e.id, title=e.title, date=e.start_time.date().isoformat(),
                           time=e.start_time.strftime("%H:%M"), start_time=e.start_time, end_time=e.end_time,
                           status=e.status, color=e.color, tags=tags[e.id], is_creator=e.created_by_id == ctx.user_id)
@@ -98,17 +93,9 @@ async def _event_items(ctx: Context) -> list[TimelineEvent]:
 
 
 async def _process_items(ctx: Context) -> list[TimelineProcess]:
-    rows = list((await ctx.db.scalars(select(Process).where(Process.created_by_id == ctx.user_id)
-                                      .order_by(Process.created_at.desc(), Process.id.desc())
-                                      .limit(MAX_ITEMS))).all())
+    rows = list(await insight_rows.newest_processes_of(ctx.db, ctx.user_id, MAX_ITEMS))
     rows.reverse()
-    counts: dict[uuid.UUID, tuple[int, int]] = {}
-    if rows:
-        done = func.sum(case((Step.completed.is_(True), 1), else_=0))
-        for pid, total, completed in (await ctx.db.execute(
-                select(Step.process_id, func.count(), done).where(Step.process_id.in_([p.id for p in rows]))
-                .group_by(Step.process_id))).all():
-            counts[pid] = (int(total), int(completed or 0))
+    counts = await insight_rows.step_counts(ctx.db, [p.id for p in rows])
     out = []
     for p in rows:
         total, completed = counts.get(p.id, (0, 0))
@@ -146,10 +133,8 @@ def _year(year: int, events: Counter[tuple[int, int]], posts: Counter[tuple[int,
 async def timeline(ctx: Context) -> list[TimelineYear]:
     events = await _event_items(ctx)
     processes = await _process_items(ctx)
-    event_months = _months(list((await ctx.db.scalars(
-        access.visible_events(ctx.user_id).with_only_columns(Event.start_time))).all()))
-    post_months = _months(list((await ctx.db.scalars(
-        select(Post.created_at).where(Post.author_id == ctx.user_id))).all()))
+    event_months = _months(list(await insight_rows.event_starts(ctx.db, access.visible_events(ctx.user_id))))
+    post_months = _months(list(await posts_rows.created_times(ctx.db, ctx.user_id)))
     years = {ctx.now.year} | {y for y, _ in event_months} | {y for y, _ in post_months}
     years |= {p.created_at.year for p in processes}
     return [_year(y, event_months, post_months, events, processes) for y in sorted(years)]

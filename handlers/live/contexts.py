@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
-from sqlalchemy import delete, func, select
 
 from channels import topics
 from channels.messages import LeftReason
@@ -19,6 +18,7 @@ from handlers.clock import UTCInput
 from handlers.context import Context, Outcome, Removal
 from handlers.processes import instances
 from handlers.schema import UTC, In, Limit, Out, metadata_field
+from persistence import live as live_rows
 from persistence.enums import LiveRole
 from persistence.errors import NotFound
 from persistence.models import Event, LiveContext, LiveMessage, Process
@@ -115,7 +115,7 @@ def context_out(row: LiveContext, messages: list[LiveMessageOut]) -> LiveContext
 # ---- access -------------------------------------------------------------------------------------------------
 
 async def _own_context(ctx: Context, context_id: uuid.UUID, *, for_update: bool = False) -> LiveContext:
-    row = await ctx.db.get(LiveContext, context_id, with_for_update=for_update)
+    row = await live_rows.context(ctx.db, context_id, for_update=for_update)
     if row is None or row.user_id != ctx.user_id:
         raise NotFound("live context", context_id)
     return row
@@ -123,7 +123,7 @@ async def _own_context(ctx: Context, context_id: uuid.UUID, *, for_update: bool 
 
 async def context_for_member(ctx: Context, context_id: uuid.UUID, *, for_update: bool = False) -> LiveContext:
     """A session the caller may join: its owner, or a member of the event it is linked to."""
-    row = await ctx.db.get(LiveContext, context_id, with_for_update=for_update)
+    row = await live_rows.context(ctx.db, context_id, for_update=for_update)
     if row is None:
         raise NotFound("live context", context_id)
     if row.user_id == ctx.user_id:
@@ -165,11 +165,10 @@ def _new_message(ctx: Context, context_id: uuid.UUID, seq: int, role: LiveRole, 
 
 
 async def _store(ctx: Context, context_id: uuid.UUID, messages: list[LiveMessageIn], first_seq: int) -> None:
-    ctx.db.add_all([
+    await live_rows.add_messages(ctx.db, [
         _new_message(ctx, context_id, first_seq + i, m.role, m.content, m.metadata, m.timestamp)
         for i, m in enumerate(messages)
     ])
-    await ctx.db.flush()
 
 
 async def _messages_of(ctx: Context, context_ids: list[uuid.UUID],
@@ -178,20 +177,9 @@ async def _messages_of(ctx: Context, context_ids: list[uuid.UUID],
     out: dict[uuid.UUID, list[LiveMessageOut]] = {cid: [] for cid in context_ids}
     if not context_ids:
         return out
-    stmt = select(LiveMessage).where(LiveMessage.context_id.in_(context_ids))
-    if cap is not None:
-        rank = func.row_number().over(partition_by=LiveMessage.context_id,
-                                      order_by=LiveMessage.seq.desc()).label("rank")
-        tail = select(LiveMessage.id, rank).where(LiveMessage.context_id.in_(context_ids)).subquery()
-        stmt = select(LiveMessage).join(tail, tail.c.id == LiveMessage.id).where(tail.c.rank <= cap)
-    for row in (await ctx.db.scalars(stmt.order_by(LiveMessage.context_id, LiveMessage.seq))).all():
+    for row in await live_rows.messages_of(ctx.db, context_ids, cap):
         out[row.context_id].append(message_out(row))
     return out
-
-
-async def _next_seq(ctx: Context, context_id: uuid.UUID) -> int:
-    top = await ctx.db.scalar(select(func.max(LiveMessage.seq)).where(LiveMessage.context_id == context_id))
-    return (top or 0) + 1
 
 
 async def append_message(ctx: Context, context_id: uuid.UUID, role: LiveRole | str, content: str,
@@ -199,10 +187,10 @@ async def append_message(ctx: Context, context_id: uuid.UUID, role: LiveRole | s
     """Append one message at the end of a session the caller may join. The context row is locked first so
     concurrent appends get consecutive `seq`s (the unique (context_id, seq) constraint backs this up)."""
     context = await context_for_member(ctx, context_id, for_update=True)
-    row = _new_message(ctx, context.id, await _next_seq(ctx, context.id), LiveRole(role), content, metadata)
-    ctx.db.add(row)
+    seq = await live_rows.last_seq(ctx.db, context.id) + 1
+    row = _new_message(ctx, context.id, seq, LiveRole(role), content, metadata)
     context.updated_at = ctx.now
-    await ctx.db.flush()
+    await live_rows.save(ctx.db, row)
     return message_out(row)
 
 
@@ -221,23 +209,16 @@ async def create_context(ctx: Context, body: LiveContextIn) -> LiveContextOut:
         user_id=ctx.user_id, process_id=body.process_id, event_id=body.event_id, template_id=body.template_id,
         live_context_metadata=dict(body.metadata or {}), created_at=ctx.now,
     )
-    ctx.db.add(row)
-    await ctx.db.flush()
+    await live_rows.save(ctx.db, row)
     if body.messages:
         await _store(ctx, row.id, body.messages, 1)
     return context_out(row, (await _messages_of(ctx, [row.id], None))[row.id])
 
 
 async def list_contexts(ctx: Context, query: LiveContextQuery) -> list[LiveContextOut]:
-    stmt = select(LiveContext).where(LiveContext.user_id == ctx.user_id)
-    if query.process_id is not None:
-        stmt = stmt.where(LiveContext.process_id == query.process_id)
-    if query.event_id is not None:
-        stmt = stmt.where(LiveContext.event_id == query.event_id)
-    if query.template_id is not None:
-        stmt = stmt.where(LiveContext.template_id == query.template_id)
-    stmt = stmt.order_by(LiveContext.created_at.desc(), LiveContext.id.desc())
-    rows = list((await ctx.db.scalars(stmt.limit(min(query.limit, ctx.limits.max_page_size)))).all())
+    rows = await live_rows.contexts_of(ctx.db, ctx.user_id, process_id=query.process_id, event_id=query.event_id,
+                                       template_id=query.template_id,
+                                       limit=min(query.limit, ctx.limits.max_page_size))
     messages = await _messages_of(ctx, [r.id for r in rows], LIST_MESSAGE_CAP)
     return [context_out(r, messages[r.id]) for r in rows]
 
@@ -257,18 +238,17 @@ async def update_context(ctx: Context, context_id: uuid.UUID, body: LiveContextI
     if "metadata" in given:
         row.live_context_metadata = dict(body.metadata or {})
     if "messages" in given:
-        await ctx.db.execute(delete(LiveMessage).where(LiveMessage.context_id == row.id))
+        await live_rows.clear_messages(ctx.db, row.id)
         await _store(ctx, row.id, body.messages or [], 1)
     row.updated_at = ctx.now
-    await ctx.db.flush()
+    await live_rows.save(ctx.db, row)
     out = context_out(row, (await _messages_of(ctx, [row.id], None))[row.id])
     return Outcome(out, publish=[catalogue.CONTEXT_UPDATED.message(topics.for_live(row.id), out)])
 
 
 async def delete_context(ctx: Context, context_id: uuid.UUID) -> Outcome[None]:
     row = await _own_context(ctx, context_id, for_update=True)
-    await ctx.db.delete(row)  # messages go with it (ON DELETE CASCADE)
-    await ctx.db.flush()
+    await live_rows.remove(ctx.db, row)
     topic = topics.for_live(context_id)
     return Outcome(None, publish=[catalogue.CONTEXT_DELETED.message(topic, {"id": str(context_id)})],
                    remove=[Removal(topic, None, "deleted")])
@@ -278,6 +258,5 @@ async def revoke_sessions_of_event(ctx: Context, event_id: uuid.UUID, user_ids: 
                                    reason: LeftReason = "revoked") -> list[Removal]:
     """Members who leave an event leave the live sessions linked to it too (their owners stay): call this
     before the membership rows go, and add the removals to the outcome (an AI stream stops reaching them)."""
-    rows = (await ctx.db.execute(select(LiveContext.id, LiveContext.user_id)
-                                 .where(LiveContext.event_id == event_id))).all()
+    rows = await live_rows.sessions_of_event(ctx.db, event_id)
     return [Removal(topics.for_live(cid), uid, reason) for cid, owner in rows for uid in user_ids if uid != owner]

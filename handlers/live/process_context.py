@@ -5,16 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
 from handlers import access
 from handlers.context import Context
 from handlers.live.contexts import LiveMessageOut, message_out
 from handlers.processes.shapes import StepOut, step_out
 from handlers.schema import UTC, Out
-from persistence.enums import EventStatus, LiveRole
-from persistence.models import Event, LiveContext, LiveMessage, Process, Step, UserPreferences
+from persistence import accounts
+from persistence import live as live_rows
+from persistence.enums import EventStatus
+from persistence.models import Process
 
 RECENT_MESSAGES = 20
 RELATED_EVENTS = 50
@@ -69,23 +68,13 @@ def _process_out(p: Process) -> ContextProcess:
 
 async def process_context(ctx: Context, process_id: uuid.UUID) -> ProcessContextOut:
     await access.process_for_member(ctx, process_id)
-    process = await ctx.db.scalar(
-        select(Process).where(Process.id == process_id).execution_options(populate_existing=True)
-        .options(selectinload(Process.steps).selectinload(Step.sub_steps))
-    )
+    process = await live_rows.checklist(ctx.db, process_id)
     assert process is not None  # checked just above, same transaction
-    events = (await ctx.db.scalars(
-        access.visible_events(ctx.user_id).where(Event.process_id == process_id)
-        .order_by(Event.start_time.desc(), Event.id.desc()).limit(RELATED_EVENTS)
-    )).all()
+    events = await live_rows.events_of_process(ctx.db, access.visible_events(ctx.user_id), process_id,
+                                               RELATED_EVENTS)
     # The tail of the caller's own conversations about this process, system prompts left out.
-    recent = (await ctx.db.scalars(
-        select(LiveMessage).join(LiveContext, LiveContext.id == LiveMessage.context_id)
-        .where(LiveContext.user_id == ctx.user_id, LiveContext.process_id == process_id,
-               LiveMessage.role != LiveRole.SYSTEM)
-        .order_by(LiveMessage.created_at.desc(), LiveMessage.seq.desc()).limit(RECENT_MESSAGES)
-    )).all()
-    prefs = await ctx.db.scalar(select(UserPreferences).where(UserPreferences.user_id == ctx.user_id))
+    recent = await live_rows.newest_talk_on_process(ctx.db, ctx.user_id, process_id, RECENT_MESSAGES)
+    prefs = await accounts.preferences(ctx.db, ctx.user_id)
     return ProcessContextOut(
         process=_process_out(process),
         related_events=[ContextEvent(id=e.id, title=e.title, description=e.description, start_time=e.start_time,

@@ -18,8 +18,6 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, Self
 
 from pydantic import Field, model_validator
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from adapters.sniff import Sniffed, sniff
 from channels import topics
@@ -31,9 +29,10 @@ from handlers.live.contexts import LiveContextIn, LiveMessageOut, OptionalId
 from handlers.live.operation import LiveOperationIn, LiveOperationOut
 from handlers.live.suggestions import Checklist, StepSnapshot
 from handlers.schema import In, Out
-from persistence.enums import LiveRole, ParticipantStatus
+from persistence import live as live_rows
+from persistence.enums import LiveRole
 from persistence.errors import Forbidden, Invalid, NotFound, UnsupportedMediaType
-from persistence.models import Event, EventParticipant, LiveContext, LiveMessage, Process, Step, User
+from persistence.models import Event, LiveContext, LiveMessage, Process
 
 CHARS_PER_TOKEN = 4
 TOKENS_PER_MESSAGE = 4
@@ -149,9 +148,7 @@ async def accept_message(ctx: Context, gate: GenerationGate, body: LiveMessageRe
 
 
 async def _prompt_of(ctx: Context, context_id: uuid.UUID, stream_id: str) -> LiveMessage | None:
-    recent = (await ctx.db.scalars(
-        select(LiveMessage).where(LiveMessage.context_id == context_id, LiveMessage.role == LiveRole.USER)
-        .order_by(LiveMessage.seq.desc()).limit(CANCEL_LOOKBACK))).all()
+    recent = await live_rows.newest_prompts(ctx.db, context_id, CANCEL_LOOKBACK)
     return next((m for m in recent if (m.message_metadata or {}).get("streamId") == stream_id), None)
 
 
@@ -209,9 +206,7 @@ class Turn:
 async def _load_process(ctx: Context, process_id: uuid.UUID | None) -> Process | None:
     if process_id is None:
         return None
-    return await ctx.db.scalar(
-        select(Process).where(Process.id == process_id).execution_options(populate_existing=True)
-        .options(selectinload(Process.steps).selectinload(Step.sub_steps)))
+    return await live_rows.checklist(ctx.db, process_id)
 
 
 def checklist_of(process: Process | None) -> Checklist | None:
@@ -250,10 +245,7 @@ def describe_checklist(process: Process) -> str:
 
 
 async def _describe_event(ctx: Context, event: Event) -> str:
-    rows = (await ctx.db.execute(
-        select(User.name, User.handle).join(EventParticipant, EventParticipant.user_id == User.id)
-        .where(EventParticipant.event_id == event.id, EventParticipant.status != ParticipantStatus.DECLINED)
-        .order_by(User.name).limit(PARTICIPANTS_LISTED))).all()
+    rows = await live_rows.participant_names(ctx.db, event.id, PARTICIPANTS_LISTED)
     people = ", ".join(f"{name} (@{handle})" for name, handle in rows) or "none listed"
     lines = ["## Event", f"Title: {event.title}",
              f"When: {_iso(event.start_time)} to {_iso(event.end_time)} (UTC)", f"Status: {event.status}",
@@ -272,12 +264,8 @@ _NAME_OK = re.compile(r"[^a-zA-Z0-9_-]")
 
 async def _history(ctx: Context, context_id: uuid.UUID, budget: int) -> list[dict[str, Any]]:
     """The newest messages that fit `budget` tokens, oldest first; the newest always (cut to fit)."""
-    rows = list((await ctx.db.scalars(
-        select(LiveMessage).where(LiveMessage.context_id == context_id, LiveMessage.role != LiveRole.SYSTEM)
-        .order_by(LiveMessage.seq.desc()).limit(HISTORY_SCAN))).all())
-    authors = {m.author_id for m in rows if m.author_id is not None}
-    names = {uid: (name, handle) for uid, name, handle in (await ctx.db.execute(
-        select(User.id, User.name, User.handle).where(User.id.in_(authors)))).all()} if authors else {}
+    rows = await live_rows.newest_talk(ctx.db, context_id, HISTORY_SCAN)
+    names = await live_rows.author_names(ctx.db, {m.author_id for m in rows if m.author_id is not None})
     picked: list[dict[str, Any]] = []
     used = 0
     for row in rows:

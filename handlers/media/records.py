@@ -12,16 +12,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, or_, select
-
 from handlers import access
 from handlers.context import Context
 from handlers.links import ServedLink
 from handlers.posts.visibility import can_see, post_for_viewer
 from handlers.schema import UTC, Out
+from persistence import media as media_rows
 from persistence.enums import MediaStatus, MediaType
 from persistence.errors import NotFound
-from persistence.models import Event, Media, Post
+from persistence.models import Media
 
 T = TypeVar("T")
 
@@ -70,10 +69,7 @@ async def media_by_post(ctx: Context, post_ids: Iterable[uuid.UUID]) -> dict[uui
     grouped: dict[uuid.UUID, list[MediaOut]] = {pid: [] for pid in ids}
     if not ids:
         return grouped
-    rows = await ctx.db.scalars(
-        select(Media).where(Media.post_id.in_(ids)).order_by(Media.created_at, Media.id)
-    )
-    for row in rows:
+    for row in await media_rows.of_posts(ctx.db, ids):
         if row.post_id is not None:
             grouped[row.post_id].append(media_out(row))
     return grouped
@@ -85,22 +81,20 @@ def files_of(storage_key: str | None, metadata: dict[str, Any] | None) -> list[s
     return ([storage_key] if storage_key else []) + derived
 
 
-async def _files_where(ctx: Context, condition: ColumnElement[bool]) -> list[str]:
-    rows = await ctx.db.execute(select(Media.storage_key, Media.media_metadata).where(condition))
+def _files(rows: list[media_rows.FileRow]) -> list[str]:
     return [key for storage_key, meta in rows for key in files_of(storage_key, meta)]
 
 
 async def stored_files_of_posts(ctx: Context, post_ids: Iterable[uuid.UUID]) -> list[str]:
     """Storage keys of the files of the media attached to these posts (their rows go with the posts)."""
     ids = list(post_ids)
-    return await _files_where(ctx, Media.post_id.in_(ids)) if ids else []
+    return _files(await media_rows.files_of_posts(ctx.db, ids)) if ids else []
 
 
 async def stored_files_of_event(ctx: Context, event_id: uuid.UUID) -> list[str]:
     """Storage keys of every file that deleting the event takes with it (its media and its posts' media,
     with their thumbnails and posters). Removed by the caller after the commit."""
-    room_posts = select(Post.id).where(Post.event_id == event_id).scalar_subquery()
-    return await _files_where(ctx, or_(Media.event_id == event_id, Media.post_id.in_(room_posts)))
+    return _files(await media_rows.files_of_event(ctx.db, event_id))
 
 
 async def can_see_media(ctx: Context, row: Media) -> bool:
@@ -109,15 +103,12 @@ async def can_see_media(ctx: Context, row: Media) -> bool:
     if row.post_id is not None:
         return await can_see(ctx, row.post_id, ctx.user_id)
     if row.event_id is not None:
-        found = await ctx.db.scalar(
-            select(Event.id).where(Event.id == row.event_id, access.member_clause(ctx.user_id))
-        )
-        return found is not None
+        return await media_rows.in_visible_event(ctx.db, row.event_id, access.member_clause(ctx.user_id))
     return False
 
 
 async def media_for_viewer(ctx: Context, media_id: uuid.UUID, *, for_update: bool = False) -> Media:
-    row = await ctx.db.get(Media, media_id, with_for_update=for_update)
+    row = await media_rows.find(ctx.db, media_id, for_update=for_update)
     if row is None or not await can_see_media(ctx, row):
         raise NotFound("media", media_id)
     return row

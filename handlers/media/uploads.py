@@ -26,9 +26,11 @@ from handlers.media.records import FileCleanup, files_of, media_for_viewer, medi
 from handlers.posts.manage import OptionalId, post_out, room_messages
 from handlers.posts.visibility import post_for_author
 from handlers.schema import In, Out
+from persistence import media as media_rows
+from persistence import posts as posts_rows
 from persistence.enums import MediaStatus, MediaType, Visibility
 from persistence.errors import Forbidden, Invalid, PayloadTooLarge, UnsupportedMediaType
-from persistence.models import Media, Post, User
+from persistence.models import Media, User
 
 log = logging.getLogger("conversme.uploads")
 
@@ -111,8 +113,7 @@ async def upload_media(ctx: Context, storage: Storage, data: bytes, filename: st
                     file_size=len(data), status=MediaStatus.PROCESSING, media_metadata=metadata,
                     post_id=post.id if post else None, event_id=event_id, created_by_id=ctx.user_id,
                     created_at=ctx.now)
-        ctx.db.add(row)
-        await ctx.db.flush()
+        await media_rows.save(ctx.db, row)
         publish: list[Message] = []
         if post is not None:
             publish = room_messages(post, catalogue.POST_UPDATED, await post_out(ctx, post))
@@ -165,10 +166,9 @@ async def delete_media(ctx: Context, media_id: uuid.UUID) -> Outcome[FileCleanup
     if row.created_by_id != ctx.user_id:
         raise Forbidden("only the media's creator may delete it")
     files = files_of(row.storage_key, row.media_metadata)
-    post = await ctx.db.get(Post, row.post_id) if row.post_id is not None else None
+    post = await posts_rows.get(ctx.db, row.post_id) if row.post_id is not None else None
     event_id = row.event_id
-    await ctx.db.delete(row)
-    await ctx.db.flush()
+    await media_rows.remove(ctx.db, row)
     publish: list[Message] = []
     if post is not None:
         publish = room_messages(post, catalogue.POST_UPDATED, await post_out(ctx, post))

@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 import orjson
 from pydantic import Field
-from sqlalchemy import ColumnElement, and_, or_, select
 
 from handlers import access
 from handlers.accounts.users import UserBrief, brief
@@ -25,9 +24,11 @@ from handlers.context import Context
 from handlers.posts.manage import PostOut, post_outs
 from handlers.posts.visibility import post_visible_clause  # the one rule for who reads which post
 from handlers.schema import UTC, In, Limit, Out
+from persistence import accounts
+from persistence import feed as feed_rows
 from persistence.enums import EventStatus
 from persistence.errors import Invalid, NotFound
-from persistence.models import Event, Post, StatusLog, User
+from persistence.models import Post, StatusLog, User
 
 
 class FeedQuery(In):
@@ -77,29 +78,19 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Invalid("invalid cursor") from None
 
 
-def _older_than(created_at: Any, ident: Any, cursor: tuple[datetime, uuid.UUID]) -> ColumnElement[bool]:
-    at, item_id = cursor
-    return or_(created_at < at, and_(created_at == at, ident < item_id))
-
-
 # ---- the page -----------------------------------------------------------------------------------------------
 
-async def _page(ctx: Context, query: FeedQuery, posts_where: list[ColumnElement[bool]],
-                logs_where: list[ColumnElement[bool]]) -> FeedPage:
+async def _page(ctx: Context, query: FeedQuery, *, author_id: uuid.UUID | None = None,
+                event_id: uuid.UUID | None = None, actor_id: uuid.UUID | None = None) -> FeedPage:
+    """Posts (of `author_id`, in `event_id`'s room) and status changes (made by `actor_id`, of `event_id`)."""
     cursor = decode_cursor(query.cursor) if query.cursor else None
     limit = min(query.limit, ctx.limits.max_page_size)
 
-    post_stmt = select(Post).where(post_visible_clause(ctx.user_id), *posts_where)
-    log_stmt = (select(StatusLog, Event.title).join(Event, Event.id == StatusLog.event_id)
-                .where(access.member_clause(ctx.user_id), *logs_where))
-    if cursor is not None:
-        post_stmt = post_stmt.where(_older_than(Post.created_at, Post.id, cursor))
-        log_stmt = log_stmt.where(_older_than(StatusLog.created_at, StatusLog.id, cursor))
     # One page is at most `limit` items of either kind; fetching limit+1 of each tells whether more remain.
-    posts = (await ctx.db.scalars(
-        post_stmt.order_by(Post.created_at.desc(), Post.id.desc()).limit(limit + 1))).all()
-    logs = (await ctx.db.execute(
-        log_stmt.order_by(StatusLog.created_at.desc(), StatusLog.id.desc()).limit(limit + 1))).all()
+    posts = await feed_rows.posts(ctx.db, post_visible_clause(ctx.user_id), author_id=author_id,
+                                  event_id=event_id, after=cursor, limit=limit + 1)
+    logs = await feed_rows.status_changes(ctx.db, access.member_clause(ctx.user_id), user_id=actor_id,
+                                          event_id=event_id, after=cursor, limit=limit + 1)
 
     merged: list[tuple[datetime, uuid.UUID, Post | tuple[StatusLog, str]]] = [
         (p.created_at, p.id, p) for p in posts
@@ -108,7 +99,7 @@ async def _page(ctx: Context, query: FeedQuery, posts_where: list[ColumnElement[
     page = merged[:limit]
 
     people = {p.author_id for p in posts} | {log.user_id for log, _ in logs if log.user_id}
-    users = {u.id: u for u in (await ctx.db.scalars(select(User).where(User.id.in_(people)))).all()} if people else {}
+    users = await accounts.users_by_id(ctx.db, people)
     page_posts = [entry[2] for entry in page if isinstance(entry[2], Post)]
     outs = {out.id: out for out in await post_outs(ctx, page_posts)}
 
@@ -152,22 +143,22 @@ def _status_item(ctx: Context, log: StatusLog, title: str, actor: User | None) -
 
 async def home_feed(ctx: Context, query: FeedQuery) -> FeedPage:
     """Every post the caller may read and every status change of the caller's events."""
-    return await _page(ctx, query, [], [])
+    return await _page(ctx, query)
 
 
 async def user_feed(ctx: Context, user_id: uuid.UUID, query: FeedQuery) -> FeedPage:
     """One user's readable posts and the status changes they made on events the caller belongs to."""
-    if await ctx.db.get(User, user_id) is None:
+    if await accounts.user(ctx.db, user_id) is None:
         raise NotFound("user", user_id)
-    return await _page(ctx, query, [Post.author_id == user_id], [StatusLog.user_id == user_id])
+    return await _page(ctx, query, author_id=user_id, actor_id=user_id)
 
 
 async def event_feed(ctx: Context, event_id: uuid.UUID, query: FeedQuery) -> FeedPage:
     """An event room: its readable posts and its status changes (members only)."""
     await access.event_for_member(ctx, event_id)
-    return await _page(ctx, query, [Post.event_id == event_id], [StatusLog.event_id == event_id])
+    return await _page(ctx, query, event_id=event_id)
 
 
 async def activity_feed(ctx: Context, query: FeedQuery) -> FeedPage:
     """The caller's own posts and the status changes on the caller's events."""
-    return await _page(ctx, query, [Post.author_id == ctx.user_id], [])
+    return await _page(ctx, query, author_id=ctx.user_id)

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BeforeValidator, Field, model_validator
-from sqlalchemy import func, select
 
 from channels import topics
 from handlers import access, catalogue
@@ -21,9 +20,12 @@ from handlers.notifications.send import notify
 from handlers.posts.visibility import can_see, post_for_author, post_for_viewer, post_visible_clause
 from handlers.schema import UTC as UTCStamp
 from handlers.schema import In, Limit, Out, PageQuery
+from persistence import accounts
+from persistence import media as media_rows
+from persistence import posts as posts_rows
 from persistence.enums import MediaStatus, MediaType, NotificationType, Visibility
 from persistence.errors import Invalid
-from persistence.models import Media, Post, User
+from persistence.models import Media, Post
 
 P = TypeVar("P")
 
@@ -119,9 +121,7 @@ class PostOut(Out):
 
 async def post_outs(ctx: Context, posts: Sequence[Post]) -> list[PostOut]:
     """Posts with authors and media, in two batched queries."""
-    author_ids = {p.author_id for p in posts}
-    authors = {u.id: u for u in await ctx.db.scalars(select(User).where(User.id.in_(author_ids)))} \
-        if author_ids else {}
+    authors = await accounts.users_by_id(ctx.db, {p.author_id for p in posts})
     media = await media_by_post(ctx, [p.id for p in posts])
     briefs = {user_id: brief(user) for user_id, user in authors.items()}
     return [
@@ -153,24 +153,22 @@ async def _resolve_author(ctx: Context, author: str) -> uuid.UUID | None:
         return uuid.UUID(author)
     except ValueError:
         handle = author.removeprefix("@").lower()
-        found: uuid.UUID | None = await ctx.db.scalar(select(User.id).where(func.lower(User.handle) == handle))
-        return found
+        user = await accounts.user_by_handle(ctx.db, handle)
+        return user.id if user is not None else None
 
 
 async def list_posts(ctx: Context, query: PostQuery) -> list[PostOut]:
     """Newest first, only what the caller may see. `feed=true` is the same visible set (accepted for the
     frontend); `event_id` narrows to one room, which is empty for a room the caller is not in."""
     offset, limit = query.window(ctx.limits.max_page_size)
-    stmt = select(Post).where(post_visible_clause(ctx.user_id))
-    if query.event_id is not None:
-        stmt = stmt.where(Post.event_id == query.event_id)
+    author_id = None
     if query.author_id:
         author_id = await _resolve_author(ctx, query.author_id)
         if author_id is None:
             return []
-        stmt = stmt.where(Post.author_id == author_id)
-    rows = await ctx.db.scalars(stmt.order_by(Post.created_at.desc(), Post.id.desc()).offset(offset).limit(limit))
-    return await post_outs(ctx, list(rows))
+    rows = await posts_rows.page(ctx.db, post_visible_clause(ctx.user_id), event_id=query.event_id,
+                                 author_id=author_id, offset=offset, limit=limit)
+    return await post_outs(ctx, rows)
 
 
 def _instant(value: date | datetime, name: str) -> datetime:
@@ -198,13 +196,8 @@ async def my_posts(ctx: Context, query: MyPostsQuery) -> list[PostOut]:
     until = _until(query.end_date) if query.end_date is not None else None
     if start is not None and until is not None and start >= until:
         raise Invalid("start_date is after end_date")
-    stmt = select(Post).where(Post.author_id == ctx.user_id)
-    if start is not None:
-        stmt = stmt.where(Post.created_at >= start)
-    if until is not None:
-        stmt = stmt.where(Post.created_at < until)
-    rows = await ctx.db.scalars(stmt.order_by(Post.created_at.desc(), Post.id.desc()).offset(offset).limit(limit))
-    return await post_outs(ctx, list(rows))
+    rows = await posts_rows.by_author(ctx.db, ctx.user_id, start=start, until=until, offset=offset, limit=limit)
+    return await post_outs(ctx, rows)
 
 
 async def get_post(ctx: Context, post_id: uuid.UUID) -> PostOut:
@@ -220,9 +213,7 @@ async def _mention(ctx: Context, post: Post, handles: Sequence[str]) -> list[Mes
     handles = list(handles)[:MAX_MENTIONS]
     if not handles:
         return []
-    users = await ctx.db.scalars(
-        select(User.id).where(func.lower(User.handle).in_(handles), User.id != ctx.user_id)
-    )
+    users = await posts_rows.user_ids_by_handles(ctx.db, handles, except_id=ctx.user_id)
     recipients = [uid for uid in users if await can_see(ctx, post.id, uid)]
     excerpt = post.content if len(post.content) <= 200 else post.content[:199] + "…"
     metadata = {"postId": str(post.id), "eventId": str(post.event_id) if post.event_id else None}
@@ -235,8 +226,7 @@ async def create_post(ctx: Context, data: PostIn) -> Outcome[PostOut]:
         await access.event_for_member(ctx, data.event_id)
     post = Post(content=data.content, visibility=(data.visibility or Visibility.PUBLIC).value,
                 author_id=ctx.user_id, event_id=data.event_id, created_at=ctx.now)
-    ctx.db.add(post)
-    await ctx.db.flush()
+    await posts_rows.save(ctx.db, post)
     out = await post_out(ctx, post)
     publish = room_messages(post, catalogue.POST_CREATED, out)
     publish += await _mention(ctx, post, mentioned_handles(post.content))
@@ -254,7 +244,7 @@ async def update_post(ctx: Context, post_id: uuid.UUID, change: PostUpdate) -> O
         post.visibility = Visibility(given["visibility"]).value
     if given:
         post.updated_at = ctx.now
-    await ctx.db.flush()
+    await posts_rows.save(ctx.db, post)
     out = await post_out(ctx, post)
     publish = room_messages(post, catalogue.POST_UPDATED, out) if given else []
     publish += await _mention(ctx, post, [h for h in mentioned_handles(post.content) if h not in before])
@@ -268,8 +258,7 @@ async def delete_post(ctx: Context, post_id: uuid.UUID) -> Outcome[FileCleanup[N
     files = await stored_files_of_posts(ctx, [post.id])
     ref: catalogue.EventItemRef = {"id": str(post.id), "eventId": str(post.event_id)}
     publish = room_messages(post, catalogue.POST_DELETED, ref)
-    await ctx.db.delete(post)
-    await ctx.db.flush()
+    await posts_rows.remove(ctx.db, post)
     return Outcome(FileCleanup(None, files), publish=publish)
 
 
@@ -277,14 +266,7 @@ async def attach_media(ctx: Context, post_id: uuid.UUID, data: MediaAttach) -> O
     """Author only. When `url` is one of the caller's own uploads not yet attached to a post, that record is
     attached (keeping its measured type, size and MIME type) instead of a second row for the same file."""
     post = await post_for_author(ctx, post_id)
-    row = await ctx.db.scalar(
-        select(Media)
-        .where(Media.url == data.url, Media.created_by_id == ctx.user_id, Media.post_id.is_(None),
-               Media.storage_key.is_not(None))
-        .order_by(Media.created_at.desc())
-        .limit(1)
-        .with_for_update()
-    )
+    row = await media_rows.unattached_upload(ctx.db, url=data.url, user_id=ctx.user_id)
     if row is not None:
         row.post_id = post.id
         row.event_id = post.event_id
@@ -295,8 +277,7 @@ async def attach_media(ctx: Context, post_id: uuid.UUID, data: MediaAttach) -> O
         # A link to a file we did not receive: nothing about it was measured, so nothing is claimed.
         row = Media(type=data.type, title=data.title, url=data.url, status=MediaStatus.READY, media_metadata={},
                     post_id=post.id, event_id=post.event_id, created_by_id=ctx.user_id, created_at=ctx.now)
-        ctx.db.add(row)
-    await ctx.db.flush()
+    await media_rows.save(ctx.db, row)
     out = media_out(row)
     publish = room_messages(post, catalogue.POST_UPDATED, await post_out(ctx, post)) if post.event_id else []
     return Outcome(out, publish=publish)

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_
 
 from handlers.access import member_clause
 from handlers.context import Context
+from persistence import posts
 from persistence.enums import Visibility
 from persistence.errors import Forbidden, NotFound
 from persistence.models import Event, Post
@@ -40,12 +41,11 @@ def post_visible_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
 
 
 async def can_see(ctx: Context, post_id: uuid.UUID, user_id: uuid.UUID) -> bool:
-    found = await ctx.db.scalar(select(Post.id).where(Post.id == post_id, post_visible_clause(user_id)))
-    return found is not None
+    return await posts.is_visible(ctx.db, post_id, post_visible_clause(user_id))
 
 
 async def post_for_viewer(ctx: Context, post_id: uuid.UUID) -> Post:
-    post = await ctx.db.scalar(select(Post).where(Post.id == post_id, post_visible_clause(ctx.user_id)))
+    post = await posts.find(ctx.db, post_id, post_visible_clause(ctx.user_id))
     if post is None:
         raise NotFound("post", post_id)
     return post
@@ -57,7 +57,7 @@ async def post_for_author(ctx: Context, post_id: uuid.UUID, *, for_update: bool 
         raise Forbidden("only the post's author may do this")
     if for_update:
         # Re-read under a row lock so two edits of one post apply one after the other.
-        locked = await ctx.db.get(Post, post_id, with_for_update=True, populate_existing=True)
+        locked = await posts.lock(ctx.db, post_id)
         if locked is None:
             raise NotFound("post", post_id)
         return locked

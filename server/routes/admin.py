@@ -37,27 +37,27 @@ async def seed_library(call: Call) -> InitOut:
     return InitOut(success=True, message=message, actions=actions, errors=[])
 
 
-@router.get("/admin/users", query=PageQuery, response=list[AdminUserOut], admin=True)
-async def list_users(call: Call) -> list[AdminUserOut]:
+@router.get("/admin/users", admin=True)
+async def list_users(call: Call[None, PageQuery]) -> list[AdminUserOut]:
     """All users (`skip`, `limit`)."""
     return await admin.list_users(call.ctx, call.query)
 
 
-@router.get("/admin/users/{user_id}", response=AdminUserOut, admin=True)
+@router.get("/admin/users/{user_id}", admin=True)
 async def get_user(call: Call) -> AdminUserOut:
     """One user."""
     return await admin.get_user(call.ctx, call.id("user_id"))
 
 
-@router.post("/admin/users", body=AdminUserCreate, response=AdminUserOut, status=201, admin=True)
-async def create_user(call: Call) -> AdminUserOut:
+@router.post("/admin/users", status=201, admin=True)
+async def create_user(call: Call[AdminUserCreate]) -> AdminUserOut:
     """Create a user (profile image, bio and admin flag included)."""
     return await admin.create_user(call.ctx, call.state.passwords, call.body)
 
 
-@router.put("/admin/users/{user_id}", body=AdminUserUpdate, response=AdminUserOut, admin=True,
+@router.put("/admin/users/{user_id}", admin=True,
             extra_methods=("PATCH",))
-async def update_user(call: Call) -> AdminUserOut:
+async def update_user(call: Call[AdminUserUpdate]) -> AdminUserOut:
     """Change a user: only the fields sent (a new `password` signs them out everywhere)."""
     return await admin.update_user(call.ctx, call.state.passwords, call.id("user_id"), call.body)
 
@@ -68,7 +68,7 @@ async def delete_user(call: Call) -> None:
     await admin.delete_user(call.ctx, call.id("user_id"))
 
 
-@router.post("/admin/initialize", response=InitOut, auth=False)
+@router.post("/admin/initialize", auth=False)
 async def initialize(call: Call) -> InitOut:
     """Seed the admin account, topics and the market library (idempotent; DEBUG or an admin)."""
     require_admin_unless_debug(call)
@@ -82,13 +82,13 @@ async def initialize(call: Call) -> InitOut:
     return InitOut(success=True, message=message, actions=actions, errors=[])
 
 
-@router.post("/admin/initialize-library", response=InitOut, auth=False)
+@router.post("/admin/initialize-library", auth=False)
 async def initialize_library(call: Call) -> InitOut:
     """Seed the market library collections (idempotent; DEBUG or an admin)."""
     return await seed_library(call)
 
 
-@router.post("/admin/reset", response=ResetOut, admin=True)
+@router.post("/admin/reset", admin=True)
 async def reset(call: Call) -> ResetOut:
     """Delete all data except my own account (administrators, and only while DEBUG is on)."""
     if not call.state.settings.debug:

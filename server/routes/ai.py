@@ -26,7 +26,7 @@ from handlers.live.prompts import LiveMessageRequest
 from handlers.live.suggestions import SuggestedOperation
 from handlers.schema import In, Limit, Out
 from persistence.errors import AIUnavailable, DomainError
-from server.api import ApiRouter, Call, ORJSONResponse, error_response, serialize
+from server.api import ApiRouter, Call, ORJSONResponse, SomeCall, error_response, serialize
 from server.state import AppState
 from server.uploads import ReceivedFile, read_file
 
@@ -56,7 +56,7 @@ class AfterCommit(Response):
         await reply(scope, receive, send)
 
 
-def _generations(call: Call) -> Generations:
+def _generations(call: SomeCall) -> Generations:
     if call.state.generations is None:
         raise AIUnavailable(HOW_TO_CONFIGURE)
     return call.state.generations
@@ -84,7 +84,7 @@ class MessagesQuery(In):
     """the most recent messages to list (oldest first)"""
 
 
-@router.get("/live/ai", response=AIStatusOut)
+@router.get("/live/ai")
 async def ai_status(call: Call) -> AIStatusOut:
     """Whether this server has an AI model configured (and which), so a client can say so before a prompt."""
     # Read-only and cheap: the same flag every AI call checks before it answers `ai_unavailable`.
@@ -94,8 +94,8 @@ async def ai_status(call: Call) -> AIStatusOut:
     return AIStatusOut(configured=True, model=llm.model)
 
 
-@router.post("/live/message", body=LiveMessageRequest, response=LiveMessageReply)
-async def live_message(call: Call) -> Outcome[Response]:
+@router.post("/live/message", response=LiveMessageReply)
+async def live_message(call: Call[LiveMessageRequest]) -> Outcome[Response]:
     """One AI turn answered in the original's shape; creates a session when `contextId` is absent.
 
     Members joined to the session's topic still see it stream. 409 while another answer is being generated."""
@@ -122,9 +122,9 @@ async def receive_recording(request: Request, state: AppState) -> ReceivedFile:
 
 
 @router.post("/live/transcribe", raw_body=True, prepare=receive_recording, response=TranscriptOut)
-async def transcribe(call: Call) -> AfterCommit:
+async def transcribe(call: Call[None, None, ReceivedFile]) -> AfterCommit:
     """Speech to text through the configured transcription model (multipart `file`; typed by content)."""
-    received: ReceivedFile = call.prepared
+    received = call.prepared
     kind = live_ai.recording_type(received.data)
     llm = _generations(call).llm
     if not llm.configured:
@@ -137,8 +137,8 @@ async def transcribe(call: Call) -> AfterCommit:
     return AfterCommit(answer, TranscriptOut)
 
 
-@router.get("/live/contexts/{context_id}/messages", query=MessagesQuery, response=list[LiveMessageOut])
-async def list_messages(call: Call) -> list[LiveMessageOut]:
+@router.get("/live/contexts/{context_id}/messages")
+async def list_messages(call: Call[None, MessagesQuery]) -> list[LiveMessageOut]:
     """A session's most recent messages, oldest first, for any member (the owner, or the linked event's)."""
     return await live_contexts.list_messages(call.ctx, call.id("context_id"), min(call.query.limit,
                                                                                   call.state.limits.max_page_size))

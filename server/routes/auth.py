@@ -15,7 +15,7 @@ from handlers.links import ServedLink
 from handlers.schema import In, Out
 from persistence.enums import GuestRole
 from persistence.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
-from server.api import ApiRouter, Call
+from server.api import ApiRouter, Call, SomeCall
 
 router = ApiRouter("auth")
 
@@ -66,7 +66,7 @@ class GuestOut(Out):
     profile_image: ServedLink
 
 
-async def _check_login_rate(call: Call, email: str) -> None:
+async def _check_login_rate(call: SomeCall, email: str) -> None:
     s = call.state.settings
     for key, limit in ((f"login:acct:{email}", s.login_rate_per_account),
                        (f"login:ip:{call.client.ip}", s.login_rate_per_ip)):
@@ -75,8 +75,8 @@ async def _check_login_rate(call: Call, email: str) -> None:
             raise RateLimited(f"too many login attempts; try again in {int(retry)} seconds", retry)
 
 
-async def _login(call: Call) -> TokenOut:
-    form: LoginForm = call.body
+async def _login(call: Call[LoginForm]) -> TokenOut:
+    form = call.body
     email = accounts.normalize_email(form.username)
     await _check_login_rate(call, email)
     user = await accounts.check_password(call.db, call.state.passwords, email, form.password)
@@ -87,22 +87,22 @@ async def _login(call: Call) -> TokenOut:
     return issued.out()
 
 
-@router.post("/auth/token", body=LoginForm, form=True, response=TokenOut, auth=False)
-async def login(call: Call) -> TokenOut:
+@router.post("/auth/token", form=True, auth=False)
+async def login(call: Call[LoginForm]) -> TokenOut:
     """Sign in with email and password (form fields `username`, `password`)."""
     return await _login(call)
 
 
-@router.post("/token", body=LoginForm, form=True, response=TokenOut, auth=False)
-async def login_alias(call: Call) -> TokenOut:
+@router.post("/token", form=True, auth=False)
+async def login_alias(call: Call[LoginForm]) -> TokenOut:
     """Sign in (OAuth2 password-flow path)."""
     return await _login(call)
 
 
-@router.post("/auth/refresh", body=RefreshIn, response=TokenOut, auth=False)
-async def refresh(call: Call) -> TokenOut:
+@router.post("/auth/refresh", auth=False)
+async def refresh(call: Call[RefreshIn]) -> TokenOut:
     """Rotate a refresh token, or re-issue from a still-valid access token (the original frontend)."""
-    body: RefreshIn = call.body
+    body = call.body
     now = call.state.clock()
     if body.refresh_token:
         return (await accounts.refresh_with_token(call.db, call.state.tokens, body.refresh_token, now)).out()
@@ -111,7 +111,7 @@ async def refresh(call: Call) -> TokenOut:
     return (await accounts.refresh_with_access(call.db, call.state.tokens, call.claims, now)).out()
 
 
-@router.post("/auth/logout", response=MessageOut)
+@router.post("/auth/logout")
 async def logout(call: Call) -> MessageOut:
     """End this sign-in: its refresh token and access tokens stop working."""
     assert call.claims is not None and call.claims.session_id is not None
@@ -119,15 +119,15 @@ async def logout(call: Call) -> MessageOut:
     return MessageOut(message="signed out")
 
 
-async def _revoke_others(call: Call) -> MessageOut:
+async def _revoke_others(call: SomeCall) -> MessageOut:
     ctx = call.ctx
     current = call.claims.session_id if call.claims else None
     count = await accounts.revoke_user_sessions(ctx.db, ctx.user_id, ctx.now, "revoked_by_user", keep=current)
     return MessageOut(message=f"{count} other session(s) revoked")
 
 
-async def _revoke(call: Call) -> MessageOut:
-    body: RevokeIn = call.body
+async def _revoke(call: Call[RevokeIn]) -> MessageOut:
+    body = call.body
     ctx = call.ctx
     if body.session_id is None:
         return await _revoke_others(call)
@@ -136,19 +136,19 @@ async def _revoke(call: Call) -> MessageOut:
     return MessageOut(message="session revoked")
 
 
-@router.post("/auth/revoke-sessions", body=RevokeIn, response=MessageOut)
-async def revoke_sessions(call: Call) -> MessageOut:
+@router.post("/auth/revoke-sessions")
+async def revoke_sessions(call: Call[RevokeIn]) -> MessageOut:
     """Revoke one sign-in session (`sessionId`), or every other one when none is given."""
     return await _revoke(call)
 
 
-@router.post("/settings/sessions/revoke", body=SettingsRevokeIn, response=MessageOut)
-async def revoke_sessions_settings(call: Call) -> MessageOut:
+@router.post("/settings/sessions/revoke")
+async def revoke_sessions_settings(call: Call[SettingsRevokeIn]) -> MessageOut:
     """Revoke one of my sessions from the settings page, or every other one when `sessionId` is absent.
 
     As in RFC 7009, an id that is malformed or not one of my sessions gets the same success answer and ends
     nothing, so this route neither fails the page nor tells whether someone else's session id exists."""
-    body: SettingsRevokeIn = call.body
+    body = call.body
     ctx = call.ctx
     if body.session_id is None:
         return await _revoke_others(call)
@@ -160,7 +160,7 @@ async def revoke_sessions_settings(call: Call) -> MessageOut:
     return MessageOut(message="session revoked")
 
 
-@router.get("/auth/sessions", response=list[SessionOut])
+@router.get("/auth/sessions")
 async def list_sessions(call: Call) -> list[SessionOut]:
     """My active sign-in sessions."""
     ctx = call.ctx
@@ -168,15 +168,15 @@ async def list_sessions(call: Call) -> list[SessionOut]:
     return await accounts.list_sessions(ctx.db, ctx.user_id, ctx.now, current)
 
 
-@router.post("/users", body=SignUp, response=UserOut, status=201, auth=False)
-async def sign_up(call: Call) -> UserOut:
+@router.post("/users", status=201, auth=False)
+async def sign_up(call: Call[SignUp]) -> UserOut:
     """Create an account. Guest flags in the body are ignored: guests come from /auth/guest."""
     user = await accounts.create_user(call.db, call.state.passwords, call.body)
     return user_out(user, viewer=user)
 
 
-@router.post("/settings/change-password", body=ChangePassword, response=MessageOut)
-async def change_password(call: Call) -> MessageOut:
+@router.post("/settings/change-password")
+async def change_password(call: Call[ChangePassword]) -> MessageOut:
     """Change my password; every other sign-in session is revoked."""
     ctx = call.ctx
     sid = call.claims.session_id if call.claims else None
@@ -184,12 +184,12 @@ async def change_password(call: Call) -> MessageOut:
     return MessageOut(message=f"password changed; {count} other session(s) signed out")
 
 
-@router.post("/auth/guest", body=GuestIn, response=GuestOut, auth=False)
-async def guest_login(call: Call) -> GuestOut:
+@router.post("/auth/guest", auth=False)
+async def guest_login(call: Call[GuestIn]) -> GuestOut:
     """A throw-away guest account with a random password (DEBUG only; expires after a day)."""
     if not call.state.settings.debug:
         raise Forbidden("guest login is only available when DEBUG is on")
-    body: GuestIn = call.body
+    body = call.body
     role = GuestRole.DEV if body.role == GuestRole.LEADERSHIP else body.role
     tag = secrets.token_hex(4)
     password = secrets.token_urlsafe(18)

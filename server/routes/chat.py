@@ -10,13 +10,13 @@ from server.api import ApiRouter, Call
 router = ApiRouter("chat")
 
 
-@router.get("/events/{event_id}/chat", query=ChatQuery, response=list[ChatMessageOut])
-async def chat_history(call: Call) -> list[ChatMessageOut]:
+@router.get("/events/{event_id}/chat")
+async def chat_history(call: Call[None, ChatQuery]) -> list[ChatMessageOut]:
     """The room's chat, oldest first; `before` pages back."""
     return await chat.history(call.ctx, call.id("event_id"), call.query)
 
 
-@router.post("/events/{event_id}/chat", body=ChatIn, response=ChatMessageOut, status=201)
-async def send_chat(call: Call) -> Outcome[ChatMessageOut]:
+@router.post("/events/{event_id}/chat", status=201)
+async def send_chat(call: Call[ChatIn]) -> Outcome[ChatMessageOut]:
     """Send a chat line to the room (announced as `chat.message`)."""
     return await chat.send(call.ctx, call.id("event_id"), call.body)

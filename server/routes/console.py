@@ -39,7 +39,7 @@ class RealtimeOut(Out):
     top_topics: list[TopicLoad]
 
 
-@router.get("/admin/realtime", admin=True, response=RealtimeOut)
+@router.get("/admin/realtime", admin=True)
 async def realtime_overview(call: Call) -> RealtimeOut:
     """This instance's WebSocket figures: connections, topics and their local subscribers (the 50 busiest)."""
     state = call.state

@@ -19,7 +19,7 @@ from server.uploads import ReceivedFile, read_file, respond_then_remove
 router = ApiRouter("media")
 
 
-@router.get("/media/{media_id}", response=MediaOut)
+@router.get("/media/{media_id}")
 async def get_media(call: Call) -> MediaOut:
     """One media item whose post or event the caller may see (or that they created)."""
     return await media.get_media(call.ctx, call.id("media_id"))
@@ -36,10 +36,10 @@ async def receive_file(request: Request, state: AppState) -> ReceivedFile:
     return await read_file(request, state.limits.max_upload_bytes)
 
 
-@router.post("/media/upload", raw_body=True, prepare=receive_file, response=UploadOut, status=201)
-async def upload_media(call: Call) -> Outcome[UploadOut]:
+@router.post("/media/upload", raw_body=True, prepare=receive_file, status=201)
+async def upload_media(call: Call[None, None, ReceivedFile]) -> Outcome[UploadOut]:
     """Upload one file (multipart `file`, plus optional title, description, eventId, postId); typed by content."""
-    received: ReceivedFile = call.prepared
+    received = call.prepared
     try:
         fields = UploadFields.model_validate(received.fields)
     except ValidationError as exc:
@@ -48,8 +48,8 @@ async def upload_media(call: Call) -> Outcome[UploadOut]:
 
 
 @router.post("/media/upload/profile", raw_body=True, prepare=receive_file, response=ProfileImageOut, status=200)
-async def upload_profile_image(call: Call) -> Outcome[Response]:
+async def upload_profile_image(call: Call[None, None, ReceivedFile]) -> Outcome[Response]:
     """Upload an image (multipart `file`) and make it the caller's profile image."""
-    received: ReceivedFile = call.prepared
+    received = call.prepared
     outcome = await uploads.upload_profile_image(call.ctx, call.state.storage, received.data)
     return respond_then_remove(call.state.storage, outcome, status=200, response=ProfileImageOut)

@@ -23,7 +23,7 @@ from jobs.deadletter import DeadLetterOut, DeadLetterQuery, RetriedOut
 from jobs.metrics import Snapshot, StaticCollector, families, is_alive
 from jobs.runtime import JobRuntime
 from persistence.errors import Unauthorized
-from server.api import ApiRouter, Call
+from server.api import ApiRouter, Call, SomeCall
 from server.errors import unavailable
 from server.state import AppState
 from server.websocket import stats as ws_stats
@@ -73,7 +73,7 @@ class JobsOverview(Out):
     dead_letters_open: int
 
 
-def _jobs(call: Call) -> JobRuntime:
+def _jobs(call: SomeCall) -> JobRuntime:
     jobs = call.state.jobs
     if jobs is None:
         raise RuntimeError("the job runtime is not started")
@@ -165,8 +165,8 @@ async def metrics(call: Call) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/admin/jobs", admin=True, query=DeadLetterQuery, response=JobsOverview)
-async def jobs_overview(call: Call) -> JobsOverview:
+@router.get("/admin/jobs", admin=True)
+async def jobs_overview(call: Call[None, DeadLetterQuery]) -> JobsOverview:
     """Workers (alive from their heartbeats), queue depth, job counts, recent failures and dead letters."""
     jobs = _jobs(call)
     snap = await jobs.stats.snapshot()
@@ -189,7 +189,7 @@ async def jobs_overview(call: Call) -> JobsOverview:
         dead_letters_open=await deadletter.count_open(call.db))
 
 
-@router.post("/admin/jobs/dead/{dead_id}/retry", admin=True, response=RetriedOut)
+@router.post("/admin/jobs/dead/{dead_id}/retry", admin=True)
 async def retry_dead_letter(call: Call) -> Outcome[RetriedOut]:
     """Enqueue a dead letter's job again (with fresh retries); it is marked retried."""
     return await deadletter.retry(call.ctx, call.id("dead_id"))

@@ -10,14 +10,14 @@ from server.routes.ai import AfterCommit
 router = ApiRouter("plan")
 
 
-@router.get("/plan/directories", response=list[PlanDirectory])
+@router.get("/plan/directories")
 async def directories(call: Call) -> list[PlanDirectory]:
     """The caller's directories that hold templates, with those templates."""
     return await plan.directories(call.ctx)
 
 
-@router.post("/plan/generate", body=PlanGenerateIn, response=PlanOut)
-async def generate(call: Call) -> PlanOut | AfterCommit:
+@router.post("/plan/generate", response=PlanOut)
+async def generate(call: Call[PlanGenerateIn]) -> PlanOut | AfterCommit:
     """Schedule the chosen templates (or goal sessions) next week: by the AI model if configured, else a heuristic.
 
     `generator` says which one answered ("model" or "heuristic"); a failing model falls back to the heuristic."""
@@ -31,7 +31,7 @@ async def generate(call: Call) -> PlanOut | AfterCommit:
     return AfterCommit(lambda: plan.finish_plan(draft, body, planner), PlanOut)
 
 
-@router.post("/plan/save", body=PlanSaveIn, response=PlanSaveOut)
-async def save(call: Call) -> PlanSaveOut:
+@router.post("/plan/save")
+async def save(call: Call[PlanSaveIn]) -> PlanSaveOut:
     """Create one event per planned item; template items get a fresh instance of the template."""
     return await plan.save(call.ctx, call.body)

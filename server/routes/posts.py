@@ -15,32 +15,32 @@ from server.uploads import respond_then_remove
 router = ApiRouter("posts")
 
 
-@router.get("/posts", query=PostQuery, response=list[PostOut])
-async def list_posts(call: Call) -> list[PostOut]:
+@router.get("/posts")
+async def list_posts(call: Call[None, PostQuery]) -> list[PostOut]:
     """Posts the caller may see, newest first; filter by event_id, author_id (id, handle or guest-id)."""
     return await posts.list_posts(call.ctx, call.query)
 
 
-@router.get("/posts/me", query=MyPostsQuery, response=list[PostOut])
-async def my_posts(call: Call) -> list[PostOut]:
+@router.get("/posts/me")
+async def my_posts(call: Call[None, MyPostsQuery]) -> list[PostOut]:
     """The caller's own posts, newest first, optionally between start_date and end_date."""
     return await posts.my_posts(call.ctx, call.query)
 
 
-@router.post("/posts", body=PostIn, response=PostOut, status=201)
-async def create_post(call: Call) -> Outcome[PostOut]:
+@router.post("/posts", status=201)
+async def create_post(call: Call[PostIn]) -> Outcome[PostOut]:
     """Create a post (in an event room when eventId is given; the caller must be a member)."""
     return await posts.create_post(call.ctx, call.body)
 
 
-@router.get("/posts/{post_id}", response=PostOut)
+@router.get("/posts/{post_id}")
 async def get_post(call: Call) -> PostOut:
     """One post the caller may see."""
     return await posts.get_post(call.ctx, call.id("post_id"))
 
 
-@router.put("/posts/{post_id}", body=PostUpdate, response=PostOut)
-async def update_post(call: Call) -> Outcome[PostOut]:
+@router.put("/posts/{post_id}")
+async def update_post(call: Call[PostUpdate]) -> Outcome[PostOut]:
     """Change a post's content or visibility (author only)."""
     return await posts.update_post(call.ctx, call.id("post_id"), call.body)
 
@@ -52,13 +52,13 @@ async def delete_post(call: Call) -> Outcome[Response]:
     return respond_then_remove(call.state.storage, outcome, status=204)
 
 
-@router.get("/posts/{post_id}/media", response=list[MediaOut])
+@router.get("/posts/{post_id}/media")
 async def list_post_media(call: Call) -> list[MediaOut]:
     """The media of a post the caller may see."""
     return await media.list_post_media(call.ctx, call.id("post_id"))
 
 
-@router.post("/posts/{post_id}/media", body=MediaAttach, response=MediaOut, status=201)
-async def attach_media(call: Call) -> Outcome[MediaOut]:
+@router.post("/posts/{post_id}/media", status=201)
+async def attach_media(call: Call[MediaAttach]) -> Outcome[MediaOut]:
     """Attach media to a post by URL (author only); an own earlier upload keeps its measured facts."""
     return await posts.attach_media(call.ctx, call.id("post_id"), call.body)

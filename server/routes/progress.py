@@ -10,13 +10,13 @@ from server.api import ApiRouter, Call
 router = ApiRouter("progress")
 
 
-@router.post("/progress", body=ProgressIn, response=ProgressOut)
-async def get_progress(call: Call) -> ProgressOut:
+@router.post("/progress")
+async def get_progress(call: Call[ProgressIn]) -> ProgressOut:
     """Progress figures for the current week, month or quarter (`timeFrame`), optionally for one topic (`tag`)."""
     return await progress.progress(call.ctx, call.body)
 
 
-@router.get("/progress/timeline", response=list[TimelineYear])
+@router.get("/progress/timeline")
 async def get_timeline(call: Call) -> list[TimelineYear]:
     """The caller's timeline years, oldest first: per-year, quarter and month counts of events and posts, with
     each year's events and processes (the list the original frontend's profile and feed timeline read)."""

@@ -24,33 +24,33 @@ from server.uploads import from_bucket
 router = ApiRouter("reports")
 
 
-@router.get("/reports/me", query=ReportQuery, response=list[ReportOut])
-async def my_reports(call: Call) -> list[ReportOut]:
+@router.get("/reports/me")
+async def my_reports(call: Call[None, ReportQuery]) -> list[ReportOut]:
     """The caller's reports, newest first, by year/quarter/week (`week` ≤ 12 with `year` is a month)."""
     return await reports.my_reports(call.ctx, call.query)
 
 
-@router.get("/reports", query=ReportsQuery, response=ReportsOverview)
-async def overview(call: Call) -> ReportsOverview:
+@router.get("/reports")
+async def overview(call: Call[None, ReportsQuery]) -> ReportsOverview:
     """The caller's report for the current quarter and their weekly reports."""
     return await reports.overview(call.ctx, call.query)
 
 
-@router.post("/reports/generate", body=GenerateIn, response=GenerateOut, status=202)
-async def generate(call: Call) -> Outcome[GenerateOut]:
+@router.post("/reports/generate", status=202)
+async def generate(call: Call[GenerateIn]) -> Outcome[GenerateOut]:
     """Build the caller's weekly or quarterly report (default: the current period) in the background; it
     replaces an earlier one of the same period and is announced as `report.ready` on the caller's topic."""
     return await reports.request_report(call.ctx, call.body)
 
 
-@router.get("/reports/{report_id}", response=ReportOut)
+@router.get("/reports/{report_id}")
 async def get_report(call: Call) -> ReportOut:
     """One of the caller's reports."""
     return await reports.get_report(call.ctx, call.id("report_id"))
 
 
-@router.get("/reports/{report_id}/download", query=DownloadQuery)
-async def download(call: Call) -> Response:
+@router.get("/reports/{report_id}/download")
+async def download(call: Call[None, DownloadQuery]) -> Response:
     """One of the caller's report files: `format=html` (default, the summary) or `csv` (the figures)."""
     storage = call.state.reports_storage
     if storage is None:

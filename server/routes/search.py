@@ -18,37 +18,37 @@ from server.api import ApiRouter, Call
 router = ApiRouter("search")
 
 
-@router.get("/search", query=SearchQuery, response=SearchResults)
-async def search_all(call: Call) -> SearchResults:
+@router.get("/search")
+async def search_all(call: Call[None, SearchQuery]) -> SearchResults:
     """Up to `limit` hits per kind for `q` (or `query`); `types` picks kinds (default: all)."""
     return await search.search_all(call.ctx, call.query)
 
 
-@router.get("/search/users", query=SearchPageQuery, response=list[UserHit])
-async def search_users(call: Call) -> list[UserHit]:
+@router.get("/search/users")
+async def search_users(call: Call[None, SearchPageQuery]) -> list[UserHit]:
     """Users by name or handle (no emails)."""
     return await search.search_one(call.ctx, "users", call.query)
 
 
-@router.get("/search/events", query=SearchPageQuery, response=list[EventHit])
-async def search_events(call: Call) -> list[EventHit]:
+@router.get("/search/events")
+async def search_events(call: Call[None, SearchPageQuery]) -> list[EventHit]:
     """The caller's events by title or description."""
     return await search.search_one(call.ctx, "events", call.query)
 
 
-@router.get("/search/processes", query=SearchPageQuery, response=list[ProcessHit])
-async def search_processes(call: Call) -> list[ProcessHit]:
+@router.get("/search/processes")
+async def search_processes(call: Call[None, SearchPageQuery]) -> list[ProcessHit]:
     """Processes the caller may see, by title or description."""
     return await search.search_one(call.ctx, "processes", call.query)
 
 
-@router.get("/search/posts", query=SearchPageQuery, response=list[PostOut])
-async def search_posts(call: Call) -> list[PostOut]:
+@router.get("/search/posts")
+async def search_posts(call: Call[None, SearchPageQuery]) -> list[PostOut]:
     """Posts the caller may read, by content."""
     return await search.search_one(call.ctx, "posts", call.query)
 
 
-@router.get("/search/topics", query=SearchPageQuery, response=list[TopicHit])
-async def search_topics(call: Call) -> list[TopicHit]:
+@router.get("/search/topics")
+async def search_topics(call: Call[None, SearchPageQuery]) -> list[TopicHit]:
     """Topics by name or category."""
     return await search.search_one(call.ctx, "topics", call.query)

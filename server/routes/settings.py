@@ -42,7 +42,7 @@ class SettingsOut(Out):
     preferences: SettingsPreferences
 
 
-@router.get("/settings", response=SettingsOut)
+@router.get("/settings")
 async def get_settings(call: Call) -> SettingsOut:
     """My profile and preferences, for the settings page."""
     ctx = call.ctx
@@ -58,15 +58,15 @@ async def get_settings(call: Call) -> SettingsOut:
     )
 
 
-@router.put("/settings/profile", body=ProfileUpdate, response=UserOut, extra_methods=("PATCH",))
-async def update_profile(call: Call) -> UserOut:
+@router.put("/settings/profile", extra_methods=("PATCH",))
+async def update_profile(call: Call[ProfileUpdate]) -> UserOut:
     """Update my profile (same rules as PUT /users/me)."""
     sid = call.claims.session_id if call.claims else None
     return await profile.update_profile(call.ctx, call.state.passwords, call.body, sid)
 
 
-@router.put("/settings/preferences", body=PrefsUpdate, response=preferences.PrefsOut, extra_methods=("PATCH",))
-async def update_preferences(call: Call) -> preferences.PrefsOut:
+@router.put("/settings/preferences", extra_methods=("PATCH",))
+async def update_preferences(call: Call[PrefsUpdate]) -> preferences.PrefsOut:
     """Update my preferences (same as PUT /users/me/preferences)."""
     return await preferences.update_preferences(call.ctx, call.body)
 

@@ -9,26 +9,26 @@ from server.api import ApiRouter, Call
 router = ApiRouter("topics")
 
 
-@router.get("/topics", query=TopicQuery, response=list[TopicOut])
-async def list_topics(call: Call) -> list[TopicOut]:
+@router.get("/topics")
+async def list_topics(call: Call[None, TopicQuery]) -> list[TopicOut]:
     """Topics, optionally of one `category` (`skip`, `limit`)."""
     return await topics.list_topics(call.ctx, call.query)
 
 
-@router.get("/topics/{topic_id}", response=TopicOut)
+@router.get("/topics/{topic_id}")
 async def get_topic(call: Call) -> TopicOut:
     """One topic."""
     return await topics.get_topic(call.ctx, call.id("topic_id"))
 
 
-@router.post("/topics", body=TopicCreate, response=TopicOut, status=201, admin=True)
-async def create_topic(call: Call) -> TopicOut:
+@router.post("/topics", status=201, admin=True)
+async def create_topic(call: Call[TopicCreate]) -> TopicOut:
     """Create a topic (administrators; names are unique, ignoring case)."""
     return await topics.create_topic(call.ctx, call.body)
 
 
-@router.put("/topics/{topic_id}", body=TopicUpdate, response=TopicOut, admin=True, extra_methods=("PATCH",))
-async def update_topic(call: Call) -> TopicOut:
+@router.put("/topics/{topic_id}", admin=True, extra_methods=("PATCH",))
+async def update_topic(call: Call[TopicUpdate]) -> TopicOut:
     """Change a topic (administrators)."""
     return await topics.update_topic(call.ctx, call.id("topic_id"), call.body)
 

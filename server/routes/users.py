@@ -18,33 +18,33 @@ RESET_UNAVAILABLE = ("password reset by email is not available: this server send
                      "otherwise ask an administrator to set a new one.")
 
 
-@router.get("/users/me", response=UserOut, read_only=True)
+@router.get("/users/me", read_only=True)
 async def me(call: Call) -> UserOut:
     """The signed-in user."""
     return user_out(call.user, viewer=call.user)
 
 
-@router.put("/users/me", body=ProfileUpdate, response=UserOut, extra_methods=("PATCH",))
-async def update_me(call: Call) -> UserOut:
+@router.put("/users/me", extra_methods=("PATCH",))
+async def update_me(call: Call[ProfileUpdate]) -> UserOut:
     """Update my profile: only the fields sent change (a password change also needs `currentPassword`)."""
     sid = call.claims.session_id if call.claims else None
     return await profile.update_profile(call.ctx, call.state.passwords, call.body, sid)
 
 
-@router.get("/users", query=UserQuery, response=list[UserOut], read_only=True)
-async def list_users(call: Call) -> list[UserOut]:
+@router.get("/users", read_only=True)
+async def list_users(call: Call[None, UserQuery]) -> list[UserOut]:
     """Users, optionally matching `query` (name or handle); other users' emails are omitted."""
     return await profile.list_users(call.ctx, call.query)
 
 
-@router.get("/users/me/preferences", response=PrefsOut)
+@router.get("/users/me/preferences")
 async def my_preferences(call: Call) -> PrefsOut:
     """My preferences (created with defaults on first read)."""
     return await preferences.get_preferences(call.ctx)
 
 
-@router.put("/users/me/preferences", body=PrefsUpdate, response=PrefsOut, extra_methods=("PATCH",))
-async def update_my_preferences(call: Call) -> PrefsOut:
+@router.put("/users/me/preferences", extra_methods=("PATCH",))
+async def update_my_preferences(call: Call[PrefsUpdate]) -> PrefsOut:
     """Update my preferences; `additionalSettings` is merged by key."""
     return await preferences.update_preferences(call.ctx, call.body)
 
@@ -55,13 +55,13 @@ async def preferences_redirect(call: Call) -> RedirectResponse:
     return RedirectResponse("/users/me/preferences", status_code=307)
 
 
-@router.get("/users/handle/{handle}", response=UserOut, read_only=True)
+@router.get("/users/handle/{handle}", read_only=True)
 async def user_by_handle(call: Call) -> UserOut:
     """A user by handle."""
-    return await profile.get_user_by_handle(call.ctx, call.path["handle"])
+    return await profile.get_user_by_handle(call.ctx, call.text("handle"))
 
 
-@router.get("/users/{user_id}", response=UserOut, read_only=True)
+@router.get("/users/{user_id}", read_only=True)
 async def get_user(call: Call) -> UserOut:
     """A user by id (their email only if it is me, or I am an admin)."""
     return await profile.get_user(call.ctx, call.id("user_id"))

@@ -1,0 +1,90 @@
+"""The query functions with logic of their own: keyset paging of the feed, the per-session tail of live
+messages, and search text taken literally. Everything else in persistence/ is covered through tests/api."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import true
+
+from persistence import feed, live, search
+from persistence.enums import LiveRole
+from persistence.models import LiveContext, LiveMessage, Post, User
+from tests.conftest import Backend
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def _user() -> User:
+    handle = f"q_{uuid.uuid4().hex[:8]}"
+    return User(name=handle, handle=handle, email=f"{handle}@example.com")
+
+
+async def test_feed_pages_cover_every_post_once_in_order_with_ties(client: httpx.AsyncClient,
+                                                                  backend: Backend) -> None:
+    async with backend.state.sessionmaker.begin() as db:
+        author = _user()
+        db.add(author)
+        await db.flush()
+        # Three posts share one instant: the id breaks the tie, so no page boundary can skip or repeat one.
+        stamps = [T0, T0, T0, T0 - timedelta(minutes=1), T0 + timedelta(minutes=1)]
+        db.add_all([Post(content=str(i), author_id=author.id, created_at=at) for i, at in enumerate(stamps)])
+
+    async with backend.state.sessionmaker() as db:
+        expected = [(p.created_at, p.id) for p in await feed.posts(db, true(), after=None, limit=100)]
+        seen: list[tuple[datetime, uuid.UUID]] = []
+        cursor = None
+        while True:
+            page = await feed.posts(db, true(), author_id=author.id, after=cursor, limit=2)
+            seen += [(p.created_at, p.id) for p in page]
+            if len(page) < 2:
+                break
+            cursor = seen[-1]
+
+    assert len(expected) == 5
+    assert expected == sorted(expected, reverse=True)
+    assert seen == expected
+
+
+async def test_messages_of_keeps_each_sessions_newest_in_seq_order(client: httpx.AsyncClient,
+                                                                  backend: Backend) -> None:
+    async with backend.state.sessionmaker.begin() as db:
+        owner = _user()
+        db.add(owner)
+        await db.flush()
+        long, short = LiveContext(user_id=owner.id), LiveContext(user_id=owner.id)
+        db.add_all([long, short])
+        await db.flush()
+        db.add_all([LiveMessage(context_id=cid, seq=s, role=LiveRole.USER, content=str(s))
+                    for cid, seqs in ((long.id, (3, 1, 5, 2, 4)), (short.id, (2, 1))) for s in seqs])
+        ids = sorted([long.id, short.id])
+
+    async with backend.state.sessionmaker() as db:
+        tail = await live.messages_of(db, ids, 3)
+        everything = await live.messages_of(db, ids, None)
+
+    def by_context(rows: Sequence[LiveMessage]) -> list[tuple[uuid.UUID, int]]:
+        return [(m.context_id, m.seq) for m in rows]
+
+    expected_tail = {long.id: [3, 4, 5], short.id: [1, 2]}
+    assert by_context(tail) == [(cid, s) for cid in ids for s in expected_tail[cid]]
+    assert by_context(everything) == [(cid, s) for cid in ids for s in ([1, 2, 3, 4, 5] if cid == long.id
+                                                                             else [1, 2])]
+
+
+async def test_search_text_is_literal(client: httpx.AsyncClient, backend: Backend) -> None:
+    async with backend.state.sessionmaker.begin() as db:
+        author = _user()
+        db.add(author)
+        await db.flush()
+        db.add_all([Post(content=c, author_id=author.id) for c in ("50% off_now", "500 offXnow", "a\\b")])
+
+    async with backend.state.sessionmaker() as db:
+        percent = await search.posts(db, true(), "50% OFF_", offset=0, limit=10)
+        backslash = await search.posts(db, true(), "a\\b", offset=0, limit=10)
+
+    assert [p.content for p in percent] == ["50% off_now"]
+    assert [p.content for p in backslash] == ["a\\b"]
