@@ -9,7 +9,7 @@ from typing import Any, Protocol, cast
 
 from sqlalchemy import ColumnElement, Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from persistence.enums import ParticipantStatus
 from persistence.models import Directory, Event, EventParticipant, Process, Step, SubStep
@@ -255,6 +255,14 @@ async def step_progress(db: AsyncSession, process_ids: Collection[uuid.UUID]) ->
         .group_by(Step.process_id)
     )
     return [(pid, int(total), int(done or 0)) for pid, total, done in rows.all()]
+
+
+async def template_with_steps(db: AsyncSession, template_id: uuid.UUID) -> Process | None:
+    """The template with its steps and their substeps loaded."""
+    return await db.scalar(
+        select(Process).where(Process.id == template_id, Process.is_template.is_(True))
+        .options(selectinload(Process.steps).selectinload(Step.sub_steps))
+    )
 
 
 async def delete_flushed(db: AsyncSession, row: Process | Directory) -> None:
