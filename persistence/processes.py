@@ -7,7 +7,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, Protocol, cast
 
-from sqlalchemy import ColumnElement, Select, case, func, select
+from sqlalchemy import ColumnElement, Select, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 
@@ -262,6 +262,65 @@ async def template_with_steps(db: AsyncSession, template_id: uuid.UUID) -> Proce
     return await db.scalar(
         select(Process).where(Process.id == template_id, Process.is_template.is_(True))
         .options(selectinload(Process.steps).selectinload(Step.sub_steps))
+    )
+
+
+# ---- directories -----------------------------------------------------------------------------------------
+
+
+async def templates_by_directory(db: AsyncSession,
+                                 directory_ids: Sequence[uuid.UUID]) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(template id, directory id) of the templates in these directories, oldest first."""
+    found = await db.execute(
+        select(Process.id, Process.directory_id)
+        .where(Process.directory_id.in_(directory_ids), Process.is_template.is_(True))
+        .order_by(Process.created_at, Process.id)
+    )
+    return [(pid, did) for pid, did in found.all() if did is not None]
+
+
+async def directory_page(db: AsyncSession, owner_id: uuid.UUID, parent_id: uuid.UUID | None, *,
+                         with_library: bool, offset: int, limit: int) -> Sequence[Directory]:
+    """The owner's directories directly under `parent_id` (None: top level), oldest first; directories
+    copied from the library only `with_library`."""
+    stmt = select(Directory).where(Directory.created_by_id == owner_id)
+    stmt = stmt.where(Directory.parent_id.is_(None) if parent_id is None else Directory.parent_id == parent_id)
+    if not with_library:
+        stmt = stmt.where(Directory.is_template.is_not(True))
+    return (await db.scalars(stmt.order_by(Directory.created_at, Directory.id).offset(offset).limit(limit))).all()
+
+
+async def processes_in(db: AsyncSession, directory_id: uuid.UUID, *, visible: ColumnElement[bool],
+                       limit: int) -> Sequence[Process]:
+    """The processes in the directory that `visible` (the caller's rule) admits, oldest first."""
+    return (await db.scalars(
+        select(Process).where(Process.directory_id == directory_id, visible)
+        .order_by(Process.created_at, Process.id).limit(limit)
+    )).all()
+
+
+async def subdirectories(db: AsyncSession, directory_id: uuid.UUID, owner_id: uuid.UUID, *,
+                         limit: int) -> Sequence[Directory]:
+    """The owner's directories directly under this one, oldest first."""
+    return (await db.scalars(
+        select(Directory).where(Directory.parent_id == directory_id, Directory.created_by_id == owner_id)
+        .order_by(Directory.created_at, Directory.id).limit(limit)
+    )).all()
+
+
+async def move_processes(db: AsyncSession, directory_id: uuid.UUID, to: uuid.UUID | None) -> None:
+    """Every process in the directory moves to `to` (None: out of any directory)."""
+    await db.execute(
+        update(Process).where(Process.directory_id == directory_id).values(directory_id=to)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def move_subdirectories(db: AsyncSession, directory_id: uuid.UUID, to: uuid.UUID | None) -> None:
+    """Every directory directly under this one moves under `to` (None: to the top level)."""
+    await db.execute(
+        update(Directory).where(Directory.parent_id == directory_id).values(parent_id=to)
+        .execution_options(synchronize_session=False)
     )
 
 
