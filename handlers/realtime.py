@@ -21,6 +21,7 @@ from handlers.live import contexts as live_contexts
 from handlers.live import prompts as live_ai
 from handlers.processes import steps
 from handlers.processes.checklist import StepChange, SubStepChange
+from handlers.schema import to_wire
 from persistence import events as persisted_events
 from persistence import processes
 from persistence.enums import EventStatus
@@ -175,6 +176,6 @@ async def run_push(ctx: Context, topic: str, event: str, data: dict[str, Any],
 
 def reply_data(value: Any) -> dict[str, Any]:
     if isinstance(value, BaseModel):
-        dumped = value.model_dump(mode="json", by_alias=True)
+        dumped = to_wire(value)
         return dumped if isinstance(dumped, dict) else {"value": dumped}
     return {} if value is None else {"value": value}

@@ -20,7 +20,7 @@ from typing import Any, Generic, TypedDict, TypeVar, Unpack, cast
 from urllib.parse import parse_qsl
 
 import orjson
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
@@ -32,6 +32,7 @@ from adapters.security import AccessClaims, Tokens
 from channels import wire_json
 from handlers.accounts.sessions import Client, authenticate
 from handlers.context import Context, Outcome
+from handlers.schema import to_wire
 from handlers.unit_of_work import Work, unit_of_work
 from persistence.errors import (
     BadRequest,
@@ -390,20 +391,6 @@ def _bearer(request: Request) -> str | None:
     return token.strip()
 
 
-_adapters: dict[Any, TypeAdapter[Any]] = {}
-
-
-def serialize(response_type: Any, value: Any) -> Any:
-    if response_type is None:
-        if isinstance(value, BaseModel):
-            return value.model_dump(mode="json", by_alias=True)
-        return TypeAdapter(type(value)).dump_python(value, mode="json", by_alias=True)
-    adapter = _adapters.get(response_type)
-    if adapter is None:
-        adapter = _adapters[response_type] = TypeAdapter(response_type)
-    return adapter.dump_python(value, mode="json", by_alias=True)
-
-
 def make_handler(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         state: AppState = request.app.state.conversme
@@ -522,7 +509,7 @@ async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Respons
         return result
     if endpoint.status == 204 and result is None:
         return Response(status_code=204)
-    return ORJSONResponse(serialize(endpoint.response, result), status_code=endpoint.status)
+    return ORJSONResponse(to_wire(result, endpoint.response), status_code=endpoint.status)
 
 
 def _specificity(path: str) -> tuple[int, ...]:
