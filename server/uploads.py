@@ -25,7 +25,7 @@ from adapters.storage import Storage
 from handlers.context import Outcome
 from handlers.media.records import FileCleanup
 from persistence.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
-from server.api import ORJSONResponse, serialize
+from server.responses import ORJSONResponse, serialize
 
 log = logging.getLogger("conversme.uploads")
 

@@ -20,7 +20,8 @@ from handlers.events.manage import EventCreate, EventQuery, EventUpdate, MyEvent
 from handlers.events.participants import ParticipantCreate, ParticipantUpdate
 from handlers.events.views import EventDetail, EventListItem, EventOut, ParticipantOut, StatusLogOut
 from handlers.schema import PageQuery
-from server.api import ApiRouter, Call, ORJSONResponse, serialize
+from server.responses import ORJSONResponse, serialize
+from server.routing import ApiRouter, Call
 from server.uploads import respond_then_remove
 
 router = ApiRouter("events")
