@@ -44,6 +44,7 @@ from handlers.live import prompts as live_ai
 from handlers.live import suggestions as live_suggestions
 from handlers.live.prompts import CancelRequested, PromptAccepted, Turn
 from handlers.live.suggestions import SuggestedOperation
+from handlers.schema import to_wire
 from handlers.unit_of_work import unit_of_work
 from persistence.errors import AITimeout, AIUnavailable, Conflict, DomainError, NotFound, RateLimited
 from persistence.models import LiveContext, User
@@ -347,7 +348,7 @@ class Generations:
             message = await live_ai.store_reply(ctx, r.accepted.context_id, text, {
                 "streamId": r.info.stream_id, "status": "completed", "usage": usage, "model": self.llm.model,
                 "inReplyTo": str(r.accepted.message.id),
-                "suggestedOperations": [o.model_dump(mode="json", by_alias=True) for o in operations]})
+                "suggestedOperations": [to_wire(o) for o in operations]})
             return message.id, operations
 
         message_id, operations = await self._as_owner(r, store)
@@ -356,7 +357,7 @@ class Generations:
             await self._free(r)
             await self._send(AI_COMPLETED.message(r.info.topic, {
                 "streamId": r.info.stream_id, "messageId": str(message_id), "text": text,
-                "suggestedOperations": [o.model_dump(mode="json", by_alias=True) for o in operations],
+                "suggestedOperations": [to_wire(o) for o in operations],
                 "usage": usage}))
         return result
 

@@ -16,8 +16,11 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import ColumnElement, Select, exists, or_, select
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.util import AliasedClass
 
 from handlers.context import Context
+from persistence import processes
 from persistence.enums import ParticipantStatus
 from persistence.errors import Forbidden, NotFound
 from persistence.models import Event, EventParticipant, Process
@@ -25,12 +28,14 @@ from persistence.models import Event, EventParticipant, Process
 ORGANIZER_ROLES = frozenset({"organizer", "host", "owner"})
 
 
-def member_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
-    """SQL condition: the user is the event's creator or a participant who has not declined."""
+def member_clause(user_id: uuid.UUID | ColumnElement[uuid.UUID],
+                  event: type[Event] | AliasedClass[Event] = Event) -> ColumnElement[bool]:
+    """SQL condition: the user is the event's creator or a participant who has not declined.
+    `user_id` may be a statement's own parameter; `event` an alias when the statement joins events itself."""
     return or_(
-        Event.created_by_id == user_id,
+        event.created_by_id == user_id,
         exists().where(
-            EventParticipant.event_id == Event.id,
+            EventParticipant.event_id == event.id,
             EventParticipant.user_id == user_id,
             EventParticipant.status != ParticipantStatus.DECLINED,
         ),
@@ -73,18 +78,26 @@ async def event_for_organizer(ctx: Context, event_id: uuid.UUID, *, for_update: 
     return event
 
 
+# An alias, so the rule also holds inside statements that join events themselves (a step with the events to
+# announce to): a plain `Event` in the EXISTS would be correlated to the outer row's event.
+_LINKED = aliased(Event, name="linked_event")
+
+
 def process_visible_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
-    linked = exists().where(Event.process_id == Process.id, member_clause(user_id))
+    """SQL condition on Process: the user created it or is a member of an event using it."""
+    linked = exists().where(_LINKED.process_id == Process.id, member_clause(user_id, _LINKED))
     return or_(Process.created_by_id == user_id, linked)
+
+
+def process_workable_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
+    """SQL condition on Process: the user may change its steps and substeps — the very people who see it."""
+    return process_visible_clause(user_id)
 
 
 async def can_work_on_process(ctx: Context, process: Process) -> bool:
     if process.created_by_id == ctx.user_id:
         return True
-    found = await ctx.db.scalar(
-        select(Event.id).where(Event.process_id == process.id, member_clause(ctx.user_id)).limit(1)
-    )
-    return found is not None
+    return await processes.any_linked_event(ctx.db, process.id, where=member_clause(ctx.user_id))
 
 
 async def process_for_member(ctx: Context, process_id: uuid.UUID, *, for_update: bool = False) -> Process:
@@ -103,5 +116,4 @@ async def process_for_owner(ctx: Context, process_id: uuid.UUID, *, for_update: 
 
 
 async def events_linked_to_process(ctx: Context, process_id: uuid.UUID) -> list[uuid.UUID]:
-    rows = await ctx.db.scalars(select(Event.id).where(Event.process_id == process_id))
-    return list(rows.all())
+    return await processes.linked_event_ids(ctx.db, process_id)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NotRequired, TypedDict,
 from pydantic import BaseModel
 
 from handlers.context import JobCall, Message
+from handlers.schema import to_wire
 
 if TYPE_CHECKING:
     from handlers.events.chat import ChatMessageOut
@@ -59,7 +60,7 @@ class Event(Generic[P]):
     def data(self, data: P) -> Any:
         """The payload as it goes on the wire (models dumped camelCase, JSON-ready)."""
         if isinstance(data, BaseModel):
-            return data.model_dump(mode="json", by_alias=True, exclude=set(self.exclude) or None)
+            return to_wire(data, exclude=set(self.exclude) or None)
         return data
 
     def payload_types(self) -> list[type]:

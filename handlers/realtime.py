@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
-from sqlalchemy import Select, select
+from sqlalchemy import Select
 
 from handlers import access
 from handlers.context import Context, Outcome
@@ -21,9 +21,11 @@ from handlers.live import contexts as live_contexts
 from handlers.live import prompts as live_ai
 from handlers.processes import steps
 from handlers.processes.checklist import StepChange, SubStepChange
+from handlers.schema import to_wire
+from persistence import events as persisted_events
+from persistence import processes
 from persistence.enums import EventStatus
 from persistence.errors import AIUnavailable, Forbidden, Invalid, NotFound
-from persistence.models import Event, Step, SubStep
 
 _KINDS = ("event", "live", "user")
 M = TypeVar("M", bound=BaseModel)
@@ -64,12 +66,12 @@ class StatusPush(BaseModel):
     status: EventStatus
 
 
-async def _in_room(ctx: Context, event_id: uuid.UUID, process_of: Select[Any], resource: str, ident: uuid.UUID) -> None:
+async def _in_room(ctx: Context, event_id: uuid.UUID, process_of: Select[uuid.UUID], resource: str,
+                   ident: uuid.UUID) -> None:
     """The caller is a member of the room and the step (substep) is on the room's checklist, in one query: only
     this room's checklist can be changed through this room. `process_of` selects the item's process id."""
-    owner = process_of.scalar_subquery()
-    row = (await ctx.db.execute(select(access.member_clause(ctx.user_id), Event.process_id, owner)
-                                .where(Event.id == event_id))).one_or_none()
+    row = await persisted_events.room_item(ctx.db, event_id, member=access.member_clause(ctx.user_id),
+                                           item_process=process_of)
     if row is None or not row[0]:
         raise NotFound("event", event_id)
     if row[1] is None or row[2] != row[1]:
@@ -78,15 +80,14 @@ async def _in_room(ctx: Context, event_id: uuid.UUID, process_of: Select[Any], r
 
 async def _step_update(ctx: Context, event_id: uuid.UUID, data: dict[str, Any]) -> Outcome[Any]:
     push = _validate(StepPush, data)
-    await _in_room(ctx, event_id, select(Step.process_id).where(Step.id == push.step_id), "step", push.step_id)
+    await _in_room(ctx, event_id, processes.step_process(push.step_id), "step", push.step_id)
     change = StepChange.model_validate({k: v for k, v in push.given().items() if k != "step_id"})
     return await steps.update_step(ctx, push.step_id, change)
 
 
 async def _substep_update(ctx: Context, event_id: uuid.UUID, data: dict[str, Any]) -> Outcome[Any]:
     push = _validate(SubStepPush, data)
-    await _in_room(ctx, event_id, select(Step.process_id).join(SubStep, SubStep.step_id == Step.id)
-                   .where(SubStep.id == push.sub_step_id), "substep", push.sub_step_id)
+    await _in_room(ctx, event_id, processes.substep_process(push.sub_step_id), "substep", push.sub_step_id)
     change = SubStepChange.model_validate({k: v for k, v in push.given().items() if k != "sub_step_id"})
     return await steps.update_substep(ctx, push.sub_step_id, change)
 
@@ -175,6 +176,6 @@ async def run_push(ctx: Context, topic: str, event: str, data: dict[str, Any],
 
 def reply_data(value: Any) -> dict[str, Any]:
     if isinstance(value, BaseModel):
-        dumped = value.model_dump(mode="json", by_alias=True)
+        dumped = to_wire(value)
         return dumped if isinstance(dumped, dict) else {"value": dumped}
     return {} if value is None else {"value": value}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, PlainSerializer, TypeAdapter
 from pydantic.alias_generators import to_camel
 
 # Every timestamp leaves as ISO-8601 with an explicit UTC offset.
@@ -29,9 +29,31 @@ class In(BaseModel):
 
 
 class Out(BaseModel):
+    """Response and message shapes: camelCase keys; leave for the wire through `to_wire`."""
+
     model_config = ConfigDict(
         alias_generator=to_camel, serialize_by_alias=True, validate_by_name=True, from_attributes=True,
     )
+
+
+_adapters: dict[Any, TypeAdapter[Any]] = {}
+
+
+def to_wire(value: Any, shape: Any = None, *, exclude: set[str] | None = None) -> Any:
+    """The one way a value leaves for the wire (a REST body, a socket payload, a frame in the topic log): JSON-ready
+    (ISO timestamps, string UUIDs and enums), keys by alias (camelCase).
+
+    `shape` is the declared type (`list[EventOut]`, a union) when there is one, else the value's own type; its
+    TypeAdapter is built once and kept. `exclude` drops top-level fields of a model (a summary of a bigger shape)."""
+    if shape is None and isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True, exclude=exclude)
+    if exclude is not None:
+        raise TypeError("exclude applies to a single model")
+    key = type(value) if shape is None else shape
+    adapter = _adapters.get(key)
+    if adapter is None:
+        adapter = _adapters[key] = TypeAdapter(key)
+    return adapter.dump_python(value, mode="json", by_alias=True)
 
 
 def metadata_field(entity: str) -> Any:

@@ -10,12 +10,13 @@ from pydantic import AliasChoices, BeforeValidator, Field
 
 from handlers import access
 from handlers.context import Context
+from handlers.events.tags import TopicOut, topic_out
+from handlers.events.views import EventHit
 from handlers.links import ServedLink
 from handlers.posts.manage import PostOut, post_outs
 from handlers.posts.visibility import post_visible_clause
 from handlers.schema import UTC, In, Limit, Out, PageQuery
 from persistence import search as matches
-from persistence.enums import EventStatus
 from persistence.errors import Invalid
 
 Kind = Literal["users", "events", "processes", "posts", "topics"]
@@ -62,6 +63,8 @@ class SearchPageQuery(_Text, PageQuery):
 
 
 class UserHit(Out):
+    """A hit of the original `/search/users`: a public card, never an email."""
+
     id: uuid.UUID
     name: str
     handle: str
@@ -69,19 +72,9 @@ class UserHit(Out):
     bio: str | None
 
 
-class EventHit(Out):
-    id: uuid.UUID
-    title: str
-    description: str | None
-    start_time: UTC
-    end_time: UTC
-    status: EventStatus
-    color: str | None
-    process_id: uuid.UUID | None
-    created_by_id: uuid.UUID | None
-
-
 class ProcessHit(Out):
+    """A hit of the original `/search/processes`: the process's own columns, without steps or instances."""
+
     id: uuid.UUID
     title: str
     description: str | None
@@ -95,21 +88,12 @@ class ProcessHit(Out):
     updated_at: UTC | None
 
 
-class TopicHit(Out):
-    id: uuid.UUID
-    name: str
-    category: str | None
-    color: str | None
-    created_at: UTC
-    updated_at: UTC | None
-
-
 class SearchResults(Out):
     users: list[UserHit] = Field(default_factory=list)
     events: list[EventHit] = Field(default_factory=list)
     processes: list[ProcessHit] = Field(default_factory=list)
     posts: list[PostOut] = Field(default_factory=list)
-    topics: list[TopicHit] = Field(default_factory=list)
+    topics: list[TopicOut] = Field(default_factory=list)
 
 
 async def search_users(ctx: Context, text: str, offset: int, limit: int) -> list[UserHit]:
@@ -138,10 +122,8 @@ async def search_posts(ctx: Context, text: str, offset: int, limit: int) -> list
     return await post_outs(ctx, rows)
 
 
-async def search_topics(ctx: Context, text: str, offset: int, limit: int) -> list[TopicHit]:
-    rows = await matches.topics(ctx.db, text, offset=offset, limit=limit)
-    return [TopicHit(id=t.id, name=t.name, category=t.category, color=t.color, created_at=t.created_at,
-                     updated_at=t.updated_at) for t in rows]
+async def search_topics(ctx: Context, text: str, offset: int, limit: int) -> list[TopicOut]:
+    return [topic_out(t) for t in await matches.topics(ctx.db, text, offset=offset, limit=limit)]
 
 
 Search = Callable[[Context, str, int, int], Awaitable[list[Any]]]

@@ -20,12 +20,13 @@ from starlette.routing import Route
 from adapters.security import AccessClaims, Tokens
 from handlers.accounts.sessions import authenticate
 from handlers.context import Context, Outcome
+from handlers.schema import to_wire
 from handlers.unit_of_work import Work, unit_of_work
 from persistence.errors import Conflict, DomainError, Forbidden, Unauthorized
 from persistence.models import User
 from server import errors
 from server.request_parsing import bearer, parse_path, query_dict, read_body, validate
-from server.responses import ORJSONResponse, error_response, serialize
+from server.responses import ORJSONResponse, error_response
 from server.routing import AnyCall, Call, Endpoint
 from server.state import AppState
 
@@ -150,7 +151,7 @@ async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Respons
         return result
     if endpoint.status == 204 and result is None:
         return Response(status_code=204)
-    return ORJSONResponse(serialize(endpoint.response, result), status_code=endpoint.status)
+    return ORJSONResponse(to_wire(result, endpoint.response), status_code=endpoint.status)
 
 
 def _specificity(path: str) -> tuple[int, ...]:

@@ -24,8 +24,9 @@ from adapters.sniff import BY_EXTENSION
 from adapters.storage import Storage
 from handlers.context import Outcome
 from handlers.media.records import FileCleanup
+from handlers.schema import to_wire
 from persistence.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
-from server.responses import ORJSONResponse, serialize
+from server.responses import ORJSONResponse
 
 log = logging.getLogger("conversme.uploads")
 
@@ -111,7 +112,7 @@ def respond_then_remove(storage: Storage, outcome: Outcome[FileCleanup[Any]], *,
     if status == 204:
         reply: Response = Response(status_code=204, background=task)
     else:
-        reply = ORJSONResponse(serialize(response, removal.value), status_code=status, background=task)
+        reply = ORJSONResponse(to_wire(removal.value, response), status_code=status, background=task)
     return Outcome(reply, publish=outcome.publish, remove=outcome.remove, enqueue=outcome.enqueue)
 
 

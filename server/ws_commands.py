@@ -13,6 +13,7 @@ from channels.coalesce import compact_backlog
 from handlers import realtime
 from handlers.accounts.users import brief
 from handlers.context import Context, Outcome
+from handlers.schema import to_wire
 from handlers.unit_of_work import unit_of_work
 from persistence.errors import DomainError, Forbidden, NotFound, Unauthorized
 from server.errors import translate, ws_code
@@ -83,7 +84,7 @@ async def _join(conn: Connection, command: m.Join) -> None:
         position = await hub.position(topic)
         last = max([position.offset, *(o for o, _ in backlog)]) if recovered else position.offset
         assert conn.user is not None
-        await hub.track(topic, conn.id, conn.user_id, brief(conn.user).model_dump(mode="json", by_alias=True))
+        await hub.track(topic, conn.id, conn.user_id, to_wire(brief(conn.user)))
         present = await hub.presence(topic)
     except Exception:
         conn.views.pop(topic, None)

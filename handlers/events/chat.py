@@ -19,6 +19,8 @@ from persistence.errors import NotFound
 from persistence.models import ChatMessage, User
 
 MAX_CHAT = 4000
+# Built once: the member rule compiled into the chat line's one statement (persistence.events.add_chat_line).
+_CHAT_LINE = events.chat_line_statement(access.member_clause(events.CHAT_SENDER))
 
 
 class ChatIn(In):
@@ -47,7 +49,8 @@ async def send(ctx: Context, event_id: uuid.UUID, data: ChatIn) -> Outcome[ChatM
                          text=data.text, created_at=ctx.now)
     message = catalogue.CHAT_MESSAGE.message(topics.for_event(event_id), out)
     stored = await events.add_chat_line(ctx.db, message.topic, frame_parts(message.topic, message, wire_time(ctx.now)),
-                                        ctx.now, event_id, ctx.user_id, out.id, data.text)
+                                        ctx.now, event_id, ctx.user_id, out.id, data.text,
+                                        statement=_CHAT_LINE)
     if stored is None:  # not PostgreSQL: the line here, its frame by the unit of work (handlers.recording)
         await access.event_for_member(ctx, event_id)
         ctx.db.add(ChatMessage(id=out.id, event_id=event_id, author_id=ctx.user_id, text=data.text,

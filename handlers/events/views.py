@@ -1,13 +1,17 @@
-"""How events look on the wire, built in batches: one query per related table for a whole page of events."""
+"""How events look on the wire, built in batches: one query per related table for a whole page of events.
+
+Every event shape lives here except `CalendarCell` (calendar.py, the compact calendar view), `TimelineEvent`
+(insights/timeline.py) and `ConnectedEvent` (processes/shapes.py), which belong to their screens; `PlanEventOut`
+(planning/week.py) is a proposal, not an event. docs/api.md ("Output shapes") lists them all with the reason
+each variant exists: the response JSON of every route is what the original frontend (or the original API) reads."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Executable, Row, Select, func, select
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import access
@@ -17,18 +21,19 @@ from handlers.events.tags import TopicOut, topic_out
 from handlers.events.times import derive
 from handlers.links import ServedLink
 from handlers.schema import UTC, Out
+from persistence import events
 from persistence.enums import EventStatus, ParticipantStatus
 from persistence.errors import NotFound
-from persistence.models import Event, EventParticipant, EventTopic, StatusLog, Topic, User
+from persistence.models import Event, EventParticipant, StatusLog, User
 
-# Keeps IN lists well under every driver's bind-parameter limit.
-CHUNK = 1000
 DETAIL_STATUS_LOGS = 50
 MAX_RELATED = 50
 AVATARS = 5
 
 
 class ParticipantOut(Out):
+    """A participant as the original frontend's `Participant` type reads it (`/events/{id}/participants`)."""
+
     event_id: uuid.UUID
     user_id: uuid.UUID
     role: str
@@ -38,6 +43,8 @@ class ParticipantOut(Out):
 
 
 class EventOut(Out):
+    """The event: the canonical shape (the original frontend's calendar, every `event.*` message)."""
+
     id: uuid.UUID
     title: str
     description: str | None
@@ -61,6 +68,8 @@ class EventOut(Out):
 
 
 class EventListItem(Out):
+    """The original frontend's event lists (`/events`, `/events/me`): legacy strings, a count and topic names."""
+
     id: uuid.UUID
     title: str
     start_time: UTC
@@ -76,12 +85,16 @@ class EventListItem(Out):
 
 
 class ParticipantsGroup(Out):
+    """`EventDetail.participantsGroup`: the avatar row of the original frontend's event page."""
+
     name: str
     count: int
     avatars: list[UserBrief]
 
 
 class RelatedEvent(Out):
+    """`EventDetail.relatedEvents` as the original frontend reads it: a link to another event, not the event."""
+
     id: uuid.UUID
     title: str
     start_time: UTC
@@ -90,6 +103,8 @@ class RelatedEvent(Out):
 
 
 class StatusLogOut(Out):
+    """A status change, the original's `StatusLog` (`/events/{id}/status-logs`, `status.changed`)."""
+
     id: uuid.UUID
     previous_status: EventStatus | None
     new_status: EventStatus
@@ -101,15 +116,32 @@ class StatusLogOut(Out):
 
 
 class EventDetail(EventOut):
+    """The original frontend's `/events/{id}` reads tags, participantsGroup, relatedEvents and statusLogs too."""
+
     tags: list[str]
     participants_group: ParticipantsGroup
     related_events: list[RelatedEvent]
     status_logs: list[StatusLogOut]
 
 
-def _chunks(ids: Sequence[uuid.UUID]) -> Iterator[Sequence[uuid.UUID]]:
-    for i in range(0, len(ids), CHUNK):
-        yield ids[i:i + CHUNK]
+
+class ContextEvent(Out):
+    """An event without people, topics or legacy strings: `relatedEvents` of the original `/live/process-context`."""
+
+    id: uuid.UUID
+    title: str
+    description: str | None
+    start_time: UTC
+    end_time: UTC
+    status: EventStatus
+    color: str | None
+
+
+class EventHit(ContextEvent):
+    """A hit of the original `/search/events`: `ContextEvent` plus the event's process and creator."""
+
+    process_id: uuid.UUID | None
+    created_by_id: uuid.UUID | None
 
 
 def participant_out(p: EventParticipant, user: User) -> ParticipantOut:
@@ -119,14 +151,7 @@ def participant_out(p: EventParticipant, user: User) -> ParticipantOut:
 
 async def participants_by_event(db: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[ParticipantOut]]:
     out: dict[uuid.UUID, list[ParticipantOut]] = {i: [] for i in ids}
-    rows: list[Row[uuid.UUID, uuid.UUID, str, ParticipantStatus, datetime]] = []
-    for chunk in _chunks(ids):
-        rows.extend(await db.execute(
-            select(EventParticipant.event_id, EventParticipant.user_id, EventParticipant.role,
-                   EventParticipant.status, EventParticipant.joined_at)
-            .where(EventParticipant.event_id.in_(chunk))
-            .order_by(EventParticipant.joined_at, EventParticipant.user_id)
-        ))
+    rows = await events.participant_rows(db, ids)
     # The same few people take part in many events: load each once.
     users = await user_briefs(db, {r.user_id for r in rows})
     for event_id, user_id, role, status, joined_at in rows:
@@ -139,28 +164,18 @@ async def participants_by_event(db: AsyncSession, ids: Sequence[uuid.UUID]) -> d
 
 
 async def user_briefs(db: AsyncSession, ids: set[uuid.UUID]) -> dict[uuid.UUID, UserBrief]:
-    out: dict[uuid.UUID, UserBrief] = {}
-    wanted = list(ids)
-    for chunk in _chunks(wanted):
-        for user_id, name, handle, image in await db.execute(
-                select(User.id, User.name, User.handle, User.profile_image).where(User.id.in_(chunk))):
-            out[user_id] = UserBrief(id=user_id, name=name, handle=handle, profile_image=image)
-    return out
+    return {user_id: UserBrief(id=user_id, name=name, handle=handle, profile_image=image)
+            for user_id, name, handle, image in await events.user_brief_rows(db, ids)}
 
 
 async def topics_by_event(db: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[TopicOut]]:
     out: dict[uuid.UUID, list[TopicOut]] = {i: [] for i in ids}
     shapes: dict[uuid.UUID, TopicOut] = {}
-    for chunk in _chunks(ids):
-        rows = await db.execute(
-            select(EventTopic.event_id, Topic).join(Topic, Topic.id == EventTopic.topic_id)
-            .where(EventTopic.event_id.in_(chunk)).order_by(Topic.name)
-        )
-        for event_id, topic in rows:
-            shape = shapes.get(topic.id)
-            if shape is None:
-                shape = shapes[topic.id] = topic_out(topic)
-            out[event_id].append(shape)
+    for event_id, topic in await events.topics_of_events(db, ids):
+        shape = shapes.get(topic.id)
+        if shape is None:
+            shape = shapes[topic.id] = topic_out(topic)
+        out[event_id].append(shape)
     return out
 
 
@@ -189,22 +204,9 @@ async def event_outs(db: AsyncSession, events: Sequence[Event]) -> list[EventOut
 
 async def list_page(db: AsyncSession, stmt: Select[Event]) -> list[EventListItem]:
     """A page of `stmt`'s events as list items, in two statements of plain rows: the page with each event's
-    count of participants who have not declined (a correlated count), then the page's topic names."""
-    going = (select(func.count()).where(EventParticipant.event_id == Event.id,
-                                        EventParticipant.status != ParticipantStatus.DECLINED)
-             .correlate(Event).scalar_subquery())
-    conn = await db.connection()
-    rows = (await conn.execute(stmt.with_only_columns(
-        Event.id, Event.title, Event.start_time, Event.end_time, Event.color, Event.status, Event.process_id, going,
-    ))).all()
-    ids = [r[0] for r in rows]
-    names: dict[uuid.UUID, list[str]] = {i: [] for i in ids}
-    for chunk in _chunks(ids):
-        for event_id, name in await conn.execute(
-            select(EventTopic.event_id, Topic.name).join(Topic, Topic.id == EventTopic.topic_id)
-            .where(EventTopic.event_id.in_(chunk)).order_by(Topic.name)
-        ):
-            names[event_id].append(name)
+    count of participants who have not declined, then the page's topic names."""
+    rows = await events.list_rows(db, stmt)
+    names = await events.topic_names(db, [r[0] for r in rows])
     items = []
     for event_id, title, start, end, color, status, process_id, count in rows:
         legacy = derive(start, end)
@@ -239,11 +241,7 @@ async def related_events(ctx: Context, event: Event) -> list[RelatedEvent]:
     ids = _related_ids(event)
     if not ids:
         return []
-    rows = await ctx.db.execute(
-        select(Event.id, Event.title, Event.start_time, Event.color)
-        .where(Event.id.in_(ids), access.member_clause(ctx.user_id))
-    )
-    found = {r.id: r for r in rows}
+    found = await events.related_rows(ctx.db, ids, access.member_clause(ctx.user_id))
     return [RelatedEvent(id=r.id, title=r.title, start_time=r.start_time, date=derive(r.start_time, r.start_time).date,
                          color=r.color) for r in (found[i] for i in ids if i in found)]
 
@@ -260,11 +258,8 @@ def status_log_out(log: StatusLog, user: User | None, viewer: User | None) -> St
 
 
 async def status_logs(ctx: Context, event_id: uuid.UUID, offset: int, limit: int) -> list[StatusLogOut]:
-    rows = await ctx.db.execute(
-        select(StatusLog, User).outerjoin(User, User.id == StatusLog.user_id).where(StatusLog.event_id == event_id)
-        .order_by(StatusLog.created_at.desc(), StatusLog.id.desc()).offset(offset).limit(limit)
-    )
-    return [status_log_out(log, user, ctx.user) for log, user in rows]
+    return [status_log_out(log, user, ctx.user)
+            for log, user in await events.status_log_page(ctx.db, event_id, offset, limit)]
 
 
 def active(participants: Iterable[ParticipantOut]) -> list[ParticipantOut]:
@@ -286,21 +281,7 @@ async def event_detail(ctx: Context, event: Event) -> EventDetail:
 
 # --- one event for a reader: rows, not ORM objects -----------------------------------------------------------
 
-_DETAIL_EVENT = (Event.id, Event.title, Event.description, Event.start_time, Event.end_time, Event.status,
-                 Event.complexity, Event.color, Event.location, Event.event_metadata, Event.created_by_id,
-                 Event.process_id, Event.recording_url, Event.created_at, Event.updated_at)
-AnyRow = Row[*tuple[Any, ...]]
-_LOG_USER = (User.id, User.email, User.name, User.handle, User.profile_image, User.bio, User.user_metadata,
-             User.is_guest, User.guest_role, User.is_admin, User.created_at, User.updated_at)
-
-
-async def _rows(ctx: Context, stmt: Executable) -> Sequence[AnyRow]:
-    # Straight on the session's connection: plain rows, without the ORM's per-statement loading machinery.
-    conn = await ctx.db.connection()
-    return (await conn.execute(stmt)).all()
-
-
-def _log_user(row: AnyRow, viewer: User) -> UserOut | None:
+def _log_user(row: events.AnyRow, viewer: User) -> UserOut | None:
     (uid, email, name, handle, image, bio, meta, is_guest, guest_role, is_admin, created_at, updated_at) = row[7:]
     if uid is None:
         return None
@@ -314,41 +295,28 @@ async def read_event_detail(ctx: Context, event_id: uuid.UUID) -> EventDetail:
     """GET /events/{id}: the event, its topics, participants (with their users), status history and related events
     in four statements of plain rows (five with related events). The access rule is part of the event's own
     statement: an event the caller may not see is not found, exactly as one that does not exist."""
-    found = await _rows(ctx, select(*_DETAIL_EVENT).where(Event.id == event_id, access.member_clause(ctx.user_id)))
-    if not found:
+    e = await events.detail_row(ctx.db, event_id, access.member_clause(ctx.user_id))
+    if e is None:
         raise NotFound("event", event_id)
-    e = found[0]
     topics = [TopicOut.model_construct(id=r.id, name=r.name, category=r.category, color=r.color,
                                        created_at=r.created_at, updated_at=r.updated_at)
-              for r in await _rows(ctx, select(Topic.id, Topic.name, Topic.category, Topic.color, Topic.created_at,
-                                               Topic.updated_at)
-                                   .join(EventTopic, EventTopic.topic_id == Topic.id)
-                                   .where(EventTopic.event_id == event_id).order_by(Topic.name))]
+              for r in await events.detail_topic_rows(ctx.db, event_id)]
     participants = [
         ParticipantOut.model_construct(
             event_id=event_id, user_id=r.user_id, role=r.role or "participant", status=r.status,
             joined_at=r.joined_at, user=UserBrief(id=r.user_id, name=r.name, handle=r.handle,
                                                   profile_image=r.profile_image))
-        for r in await _rows(ctx, select(EventParticipant.user_id, EventParticipant.role, EventParticipant.status,
-                                         EventParticipant.joined_at, User.name, User.handle, User.profile_image)
-                             .join(User, User.id == EventParticipant.user_id)
-                             .where(EventParticipant.event_id == event_id)
-                             .order_by(EventParticipant.joined_at, EventParticipant.user_id))
+        for r in await events.detail_participant_rows(ctx.db, event_id)
     ]
     participants.sort(key=lambda p: p.user_id != e.created_by_id)  # the creator first
     logs = [
         StatusLogOut.model_construct(id=r[0], previous_status=r[1], new_status=r[2], event_id=event_id,
                                      user_id=r[3], user=_log_user(r, ctx.user), created_at=r[4], updated_at=r[5])
-        for r in await _rows(ctx, select(StatusLog.id, StatusLog.previous_status, StatusLog.new_status,
-                                         StatusLog.user_id, StatusLog.created_at, StatusLog.updated_at,
-                                         StatusLog.event_id, *_LOG_USER)
-                             .outerjoin(User, User.id == StatusLog.user_id).where(StatusLog.event_id == event_id)
-                             .order_by(StatusLog.created_at.desc(), StatusLog.id.desc()).limit(DETAIL_STATUS_LOGS))
+        for r in await events.detail_log_rows(ctx.db, event_id, DETAIL_STATUS_LOGS)
     ]
     related: list[RelatedEvent] = []
     if ids := _related_ids_of(e.id, e.event_metadata):
-        rows = {r.id: r for r in await _rows(ctx, select(Event.id, Event.title, Event.start_time, Event.color)
-                                             .where(Event.id.in_(ids), access.member_clause(ctx.user_id)))}
+        rows = await events.related_rows(ctx.db, ids, access.member_clause(ctx.user_id))
         related = [RelatedEvent(id=r.id, title=r.title, start_time=r.start_time,
                                 date=derive(r.start_time, r.start_time).date, color=r.color)
                    for r in (rows[i] for i in ids if i in rows)]

@@ -27,6 +27,8 @@ MAX_ITEMS = 1000  # events and processes listed (the most recent); the counts al
 
 
 class TimelineEvent(Out):
+    """An event on the original frontend's timeline (`/progress/timeline`): legacy date/time, tag names, isCreator."""
+
     id: uuid.UUID
     title: str
     date: str

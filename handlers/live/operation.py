@@ -17,7 +17,7 @@ from handlers.context import Context, Outcome
 from handlers.processes import steps
 from handlers.processes.checklist import StepChange, StepIn, SubStepIn
 from handlers.processes.shapes import CONTENT_MAX, ORDER_MAX
-from handlers.schema import In, Out
+from handlers.schema import In, Out, to_wire
 from persistence.errors import BadRequest, Forbidden, NotFound
 from persistence.models import Process, Step
 
@@ -84,7 +84,7 @@ def _update_fields(op: LiveOperationIn) -> dict[str, Any]:
 
 
 def _dump(out: Out) -> dict[str, Any]:
-    data: dict[str, Any] = out.model_dump(mode="json", by_alias=True)
+    data: dict[str, Any] = to_wire(out)
     return data
 
 

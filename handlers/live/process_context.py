@@ -7,12 +7,12 @@ from typing import Any
 
 from handlers import access
 from handlers.context import Context
+from handlers.events.views import ContextEvent
 from handlers.live.contexts import LiveMessageOut, message_out
 from handlers.processes.shapes import StepOut, step_out
-from handlers.schema import UTC, Out
+from handlers.schema import Out
 from persistence import accounts
 from persistence import live as live_rows
-from persistence.enums import EventStatus
 from persistence.models import Process
 
 RECENT_MESSAGES = 20
@@ -20,6 +20,8 @@ RELATED_EVENTS = 50
 
 
 class ContextProcess(Out):
+    """`process` of the original `/live/process-context`: what a live AI session is told about the process."""
+
     id: uuid.UUID
     title: str
     description: str | None
@@ -29,16 +31,6 @@ class ContextProcess(Out):
     template_id: uuid.UUID | None
     created_by_id: uuid.UUID | None
     steps: list[StepOut]
-
-
-class ContextEvent(Out):
-    id: uuid.UUID
-    title: str
-    description: str | None
-    start_time: UTC
-    end_time: UTC
-    status: EventStatus
-    color: str | None
 
 
 class ContextPreferences(Out):

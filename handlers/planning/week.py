@@ -76,6 +76,8 @@ class PlanGenerateIn(In):
 
 
 class PlanEventOut(Out):
+    """A proposed session of `/plan/generate`, not an event yet: the original frontend sends it back to `/plan/save`."""
+
     id: str  # a temporary client-side id; saving creates the real event
     title: str
     description: str

@@ -46,6 +46,8 @@ class Partial(In):
 
 
 class SubStepOut(Out):
+    """A substep: the canonical shape (inside `StepOut`, every `substep.*` message)."""
+
     id: uuid.UUID
     content: str
     completed: bool
@@ -57,6 +59,8 @@ class SubStepOut(Out):
 
 
 class StepOut(Out):
+    """A step with its substeps: the canonical shape (the original frontend's `Step`, every `step.*` message)."""
+
     id: uuid.UUID
     content: str
     completed: bool
@@ -70,11 +74,15 @@ class StepOut(Out):
 
 
 class TemplateBrief(Out):
+    """`ProcessOut.template`: which template an instance was cloned from, as a link."""
+
     id: uuid.UUID
     title: str
 
 
 class ProcessOut(Out):
+    """The process (template or instance): the canonical shape (lists, `process.*` messages)."""
+
     id: uuid.UUID
     title: str
     description: str | None
@@ -94,6 +102,8 @@ class ProcessOut(Out):
 
 
 class ConnectedEvent(Out):
+    """`ProcessDetail.connectedEvents` as the original frontend reads it: a card (name, imageUrl, a head count)."""
+
     id: uuid.UUID
     name: str
     start_time: UTC
@@ -104,6 +114,8 @@ class ConnectedEvent(Out):
 
 
 class ProcessDetail(ProcessOut):
+    """The original frontend's process page (`/processes/{id}`) reads its steps and connectedEvents too."""
+
     steps: list[StepOut]
     connected_events: list[ConnectedEvent]
 

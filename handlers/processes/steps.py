@@ -10,11 +10,9 @@ concurrent "append" requests cannot take the same order.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from typing import Annotated, TypeVar
 
 from pydantic import Field, RootModel
-from sqlalchemy import func, select
 
 from channels import topics
 from handlers import access, catalogue
@@ -24,8 +22,9 @@ from handlers.processes.checklist import StepChange, StepIn, SubStepChange, SubS
 from handlers.processes.manage import load_steps, process_for_reader
 from handlers.processes.shapes import StepOut, SubStepOut, step_out, substep_out
 from handlers.schema import Out
+from persistence import processes
 from persistence.errors import NotFound
-from persistence.models import Event, Process, Step, SubStep
+from persistence.models import Process, Step, SubStep
 
 P = TypeVar("P")
 
@@ -54,63 +53,30 @@ def _messages(event_ids: list[uuid.UUID], event: catalogue.Event[P], out: P) -> 
     return event.messages([topics.for_event(eid) for eid in event_ids], out)
 
 
-async def _linked_events(ctx: Context, process: Process, resource: str, ident: uuid.UUID) -> list[uuid.UUID]:
-    """The events using `process` (where changes are announced), after checking the caller may work on it:
-    its creator, or a member of one of those events. One query for both."""
-    rows = (await ctx.db.execute(
-        select(Event.id, access.member_clause(ctx.user_id)).where(Event.process_id == process.id)
-    )).all()
-    if process.created_by_id != ctx.user_id and not any(bool(member) for _, member in rows):
-        raise NotFound(resource, ident)
-    return [eid for eid, _ in rows]
-
-
 async def _process_for_work(ctx: Context, process_id: uuid.UUID) -> tuple[Process, list[uuid.UUID]]:
-    process = await ctx.db.get(Process, process_id, with_for_update=True)
-    if process is None:
+    """The process, locked, with the events to announce to, after checking the caller may work on it."""
+    found = await processes.process_for_work(ctx.db, process_id,
+                                             workable=access.process_workable_clause(ctx.user_id))
+    if found is None or not found[1]:
         raise NotFound("process", process_id)
-    return process, await _linked_events(ctx, process, "process", process_id)
-
-
-def _events_for_worker(ctx: Context, creator: uuid.UUID | None, linked: list[tuple[uuid.UUID | None, bool | None]],
-                       resource: str, ident: uuid.UUID) -> list[uuid.UUID]:
-    """The linked events of rows (event id, caller is a member) from an outer join on `Event.process_id`,
-    after checking the caller may work on the process: its creator, or a member of one of those events."""
-    if creator != ctx.user_id and not any(bool(member) for _, member in linked):
-        raise NotFound(resource, ident)
-    return [eid for eid, _ in linked if eid is not None]
+    return found[0], await processes.linked_event_ids(ctx.db, process_id)
 
 
 async def _step_for_work(ctx: Context, step_id: uuid.UUID) -> tuple[Step, list[uuid.UUID]]:
-    """The step, locked, with the events to announce to; the access check in the same statement (one row per
-    linked event; the process itself is not loaded)."""
-    rows = (await ctx.db.execute(
-        select(Step, Process.created_by_id, Event.id, access.member_clause(ctx.user_id))
-        .join(Process, Step.process_id == Process.id).outerjoin(Event, Event.process_id == Process.id)
-        .where(Step.id == step_id).order_by(Event.id)
-        .with_for_update(of=Step).execution_options(populate_existing=True)
-    )).all()
-    if not rows:
+    """The step, locked, with the events to announce to; the access check in the same statement."""
+    found = await processes.step_for_work(ctx.db, step_id, workable=access.process_workable_clause(ctx.user_id))
+    if found is None or not found[1]:
         raise NotFound("step", step_id)
-    return rows[0][0], _events_for_worker(ctx, rows[0][1], [(r[2], r[3]) for r in rows], "step", step_id)
+    return found[0], found[2]
 
 
 async def _substep_for_work(ctx: Context, substep_id: uuid.UUID) -> tuple[SubStep, list[uuid.UUID]]:
     """As _step_for_work, for a substep."""
-    rows = (await ctx.db.execute(
-        select(SubStep, Process.created_by_id, Event.id, access.member_clause(ctx.user_id))
-        .join(Step, SubStep.step_id == Step.id).join(Process, Step.process_id == Process.id)
-        .outerjoin(Event, Event.process_id == Process.id)
-        .where(SubStep.id == substep_id).order_by(Event.id)
-        .with_for_update(of=SubStep).execution_options(populate_existing=True)
-    )).all()
-    if not rows:
+    found = await processes.substep_for_work(ctx.db, substep_id,
+                                             workable=access.process_workable_clause(ctx.user_id))
+    if found is None or not found[1]:
         raise NotFound("substep", substep_id)
-    return rows[0][0], _events_for_worker(ctx, rows[0][1], [(r[2], r[3]) for r in rows], "substep", substep_id)
-
-
-async def _substeps_of(ctx: Context, step_id: uuid.UUID) -> list[SubStep]:
-    return list((await ctx.db.scalars(select(SubStep).where(SubStep.step_id == step_id))).all())
+    return found[0], found[2]
 
 
 # --- steps ------------------------------------------------------------------------------------------
@@ -124,11 +90,10 @@ async def list_steps(ctx: Context, process_id: uuid.UUID) -> list[StepOut]:
 async def create_step(ctx: Context, process_id: uuid.UUID, data: StepIn) -> Outcome[StepOut]:
     """Order 0 or absent appends after the last step; inline substeps are created with it."""
     process, events = await _process_for_work(ctx, process_id)
-    top = await ctx.db.scalar(select(func.max(Step.order)).where(Step.process_id == process.id))
+    top = await processes.top_step_order(ctx.db, process.id)
     step = checklist.new_steps([data], ctx.now, top)[0]
     step.process_id = process.id
-    ctx.db.add(step)
-    await ctx.db.flush()
+    await processes.add_flushed(ctx.db, step)
     out = step_out(step, step.sub_steps)
     return Outcome(out, publish=_messages(events, catalogue.STEP_CREATED, out))
 
@@ -136,7 +101,7 @@ async def create_step(ctx: Context, process_id: uuid.UUID, data: StepIn) -> Outc
 async def update_step(ctx: Context, step_id: uuid.UUID, change: StepChange) -> Outcome[StepOut]:
     """Completing a step completes its substeps; un-completing clears the step's own timestamp only."""
     step, events = await _step_for_work(ctx, step_id)
-    subs = await _substeps_of(ctx, step.id)
+    subs = await processes.substeps_of(ctx.db, step.id)
     checklist.apply_step_change(step, subs, change.given(), ctx.now)
     await ctx.db.flush()
     out = step_out(step, subs)
@@ -145,7 +110,7 @@ async def update_step(ctx: Context, step_id: uuid.UUID, change: StepChange) -> O
 
 async def delete_step(ctx: Context, step_id: uuid.UUID) -> Outcome[None]:
     step, events = await _step_for_work(ctx, step_id)
-    out = step_out(step, await _substeps_of(ctx, step.id))
+    out = step_out(step, await processes.substeps_of(ctx.db, step.id))
     await ctx.db.delete(step)
     await ctx.db.flush()
     return Outcome(None, publish=_messages(events, catalogue.STEP_DELETED, out))
@@ -162,17 +127,16 @@ async def list_substeps(ctx: Context, step_id: uuid.UUID) -> list[SubStepOut]:
         await process_for_reader(ctx, step.process_id)
     except NotFound:
         raise NotFound("step", step_id) from None
-    subs = await _substeps_of(ctx, step.id)
+    subs = await processes.substeps_of(ctx.db, step.id)
     return sorted((substep_out(s) for s in subs), key=lambda s: (s.order, s.created_at))
 
 
 async def create_substep(ctx: Context, step_id: uuid.UUID, data: SubStepIn) -> Outcome[SubStepOut]:
     step, events = await _step_for_work(ctx, step_id)  # the step's lock serialises order assignment
-    top = await ctx.db.scalar(select(func.max(SubStep.order)).where(SubStep.step_id == step.id))
+    top = await processes.top_substep_order(ctx.db, step.id)
     sub = checklist.new_substeps([data], ctx.now, top)[0]
     sub.step_id = step.id
-    ctx.db.add(sub)
-    await ctx.db.flush()
+    await processes.add_flushed(ctx.db, sub)
     out = substep_out(sub)
     return Outcome(out, publish=_messages(events, catalogue.SUBSTEP_CREATED, out))
 
@@ -198,29 +162,11 @@ async def batch_update_substeps(ctx: Context, patches: list[SubStepPatch]) -> Ou
     ids = list(dict.fromkeys(p.id for p in patches))
     if not ids:
         return Outcome([])
-    rows = (await ctx.db.execute(
-        select(SubStep, Process).join(Step, SubStep.step_id == Step.id).join(Process, Step.process_id == Process.id)
-        .where(SubStep.id.in_(ids)).with_for_update(of=SubStep).execution_options(populate_existing=True)
-    )).all()
-    found = {sub.id: (sub, process) for sub, process in rows}
+    found = await processes.substeps_for_work(ctx.db, ids, workable=access.process_workable_clause(ctx.user_id))
     for sid in ids:
-        if sid not in found:
+        if sid not in found or not found[sid][2]:
             raise NotFound("substep", sid)
-    processes = {process.id: process for _, process in found.values()}
-    linked: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    member_of: set[uuid.UUID] = set()
-    for eid, pid, member in (await ctx.db.execute(
-        select(Event.id, Event.process_id, access.member_clause(ctx.user_id))
-        .where(Event.process_id.in_(list(processes)))
-    )).all():
-        if pid is not None:
-            linked[pid].append(eid)
-            if member:
-                member_of.add(pid)
-    for sid in ids:
-        process = found[sid][1]
-        if process.created_by_id != ctx.user_id and process.id not in member_of:
-            raise NotFound("substep", sid)
+    linked = await processes.events_by_process(ctx.db, list(dict.fromkeys(pid for _, pid, _ in found.values())))
     for patch in patches:
         fields = patch.given()
         fields.pop("id", None)
@@ -228,18 +174,14 @@ async def batch_update_substeps(ctx: Context, patches: list[SubStepPatch]) -> Ou
     await ctx.db.flush()
     outs = [substep_out(found[sid][0]) for sid in ids]
     publish = [m for out, sid in zip(outs, ids, strict=True)
-               for m in _messages(linked[found[sid][1].id], catalogue.SUBSTEP_UPDATED, out)]
+               for m in _messages(linked.get(found[sid][1], []), catalogue.SUBSTEP_UPDATED, out)]
     return Outcome(outs, publish=publish)
 
 
 async def fix_completion(ctx: Context, process_id: uuid.UUID) -> Outcome[FixOut]:
     """Repair data from before the cascade rule: complete the unfinished substeps of completed steps."""
     process, events = await _process_for_work(ctx, process_id)
-    rows = (await ctx.db.execute(
-        select(SubStep, Step).join(Step, SubStep.step_id == Step.id)
-        .where(Step.process_id == process.id, Step.completed.is_(True), SubStep.completed.is_not(True))
-        .with_for_update(of=SubStep)
-    )).all()
+    rows = await processes.unfinished_substeps_of_completed_steps(ctx.db, process.id)
     publish: list[Message] = []
     for sub, step in rows:
         sub.completed = True

@@ -24,9 +24,9 @@ from handlers.live import prompts as live_ai
 from handlers.live.contexts import LiveMessageOut
 from handlers.live.prompts import LiveMessageRequest
 from handlers.live.suggestions import SuggestedOperation
-from handlers.schema import In, Limit, Out
+from handlers.schema import In, Limit, Out, to_wire
 from persistence.errors import AIUnavailable, DomainError
-from server.responses import ORJSONResponse, error_response, serialize
+from server.responses import ORJSONResponse, error_response
 from server.routing import ApiRouter, Call, SomeCall
 from server.state import AppState
 from server.uploads import ReceivedFile, read_file
@@ -47,7 +47,7 @@ class AfterCommit(Response):
         request_id = scope.get("state", {}).get("request_id")
         reply: Response
         try:
-            reply = ORJSONResponse(serialize(self._type, await self._produce()))
+            reply = ORJSONResponse(to_wire(await self._produce(), self._type))
         except DomainError as exc:
             reply = error_response(exc, request_id)
         except Exception:

@@ -19,8 +19,8 @@ from handlers.events.calendar import (
 from handlers.events.manage import EventCreate, EventQuery, EventUpdate, MyEventsQuery
 from handlers.events.participants import ParticipantCreate, ParticipantUpdate
 from handlers.events.views import EventDetail, EventListItem, EventOut, ParticipantOut, StatusLogOut
-from handlers.schema import PageQuery
-from server.responses import ORJSONResponse, serialize
+from handlers.schema import PageQuery, to_wire
+from server.responses import ORJSONResponse
 from server.routing import ApiRouter, Call
 from server.uploads import respond_then_remove
 
@@ -98,7 +98,7 @@ async def _calendar(call: Call[None, CalendarView]) -> Response:
     query = call.query
     if query.view == "compact":
         return ORJSONResponse(await calendar.range_cells(call.ctx, query))
-    return ORJSONResponse(serialize(list[EventOut], await calendar.range_events(call.ctx, query)))
+    return ORJSONResponse(to_wire(await calendar.range_events(call.ctx, query), list[EventOut]))
 
 
 @router.get("/calendar/events", response=list[EventOut] | list[CalendarCell], read_only=True)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from handlers import search
+from handlers.events.tags import TopicOut
+from handlers.events.views import EventHit
 from handlers.posts.manage import PostOut
 from handlers.search import (
-    EventHit,
     ProcessHit,
     SearchPageQuery,
     SearchQuery,
     SearchResults,
-    TopicHit,
     UserHit,
 )
 from server.routing import ApiRouter, Call
@@ -49,6 +49,6 @@ async def search_posts(call: Call[None, SearchPageQuery]) -> list[PostOut]:
 
 
 @router.get("/search/topics")
-async def search_topics(call: Call[None, SearchPageQuery]) -> list[TopicHit]:
+async def search_topics(call: Call[None, SearchPageQuery]) -> list[TopicOut]:
     """Topics by name or category."""
     return await search.search_one(call.ctx, "topics", call.query)
