@@ -15,6 +15,9 @@ Cancelling cancels the task: the OpenAI stream's context closes the upstream HTT
 that arrives while a frame is being published waits for that publish (so the log and the stored text agree).
 A keeper loop refreshes this instance's leases and, on every instance, ends streams whose registration ran
 out (their instance died) with `ai.error` code `interrupted`.
+
+What one stream carries is in `ai/stream_state.py`, the model's tool calls in `ai/tool_calls.py`, storing the
+answer in `ai/turns.py`.
 """
 
 from __future__ import annotations
@@ -27,27 +30,25 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ai import metrics as ai_metrics
+from ai import turns
 from ai.budgets import TokenBudget
 from ai.leases import Coordination, StreamInfo
 from ai.model import HOW_TO_CONFIGURE, LLM, Finish, TextDelta, ToolCall, Usage
+from ai.stream_state import GenerationConfig, GenerationResult, Running
+from ai.tool_calls import followup, tools_for
 from channels import topics
 from handlers.catalogue import AI_CANCELLED, AI_COMPLETED, AI_DELTA, AI_ERROR, AI_STARTED, AiCancelled
 from handlers.context import Context, Limits, Message
 from handlers.live import prompts as live_ai
-from handlers.live import suggestions as live_suggestions
-from handlers.live.prompts import CancelRequested, PromptAccepted, Turn
-from handlers.live.suggestions import SuggestedOperation
+from handlers.live.prompts import CancelRequested, PromptAccepted
 from handlers.schema import to_wire
-from handlers.unit_of_work import unit_of_work
-from persistence.errors import AITimeout, AIUnavailable, Conflict, DomainError, NotFound, RateLimited
-from persistence.models import LiveContext, User
+from persistence.errors import AITimeout, AIUnavailable, Conflict, DomainError, RateLimited
 
 # The streams reserved by the unit of work running in this task (see Generations.reservations).
 _reserved_here: ContextVar[list[StreamInfo] | None] = ContextVar("ai_reserved_here", default=None)
@@ -55,42 +56,6 @@ _reserved_here: ContextVar[list[StreamInfo] | None] = ContextVar("ai_reserved_he
 log = logging.getLogger("conversme.ai")
 
 Publish = Callable[[str, str, Any], Awaitable[None]]
-TOOL_RESULT = "Shown to the operator as suggestions. Now answer the operator in plain text."
-
-
-@dataclass(frozen=True)
-class GenerationConfig:
-    context_tokens: int = 6000
-    max_output_tokens: int = 1000
-    tokens_per_minute_user: int = 20_000
-    tokens_per_minute_session: int = 40_000
-    lease_seconds: float = 5.0
-    idle_timeout: float = 32.0  # a backstop behind the client's own read timeout
-
-
-@dataclass
-class GenerationResult:
-    status: str  # completed | cancelled | error | interrupted
-    stream_id: str
-    text: str = ""
-    message_id: uuid.UUID | None = None
-    operations: list[SuggestedOperation] = field(default_factory=list)
-    usage: dict[str, Any] = field(default_factory=dict)
-    error: DomainError | None = None
-
-
-@dataclass
-class _Running:
-    info: StreamInfo
-    accepted: PromptAccepted
-    task: asyncio.Task[GenerationResult] | None = None
-    stop_reason: str | None = None  # cancelled | interrupted | lost
-    shielded: bool = False  # publishing a frame, or finishing: a stop waits for the next checkpoint
-    started: float = field(default_factory=time.monotonic)
-    first_token: float | None = None
-    text: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    turn: Turn | None = None
 
 
 class Generations:
@@ -110,7 +75,7 @@ class Generations:
         self.instance_id = instance_id
         self.config = config
         self.error_code = error_code
-        self._local: dict[str, _Running] = {}
+        self._local: dict[str, Running] = {}
         self._keeper: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -188,7 +153,7 @@ class Generations:
         assert accepted.message.author_id is not None
         info = StreamInfo(accepted.stream_id, str(accepted.context_id), topics.for_live(accepted.context_id),
                           str(accepted.message.author_id), self.instance_id)
-        running = _Running(info, accepted)
+        running = Running(info, accepted)
         self._local[info.stream_id] = running
         running.task = asyncio.get_running_loop().create_task(self._run(running), name=f"ai-{info.stream_id}")
         return running.task
@@ -209,7 +174,7 @@ class Generations:
         if running is not None:
             self._stop(running, "cancelled")
 
-    def _stop(self, r: _Running, reason: str) -> None:
+    def _stop(self, r: Running, reason: str) -> None:
         if r.stop_reason is None:
             r.stop_reason = reason
         if not r.shielded and r.task is not None and not r.task.done():
@@ -220,7 +185,7 @@ class Generations:
     async def _send(self, message: Message) -> None:
         await self.publish(message.topic, message.event, message.data)
 
-    async def _emit(self, r: _Running, message: Message) -> None:
+    async def _emit(self, r: Running, message: Message) -> None:
         r.shielded = True
         try:
             await self._send(message)
@@ -229,18 +194,12 @@ class Generations:
         if r.stop_reason is not None:
             raise asyncio.CancelledError  # the stop that arrived while publishing
 
-    async def _as_owner(self, r: _Running, work: Callable[[Context], Awaitable[Any]]) -> Any:
-        """Run `work` in a short transaction acting as the session's owner (always a member of it)."""
-        async with unit_of_work(self.sessionmaker, self.clock()) as unit:
-            context = await unit.db.get(LiveContext, r.accepted.context_id)
-            owner = await unit.db.get(User, context.user_id) if context is not None else None
-            if owner is None:
-                raise NotFound("live context", r.accepted.context_id)
-            return await work(Context(db=unit.db, user=owner, now=unit.now, limits=self.limits))
+    async def _as_owner(self, r: Running, work: Callable[[Context], Awaitable[Any]]) -> Any:
+        return await turns.as_owner(self.sessionmaker, self.clock(), self.limits, r.accepted.context_id, work)
 
-    async def _stream_round(self, r: _Running, messages: list[dict[str, Any]], tool_choice: str,
+    async def _stream_round(self, r: Running, messages: list[dict[str, Any]], tool_choice: str,
                             calls: list[ToolCall]) -> None:
-        tools = [live_suggestions.TOOL] if r.turn is not None and r.turn.checklist is not None else []
+        tools = tools_for(r.turn)
         events = self.llm.stream_chat(messages, tools=tools, tool_choice=tool_choice,
                                       max_tokens=self.config.max_output_tokens)
         try:
@@ -262,25 +221,13 @@ class Generations:
                 elif isinstance(event, ToolCall):
                     calls.append(event)
                 elif isinstance(event, Usage):
-                    prev = r.usage
-                    r.usage = event if prev is None else Usage(
-                        prev.prompt_tokens + event.prompt_tokens, prev.completion_tokens + event.completion_tokens,
-                        prev.total_tokens + event.total_tokens)
+                    r.add_usage(event)
                 elif isinstance(event, Finish):
                     pass
         finally:
             await events.aclose()  # closes the upstream response if we leave early
 
-    def _usage(self, r: _Running) -> dict[str, Any]:
-        if r.usage is not None:
-            return {"promptTokens": r.usage.prompt_tokens, "completionTokens": r.usage.completion_tokens,
-                    "totalTokens": r.usage.total_tokens}
-        prompt = r.turn.estimated_prompt_tokens if r.turn is not None else 0
-        completion = live_ai.estimate_tokens("".join(r.text)) if r.text else 0
-        return {"promptTokens": prompt, "completionTokens": completion, "totalTokens": prompt + completion,
-                "estimated": True}
-
-    async def _run(self, r: _Running) -> GenerationResult:
+    async def _run(self, r: Running) -> GenerationResult:
         sid = r.info.stream_id
         result = GenerationResult("error", sid)
         try:
@@ -294,12 +241,7 @@ class Generations:
             await self._stream_round(r, r.turn.messages, "auto", calls)
             if calls and not r.text:
                 # The model only called the tool: hand it the call's result so that it writes the answer.
-                followup = [*r.turn.messages,
-                            {"role": "assistant", "content": None, "tool_calls": [
-                                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-                                for c in calls]},
-                            *[{"role": "tool", "tool_call_id": c.id, "content": TOOL_RESULT} for c in calls]]
-                await self._stream_round(r, followup, "none", [])
+                await self._stream_round(r, followup(r.turn.messages, calls), "none", [])
             r.shielded = True  # finishing: a late cancel no longer applies
             result = await self._complete(r, calls)
         except asyncio.CancelledError:
@@ -323,35 +265,22 @@ class Generations:
                 await self.coordination.release(r.info)
             with contextlib.suppress(Exception):
                 await self.budget.spend([f"user:{r.info.user_id}", f"session:{r.info.context_id}"],
-                                        int(self._usage(r)["totalTokens"]))
+                                        int(r.usage_out()["totalTokens"]))
             ai_metrics.GENERATIONS.labels(result.status).inc()
             if r.first_token is not None and result.status == "completed":
                 elapsed = time.monotonic() - r.first_token
-                tokens = self._usage(r)["completionTokens"]
+                tokens = r.usage_out()["completionTokens"]
                 if elapsed > 0 and tokens:
                     ai_metrics.TOKENS_PER_SECOND.observe(tokens / elapsed)
         return result
 
-    async def _complete(self, r: _Running, calls: list[ToolCall]) -> GenerationResult:
+    async def _complete(self, r: Running, calls: list[ToolCall]) -> GenerationResult:
         text = "".join(r.text)
-        usage = self._usage(r)
-
-        async def store(ctx: Context) -> tuple[uuid.UUID, list[SuggestedOperation]]:
-            # Checked against the checklist as it is now, not as it was when the turn began.
-            checklist = await live_ai.current_checklist(ctx, r.accepted.context_id)
-            operations: list[SuggestedOperation] = []
-            for call in calls:
-                if call.name == live_suggestions.TOOL_NAME:
-                    operations += live_suggestions.validate(live_suggestions.parse_arguments(call.arguments),
-                                                            checklist)
-            operations = operations[: live_suggestions.MAX_OPERATIONS]
-            message = await live_ai.store_reply(ctx, r.accepted.context_id, text, {
-                "streamId": r.info.stream_id, "status": "completed", "usage": usage, "model": self.llm.model,
-                "inReplyTo": str(r.accepted.message.id),
-                "suggestedOperations": [to_wire(o) for o in operations]})
-            return message.id, operations
-
-        message_id, operations = await self._as_owner(r, store)
+        usage = r.usage_out()
+        metadata = {"streamId": r.info.stream_id, "status": "completed", "usage": usage, "model": self.llm.model,
+                    "inReplyTo": str(r.accepted.message.id)}
+        message_id, operations = await self._as_owner(
+            r, lambda ctx: turns.store_completed(ctx, r.accepted.context_id, text, calls, metadata))
         result = GenerationResult("completed", r.info.stream_id, text, message_id, operations, usage)
         if await self.coordination.claim_end(r.info.stream_id):
             await self._free(r)
@@ -361,21 +290,22 @@ class Generations:
                 "usage": usage}))
         return result
 
-    async def _end_early(self, r: _Running, status: str, error: DomainError | None, *,
+    async def _end_early(self, r: Running, status: str, error: DomainError | None, *,
                          announce: bool = True) -> GenerationResult:
         r.shielded = True
         text = "".join(r.text)
         code = "interrupted" if status == "interrupted" else None
         if error is not None and code is None:
             code = "timeout" if isinstance(error, AITimeout) else self.error_code(error)
-        result = GenerationResult(status, r.info.stream_id, text, usage=self._usage(r), error=error)
+        result = GenerationResult(status, r.info.stream_id, text, usage=r.usage_out(), error=error)
         if text:  # what the members saw is kept, marked as unfinished
             metadata: dict[str, Any] = {"streamId": r.info.stream_id, "status": status, "usage": result.usage,
                                         "model": self.llm.model, "inReplyTo": str(r.accepted.message.id)}
             if error is not None:
                 metadata["error"] = {"code": code, "message": error.message}
             try:
-                result.message_id = await self._as_owner(r, lambda ctx: self._store_partial(ctx, r, text, metadata))
+                result.message_id = await self._as_owner(
+                    r, lambda ctx: turns.store_partial(ctx, r.accepted.context_id, text, metadata))
             except Exception:
                 log.warning("could not store the partial answer of %s", r.info.stream_id, exc_info=True)
         if not announce or not await self.coordination.claim_end(r.info.stream_id):
@@ -392,15 +322,11 @@ class Generations:
                 "message": error.message if error else "the answer could not be finished"}))
         return result
 
-    async def _free(self, r: _Running) -> None:
+    async def _free(self, r: Running) -> None:
         """Release the session's lease before the last event is published: a member who hears that the answer
         ended may ask again at once, and must not be told another answer is still being generated."""
         with contextlib.suppress(Exception):
             await self.coordination.release(r.info)
-
-    async def _store_partial(self, ctx: Context, r: _Running, text: str, metadata: dict[str, Any]) -> uuid.UUID:
-        message = await live_ai.store_reply(ctx, r.accepted.context_id, text, metadata)
-        return message.id
 
     # ---- keeping leases, and ending streams whose instance died ------------------------------------
 

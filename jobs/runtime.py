@@ -24,8 +24,8 @@ from adapters.storage import Storage
 from channels.hub import Hub
 from handlers.catalogue import Job
 from handlers.context import Limits, Outcome
-from jobs.broker import JobQueue
 from jobs.metrics import JobStats
+from jobs.queue import JobQueue
 
 # The modules that register jobs; imported by `bind` so that a worker knows every task.
 JOB_MODULES = ("jobs.ops", "jobs.reminders", "jobs.media", "jobs.reports")

@@ -26,11 +26,12 @@ from adapters.storage import StorageConfig, open_storages
 from channels.hub import create_hub
 from channels.outbox import Outbox
 from handlers.context import Limits, Outcome
-from jobs.broker import Backoff, create_queue, describe
+from jobs.broker import create_queue
 from jobs.handoffs import enqueue_committed
 from jobs.metrics import HEARTBEAT_SECONDS, create_stats
 from jobs.middleware import JobsMiddleware
 from jobs.publishing import publish_outcome
+from jobs.receiving import Backoff, describe
 from jobs.runtime import JobRuntime, bind
 from persistence.database import create_engine, create_sessionmaker
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ai.budgets import create_token_budget
 from ai.leases import create_coordination
 from ai.model import LLMConfig, create_llm
-from ai.runner import GenerationConfig, Generations
+from ai.runner import Generations
+from ai.stream_state import GenerationConfig
 from channels.outbox import Outbox
 from handlers.context import Limits
 from server.errors import ws_code

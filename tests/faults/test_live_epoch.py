@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from channels import messages as m
-from channels.redis_hub import PUBLISH_ID_TTL_MS, RedisHub
+from channels.redis_hub import RedisHub
+from channels.redis_scripts import PUBLISH_ID_TTL_MS
 from tests.faults.services import PrivateRedis
 
 pytestmark = pytest.mark.slow

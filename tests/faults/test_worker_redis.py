@@ -27,7 +27,8 @@ from taskiq import AckableMessage
 from adapters.storage import LocalStorage
 from channels.hub import create_hub
 from handlers.context import Outcome
-from jobs.broker import LocalBroker, LocalJobQueue, RedisJobQueue
+from jobs.broker import RedisJobQueue
+from jobs.local_queue import LocalBroker, LocalJobQueue
 from jobs.metrics import WORKERS, MemoryJobStats
 from jobs.runtime import JobRuntime
 from jobs.worker import JobService, utc_now

@@ -182,7 +182,7 @@ async def test_redis_data_loss_makes_listeners_resync_not_skip() -> None:
         await a.publish(t, "chat.message", {"i": 1})
         await eventually(lambda: len(r.msgs) == 1)
         # What a Redis restart without persistence does to a topic: counter, epoch and stream are gone.
-        await a.redis.delete(*a._keys(t))
+        await a.redis.delete(*a._layout.keys(t))
         await a.publish(t, "chat.message", {"i": 2})
         await eventually(lambda: r.resynced == [t])
         assert len(r.msgs) == 1
@@ -205,7 +205,7 @@ async def test_redis_gap_is_filled_from_the_stream() -> None:
         # Entry 2 is logged but its pub/sub message is lost (as in a dropped subscriber connection).
         await a.redis.eval(
             "redis.call('INCR', KEYS[1]); redis.call('XADD', KEYS[3], '0-2', 'f', ARGV[1], 't', ARGV[2])", 3,
-            *a._keys(t), json.dumps({"op": "msg", "topic": t, "offset": 2}), int(1e13))
+            *a._layout.keys(t), json.dumps({"op": "msg", "topic": t, "offset": 2}), int(1e13))
         await a.publish(t, "chat.message", {"i": 3})
         await eventually(lambda: len(r.msgs) == 3)
         assert [o for _, o, _ in r.msgs] == [1, 2, 3] and r.resynced == []
@@ -229,7 +229,7 @@ async def test_a_crashed_instances_presence_expires_on_its_own() -> None:
         # The instance dies: no untrack, no refresh (its tasks and connections just stop).
         for task in crashed._tasks:
             task.cancel()
-        crashed._mine.clear()
+        crashed._presence._mine.clear()
         await eventually(lambda: len(watcher.presence) == 2)
         assert watcher.presence[1]["leaves"] == {"u1": {}}
         assert await alive.presence(t) == {}

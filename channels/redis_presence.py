@@ -1,0 +1,129 @@
+"""Who is connected to a topic, across instances: a sorted set of members by expiry and a hash of their metas
+per topic. Each instance refreshes its own members' expiry and removes the members of instances that died
+(their expiry ran out); joins and leaves reach the topic's listeners as presence frames on its channel."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, cast
+
+import orjson
+
+from channels import messages as m
+from channels.batching import Batcher
+from channels.redis_client import RedisClient
+from channels.redis_scripts import TRACK_MANY, UNTRACK, KeyLayout
+
+log = logging.getLogger("conversme.hub")
+
+
+class RedisPresence:
+    def __init__(self, layout: KeyLayout, presence_ttl: float, topics: Callable[[], Iterable[str]]) -> None:
+        self._layout = layout
+        self._presence_ttl = presence_ttl
+        self._topics = topics  # the topics this instance listens on: it expires their dead members
+        self._redis: RedisClient | None = None
+        self._mine: dict[tuple[str, str], str] = {}  # (topic, connection id) → user id, refreshed while alive
+        # Presence writes and reads of connections joining at the same moment: one round trip for all of them.
+        self._tracks: Batcher[tuple[str, str, str, str], bool] = Batcher(self._track_batch)
+        self._presences: Batcher[str, dict[str, Any]] = Batcher(self._presence_many)
+
+    def start(self, redis: RedisClient) -> None:
+        self._redis = redis
+        self._untrack = self._layout.script(redis, UNTRACK)
+        self._track_many = self._layout.script(redis, TRACK_MANY)
+
+    @property
+    def redis(self) -> RedisClient:
+        if self._redis is None:
+            raise RuntimeError("hub not started")
+        return self._redis
+
+    async def close(self) -> None:
+        for (topic, conn), user in list(self._mine.items()):
+            with contextlib.suppress(Exception):
+                await self.untrack(topic, conn, user)
+
+    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None:
+        self._mine[(topic, connection_id)] = user_id
+        await self._tracks.get((topic, connection_id, user_id, orjson.dumps(meta).decode()))
+
+    async def _track_batch(self, keys: list[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], bool]:
+        now = time.time()
+        by_topic: dict[str, list[str]] = {}
+        for topic, connection_id, user_id, meta in keys:
+            by_topic.setdefault(topic, []).extend(
+                [f"{user_id}\t{connection_id}", meta, user_id, orjson.dumps(user_id).decode() + ":" + meta])
+        calls = []
+        for topic, args in by_topic.items():
+            empty = m.presence(topic, {}, {})
+            cut = empty.index('"joins":{') + len('"joins":{')
+            calls.append((self._layout.presence_keys(topic), [(now + self._presence_ttl) * 1000, now * 1000,
+                                                              self._layout.channel(topic), empty[:cut], empty[cut:],
+                                                              *args]))
+        if self._layout.cluster:
+            # The topics' keys live on different nodes: one script call each, all at once (a cluster pipeline
+            # does not load scripts on the nodes it reaches).
+            await asyncio.gather(*(self._track_many(keys=k, args=a) for k, a in calls))
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for k, a in calls:
+                    await self._track_many(keys=k, client=pipe, args=a)
+                await pipe.execute()
+        return dict.fromkeys(keys, True)
+
+    async def untrack(self, topic: str, connection_id: str, user_id: str) -> None:
+        self._mine.pop((topic, connection_id), None)
+        await self._untrack_member(topic, f"{user_id}\t{connection_id}", user_id)
+
+    async def _untrack_member(self, topic: str, member: str, user_id: str) -> None:
+        frame = m.presence(topic, {}, {user_id: {}})
+        await self._untrack(keys=self._layout.presence_keys(topic), args=[
+            member, time.time() * 1000, f"{user_id}\t", self._layout.channel(topic), frame])
+
+    async def presence(self, topic: str) -> dict[str, Any]:
+        return await self._presences.get(topic) or {}
+
+    async def _presence_many(self, topics: list[str]) -> dict[str, dict[str, Any]]:
+        """Who is present in each topic: the live members' metas, read for all topics in one round trip."""
+        now_ms = time.time() * 1000
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for topic in topics:
+                zkey, hkey = self._layout.presence_keys(topic)
+                pipe.zrangebyscore(zkey, now_ms, "+inf")
+                pipe.hgetall(hkey)
+            replies = await pipe.execute()
+        out: dict[str, dict[str, Any]] = {}
+        for i, topic in enumerate(topics):
+            members, metas = cast(list[str], replies[2 * i]), cast(dict[str, str], replies[2 * i + 1])
+            present: dict[str, Any] = {}
+            for member in members:
+                meta = metas.get(member)
+                present[member.split("\t", 1)[0]] = orjson.loads(meta) if meta else {}
+            out[topic] = present
+        return out
+
+    async def upkeep(self) -> None:
+        """Keep our entries alive; expire the entries of instances that died (their TTL ran out)."""
+        while True:  # until the hub cancels it
+            await asyncio.sleep(self._presence_ttl / 3)
+            try:
+                now_ms = time.time() * 1000
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for (topic, conn), user in list(self._mine.items()):
+                        pipe.zadd(self._layout.presence_keys(topic)[0],
+                                  {f"{user}\t{conn}": now_ms + self._presence_ttl * 1000}, xx=True)
+                    await pipe.execute()
+                for topic in list(self._topics()):
+                    zkey = self._layout.presence_keys(topic)[0]
+                    expired = cast(list[str], await self.redis.zrangebyscore(zkey, "-inf", now_ms))
+                    for member in expired:
+                        await self._untrack_member(topic, member, member.split("\t", 1)[0])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("presence upkeep failed: %s", exc)
