@@ -5,16 +5,13 @@ from __future__ import annotations
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import TypeVar
 
-from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.security import Passwords
 from handlers.market.library import COLLECTIONS, LIBRARY_AUTHOR, LibTemplate
+from persistence import accounts, market, tags
 from persistence.models import Collection, Directory, Process, Step, SubStep, Topic, User, UserPreferences
-
-T = TypeVar("T")
 
 DEBUG_ADMIN_PASSWORD = "admin1234"
 
@@ -51,15 +48,14 @@ async def ensure_admin(db: AsyncSession, passwords: Passwords, *, email: str, na
                        password: str | None) -> bool:
     """Create the admin, or make sure an existing one is an admin (resetting the password if given)."""
     email = email.strip().lower()
-    user = await db.scalar(select(User).where(func.lower(User.email) == email))
+    user = await accounts.user_by_email(db, email)
     if user is None:
-        taken = await db.scalar(select(User.id).where(func.lower(User.handle) == handle.lower()))
+        taken = await accounts.handle_taken(db, handle)
         user = User(email=email, name=name, handle=handle if not taken else f"{handle}_{secrets.token_hex(3)}",
                     password_hash=await passwords.hash(password) if password else None, is_admin=True, user_metadata={})
         db.add(user)
         await db.flush()
-        db.add(UserPreferences(user_id=user.id))
-        await db.flush()
+        await accounts.add_preferences(db, UserPreferences(user_id=user.id))
         return True
     user.is_admin = True
     if password:
@@ -71,7 +67,7 @@ async def ensure_admin(db: AsyncSession, passwords: Passwords, *, email: str, na
 async def initialize(db: AsyncSession, passwords: Passwords, admin: AdminSpec) -> SeedReport:
     """Admin, topics and template library; a second run changes nothing."""
     report = SeedReport()
-    existing = await db.scalar(select(User).where(func.lower(User.email) == admin.email.lower()))
+    existing = await accounts.user_by_email(db, admin.email.lower())
     if existing is None:
         password = admin.password or (DEBUG_ADMIN_PASSWORD if admin.debug else None)
         if password is None:
@@ -82,18 +78,14 @@ async def initialize(db: AsyncSession, passwords: Passwords, admin: AdminSpec) -
     elif not existing.is_admin:
         existing.is_admin = True
         report.actions.append(f"made {admin.email} an admin")
-    names = {n.lower() for n in (await db.scalars(select(Topic.name))).all()}
+    names = {n.lower() for n in await tags.topic_names(db)}
     added = [Topic(name=n, category=c, color=col) for n, c, col in TOPICS if n.lower() not in names]
-    db.add_all(added)
+    tags.add_topics(db, added)
     if added:
         report.actions.append(f"created {len(added)} topics")
     report.actions.extend(await initialize_library(db))
     await db.flush()
     return report
-
-
-async def _one(db: AsyncSession, stmt: Select[T]) -> T | None:
-    return (await db.scalars(stmt.limit(1))).first()
 
 
 async def initialize_library(db: AsyncSession) -> list[str]:
@@ -104,30 +96,27 @@ async def initialize_library(db: AsyncSession) -> list[str]:
     """
     counts = {"collections": 0, "directories": 0, "template processes": 0}
     for spec in COLLECTIONS:
-        collection = await _one(db, select(Collection).where(Collection.is_library.is_(True),
-                                                             Collection.title == spec.title))
+        collection = await market.library_collection(db, spec.title)
         if collection is None:
             collection = Collection(title=spec.title, description=spec.description, is_library=True, saves=0,
                                     collection_metadata={"author": dict(LIBRARY_AUTHOR),
                                                          "categories": list(spec.categories)})
-            db.add(collection)
+            market.add_collection(db, collection)
             await db.flush()
             counts["collections"] += 1
         for folder in spec.folders:
-            directory = await _one(db, select(Directory).where(Directory.collection_id == collection.id,
-                                                               Directory.name == folder.name))
+            directory = await market.directory_named(db, collection.id, folder.name)
             if directory is None:
                 directory = Directory(name=folder.name, description=folder.description, color=folder.color,
                                       icon=folder.icon, is_template=True, collection_id=collection.id,
                                       directory_metadata={"source": "library"})
-                db.add(directory)
+                market.add_directory(db, directory)
                 await db.flush()
                 counts["directories"] += 1
-            titles = set((await db.scalars(select(Process.title).where(
-                Process.directory_id == directory.id, Process.is_template.is_(True)))).all())
+            titles = await market.template_titles(db, directory.id)
             for template in folder.templates:
                 if template.title not in titles:
-                    db.add(_template(template, directory.id))
+                    market.add_template(db, _template(template, directory.id))
                     counts["template processes"] += 1
     await db.flush()
     return [f"created {n} library {what}" for what, n in counts.items() if n]

@@ -137,3 +137,24 @@ async def library_templates(db: AsyncSession, *, category: str | None, offset: i
 def add_template(db: AsyncSession, row: Process) -> None:
     """Staged with its steps and substeps: written with the session's next flush."""
     db.add(row)
+
+
+# ---- seeding the library (looked up by name: a second run finds what the first created) ---------------------
+
+
+async def library_collection(db: AsyncSession, title: str) -> Collection | None:
+    """A library collection with this title (any one, if there were several)."""
+    return (await db.scalars(select(Collection).where(Collection.is_library.is_(True), Collection.title == title)
+                             .limit(1))).first()
+
+
+async def directory_named(db: AsyncSession, collection_id: uuid.UUID, name: str) -> Directory | None:
+    """A directory of the collection with this name (any one, if there were several)."""
+    return (await db.scalars(select(Directory).where(Directory.collection_id == collection_id, Directory.name == name)
+                             .limit(1))).first()
+
+
+async def template_titles(db: AsyncSession, directory_id: uuid.UUID) -> set[str]:
+    """The titles of the template processes in the directory."""
+    return set((await db.scalars(select(Process.title).where(
+        Process.directory_id == directory_id, Process.is_template.is_(True)))).all())

@@ -22,10 +22,11 @@ from starlette.websockets import WebSocket
 from adapters.storage import open_storages
 from persistence import migrate
 from server import liveness, openapi
-from server.api import ORJSONResponse, build_routes
+from server.api import build_routes
 from server.lifespan import drain, open_state
 from server.metrics_middleware import ApiMetrics, MetricsMiddleware
 from server.middleware import RequestIdMiddleware
+from server.responses import ORJSONResponse
 from server.routes import all_endpoints
 from server.routes.console import static_routes as console_routes
 from server.routes.ops import redis_answers

@@ -45,7 +45,8 @@ from server.settings import Settings
 from server.state import Announcer, AppState
 from server.topic_log import DatabaseTopicLog, run_relay
 from server.topic_log import stop as stop_relay
-from server.websocket import Connection, drain_connections
+from server.websocket import drain_connections
+from server.ws_connection import Connection
 
 log = logging.getLogger("conversme")
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server.api import ORJSONResponse
+from server.responses import ORJSONResponse
 
 ROUTERS = ("users", "events", "processes", "live-processes", "posts", "topics", "live", "plan", "progress",
            "reports", "templates", "directories")

@@ -99,6 +99,6 @@ class MetricsMiddleware:
             self.metrics.requests.labels(method, route, str(status)).inc()
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # WebSocket frames are counted by the connections themselves (server/websocket.py) and read at scrape
+        # WebSocket frames are counted by the connections themselves (server/ws_connection.py) and read at scrape
         # time: wrapping send here would add a coroutine layer to every delivered frame of every fan-out.
         await self.app(scope, receive, send)

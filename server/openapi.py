@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter
 from starlette.responses import HTMLResponse
 
-from server.api import Endpoint
+from server.routing import Endpoint
 
 REF = "#/components/schemas/{model}"
 

@@ -25,8 +25,8 @@ from server.ratelimit import RateLimiter
 from server.session_watch import SessionWatch
 from server.settings import Settings
 
-if TYPE_CHECKING:  # server.websocket imports this module
-    from server.websocket import Connection
+if TYPE_CHECKING:  # server.ws_connection imports this module
+    from server.ws_connection import Connection
 
 T = TypeVar("T")
 
@@ -63,4 +63,4 @@ class AppState:
     background: set[asyncio.Task[object]]  # cancelled at shutdown
     # Frames of connections that have closed, and sockets ever opened (live ones are summed at read time).
     ws_totals: dict[str, int] = field(default_factory=lambda: {"framesIn": 0, "framesOut": 0, "opened": 0})
-    ws_limits: ProtocolLimits | None = None  # every socket's protocol limits, made by the first (server.websocket)
+    ws_limits: ProtocolLimits | None = None  # every socket's protocol limits, made by the first (server/websocket.py)

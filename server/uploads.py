@@ -26,7 +26,7 @@ from handlers.context import Outcome
 from handlers.media.records import FileCleanup
 from handlers.schema import to_wire
 from persistence.errors import BadRequest, Invalid, PayloadTooLarge, UnsupportedMediaType
-from server.api import ORJSONResponse
+from server.responses import ORJSONResponse
 
 log = logging.getLogger("conversme.uploads")
 

@@ -14,77 +14,28 @@ message (server frames are not masked, so every member's bytes are the same).
 What it leaves out: permessage-deflate (the reused bytes depend on it being off; `conversme serve` turns it
 off) and the `websocket.http.response` extension (the app answers a refused socket with a close: 403).
 The contract test (tests/realtime/test_transport_contract.py) runs it, and uvicorn's own protocols, through
-a real server."""
+a real server. The handshake's shared state and scope are server/uvicorn_handshake.py; the frame bytes
+server/uvicorn_frames.py."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import struct
 from collections import deque
 from typing import Any, cast
-from urllib.parse import unquote
 
 from websockets.exceptions import InvalidState
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
+from server.uvicorn_frames import ClientGone, Parts, text_frame
+from server.uvicorn_handshake import Shared, asgi_scope
+
 log = logging.getLogger("uvicorn.error")
 
-_OPEN_TEXT = 0x81  # FIN + text opcode; server frames carry no mask
-_last_text: str | None = None
-_last_frame = b""
-
-
-def text_frame(text: str) -> bytes:
-    """The wire bytes of an unmasked text frame. A broadcast hands every member the same str object, so the
-    last one is remembered: encoded once per message, not once per member."""
-    global _last_text, _last_frame
-    if text is _last_text:
-        return _last_frame
-    payload = text.encode()
-    n = len(payload)
-    if n < 126:
-        head = bytes((_OPEN_TEXT, n))
-    elif n < 65536:
-        head = struct.pack("!BBH", _OPEN_TEXT, 126, n)
-    else:
-        head = struct.pack("!BBQ", _OPEN_TEXT, 127, n)
-    _last_text, _last_frame = text, head + payload
-    return _last_frame
-
-
-class ClientGone(OSError):
-    """Sent to a socket that is closed or closing (uvicorn's `ClientDisconnected` is an OSError too)."""
-
-
-class _Shared:
-    """What every socket of one server has in common: kept once, not once per connection."""
-
-    __slots__ = ("app", "app_state", "asgi", "close_timeout", "connections", "default_headers", "loop",
-                 "max_size", "ping_interval", "ping_timeout", "root_path", "tasks")
-
-    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
-                 loop: asyncio.AbstractEventLoop) -> None:
-        if not config.loaded:
-            config.load()
-        self.app = config.loaded_app
-        self.app_state = app_state
-        self.asgi = {"version": config.asgi_version, "spec_version": "2.4"}
-        self.root_path: str = config.root_path
-        self.connections: set[Any] = server_state.connections
-        self.tasks: set[asyncio.Task[None]] = server_state.tasks
-        self.default_headers: list[tuple[bytes, bytes]] = server_state.default_headers
-        self.max_size: int | None = config.ws_max_size
-        self.ping_interval: float | None = config.ws_ping_interval
-        self.ping_timeout: float | None = config.ws_ping_timeout
-        self.close_timeout = 10.0
-        self.loop = loop
-
-
-_shared: dict[int, _Shared] = {}
+_shared: dict[int, Shared] = {}
 
 
 class LeanWebSocket(asyncio.Protocol):
@@ -101,7 +52,7 @@ class LeanWebSocket(asyncio.Protocol):
         key = id(server_state)
         shared = _shared.get(key)
         if shared is None or shared.connections is not server_state.connections or shared.loop is not loop:
-            shared = _shared[key] = _Shared(config, server_state, app_state, loop)
+            shared = _shared[key] = Shared(config, server_state, app_state, loop)
         self.shared = shared
         self.transport: asyncio.Transport = cast(asyncio.Transport, None)
         self.conn = ServerProtocol(max_size=shared.max_size, logger=log)
@@ -193,21 +144,7 @@ class LeanWebSocket(asyncio.Protocol):
             return
         self._response = response
         headers = request.headers
-        raw_path, _, query = request.path.partition("?")
-        subprotocols = [p.strip() for value in headers.get_all("Sec-WebSocket-Protocol") for p in value.split(",")]
-        transport = self.transport
-        server = transport.get_extra_info("sockname")
-        client = transport.get_extra_info("peername")
-        ssl = transport.get_extra_info("sslcontext") is not None
-        scope = {
-            "type": "websocket", "asgi": shared.asgi, "http_version": "1.1", "scheme": "wss" if ssl else "ws",
-            "server": tuple(server[:2]) if isinstance(server, tuple) else None,
-            "client": tuple(client[:2]) if isinstance(client, tuple) else None,
-            "root_path": shared.root_path, "path": shared.root_path + unquote(raw_path),
-            "raw_path": (shared.root_path + raw_path).encode("ascii"), "query_string": query.encode("ascii"),
-            "headers": [(k.lower().encode("ascii"), v.encode("latin-1")) for k, v in headers.raw_items()],
-            "subprotocols": subprotocols, "state": shared.app_state.copy(),
-        }
+        scope = asgi_scope(shared, self.transport, request.path, headers)
         # websockets' parser keeps the request for the socket's life (a local of its generator): its headers
         # are in the scope now, so they need not stay there too.
         headers.clear()
@@ -270,7 +207,7 @@ class LeanWebSocket(asyncio.Protocol):
         # Rare (browsers send whole messages): kept in the inbox's slot for parts until the last one.
         parts = _parts.get(self)
         if parts is None or frame.opcode is not Opcode.CONT:
-            parts = _Parts(frame.opcode)
+            parts = Parts(frame.opcode)
             _parts[self] = parts
         parts.data.append(bytes(frame.data))
         if frame.fin:
@@ -483,13 +420,5 @@ class LeanWebSocket(asyncio.Protocol):
         self._ping_payload = None
 
 
-class _Parts:
-    __slots__ = ("data", "opcode")
-
-    def __init__(self, opcode: Opcode) -> None:
-        self.opcode = opcode
-        self.data: list[bytes] = []
-
-
 # The parts of a fragmented message, by socket: almost never used, so not a slot on every connection.
-_parts: dict[LeanWebSocket, _Parts] = {}
+_parts: dict[LeanWebSocket, Parts] = {}

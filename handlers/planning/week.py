@@ -28,7 +28,7 @@ from handlers.context import Context
 from handlers.planning import model as plan_model
 from handlers.processes.instances import instantiate
 from handlers.schema import UTC, In, Out
-from persistence import events, planning
+from persistence import events, processes
 from persistence.enums import EventStatus, ParticipantStatus
 from persistence.errors import DomainError, NotFound
 from persistence.models import Event, EventParticipant, Process, StatusLog
@@ -137,11 +137,11 @@ def _usable_by(user_id: uuid.UUID) -> ColumnElement[bool]:
 
 async def directories(ctx: Context) -> list[PlanDirectory]:
     """The caller's directories that hold templates, each with those templates."""
-    dirs = await planning.directories_of(ctx.db, ctx.user_id)
+    dirs = await processes.directories_of(ctx.db, ctx.user_id)
     if not dirs:
         return []
-    templates = await planning.templates_in(ctx.db, [d.id for d in dirs], usable=_usable_by(ctx.user_id))
-    steps = await planning.step_counts(ctx.db, [t.id for t in templates])
+    templates = await processes.templates_in(ctx.db, [d.id for d in dirs], usable=_usable_by(ctx.user_id))
+    steps = await processes.step_counts(ctx.db, [t.id for t in templates])
     by_dir: dict[uuid.UUID, list[PlanTemplate]] = {}
     for t in templates:
         by_dir.setdefault(t.directory_id, []).append(  # type: ignore[arg-type]
@@ -155,13 +155,13 @@ async def _chosen_templates(ctx: Context, body: PlanGenerateIn) -> list[Process]
     (or a library template) — anything else is 404."""
     chosen: dict[uuid.UUID, Process] = {}
     for directory_id in dict.fromkeys(body.directory_ids):
-        directory = await planning.directory(ctx.db, directory_id)
+        directory = await processes.directory(ctx.db, directory_id)
         if directory is None or directory.created_by_id != ctx.user_id:
             raise NotFound("directory", directory_id)
-        for t in await planning.templates_in(ctx.db, [directory_id], usable=_usable_by(ctx.user_id)):
+        for t in await processes.templates_in(ctx.db, [directory_id], usable=_usable_by(ctx.user_id)):
             chosen.setdefault(t.id, t)
     for template_id in dict.fromkeys(body.template_ids):
-        picked = await planning.template(ctx.db, template_id, usable=_usable_by(ctx.user_id))
+        picked = await processes.template(ctx.db, template_id, usable=_usable_by(ctx.user_id))
         if picked is None:
             raise NotFound("template", template_id)
         chosen.setdefault(picked.id, picked)
@@ -228,7 +228,7 @@ async def finish_plan(draft: PlanDraft, body: PlanGenerateIn, planner: plan_mode
 
 async def draft_plan(ctx: Context, body: PlanGenerateIn) -> PlanDraft:
     templates = await _chosen_templates(ctx, body)
-    steps = await planning.step_counts(ctx.db, [t.id for t in templates])
+    steps = await processes.step_counts(ctx.db, [t.id for t in templates])
     zone = await user_zone(ctx)
     today = day_start(ctx.now, zone)
     monday = add_days(today, (7 - today.weekday()) % 7 or 7)
@@ -302,7 +302,7 @@ async def save(ctx: Context, body: PlanSaveIn) -> PlanSaveOut:
         if item.effort:
             metadata["effort"] = item.effort
         if item.process_id is not None:
-            target = await planning.process(ctx.db, item.process_id)
+            target = await processes.process(ctx.db, item.process_id)
             if target is None:
                 raise NotFound("process", item.process_id)
             if target.is_template:

@@ -7,15 +7,15 @@ from collections import defaultdict
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import select, update
 
 from handlers import access
 from handlers.context import Context
 from handlers.processes.manage import process_details
 from handlers.processes.shapes import OptionalId, Partial, ProcessDetail
 from handlers.schema import UTC, In, Out, PageQuery, metadata_field
+from persistence import processes
 from persistence.errors import Invalid, NotFound
-from persistence.models import Directory, Process
+from persistence.models import Directory
 
 MAX_DEPTH = 1000  # a guard for the parent walk; real trees are a few levels deep
 
@@ -99,14 +99,8 @@ def _fields(d: Directory) -> dict[str, Any]:
 async def directory_outs(ctx: Context, rows: list[Directory]) -> list[DirectoryOut]:
     templates: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     if rows:
-        found = await ctx.db.execute(
-            select(Process.id, Process.directory_id)
-            .where(Process.directory_id.in_([d.id for d in rows]), Process.is_template.is_(True))
-            .order_by(Process.created_at, Process.id)
-        )
-        for pid, did in found.all():
-            if did is not None:
-                templates[did].append(pid)
+        for pid, did in await processes.templates_by_directory(ctx.db, [d.id for d in rows]):
+            templates[did].append(pid)
     return [DirectoryOut(**_fields(d), processes=templates[d.id], process_count=len(templates[d.id])) for d in rows]
 
 
@@ -119,12 +113,9 @@ async def own_directory(ctx: Context, directory_id: uuid.UUID, *, for_update: bo
 
 async def list_directories(ctx: Context, q: DirectoryQuery) -> list[DirectoryOut]:
     """Top-level directories, or the children of `parent_id`."""
-    stmt = select(Directory).where(Directory.created_by_id == ctx.user_id)
-    stmt = stmt.where(Directory.parent_id.is_(None) if q.parent_id is None else Directory.parent_id == q.parent_id)
-    if not q.include_templates:
-        stmt = stmt.where(Directory.is_template.is_not(True))
     offset, limit = q.window(ctx.limits.max_page_size)
-    rows = (await ctx.db.scalars(stmt.order_by(Directory.created_at, Directory.id).offset(offset).limit(limit))).all()
+    rows = await processes.directory_page(ctx.db, ctx.user_id, q.parent_id, with_library=q.include_templates,
+                                          offset=offset, limit=limit)
     return await directory_outs(ctx, list(rows))
 
 
@@ -141,17 +132,12 @@ async def create_directory(ctx: Context, data: DirectoryIn) -> DirectoryOut:
 
 async def get_directory(ctx: Context, directory_id: uuid.UUID) -> DirectoryDetail:
     directory = await own_directory(ctx, directory_id)
-    rows = list((await ctx.db.scalars(
-        select(Process).where(Process.directory_id == directory.id, access.process_visible_clause(ctx.user_id))
-        .order_by(Process.created_at, Process.id).limit(ctx.limits.max_page_size)
-    )).all())
+    rows = list(await processes.processes_in(ctx.db, directory.id, visible=access.process_visible_clause(ctx.user_id),
+                                             limit=ctx.limits.max_page_size))
     # An instance whose template sits in the same directory is shown through that template.
     template_ids = {p.id for p in rows if p.is_template}
     shown = [p for p in rows if p.is_template or p.template_id is None or p.template_id not in template_ids]
-    children = (await ctx.db.scalars(
-        select(Directory).where(Directory.parent_id == directory.id, Directory.created_by_id == ctx.user_id)
-        .order_by(Directory.created_at, Directory.id).limit(ctx.limits.max_page_size)
-    )).all()
+    children = await processes.subdirectories(ctx.db, directory.id, ctx.user_id, limit=ctx.limits.max_page_size)
     details = await process_details(ctx, shown)
     return DirectoryDetail(**_fields(directory), processes=details, process_count=len(template_ids),
                            subdirectories=await directory_outs(ctx, list(children)))
@@ -196,13 +182,6 @@ async def delete_directory(ctx: Context, directory_id: uuid.UUID, q: DeleteQuery
             if target == directory.id:
                 raise Invalid("cannot move processes into the directory being deleted")
             target = (await own_directory(ctx, target)).id
-    await ctx.db.execute(
-        update(Process).where(Process.directory_id == directory.id).values(directory_id=target)
-        .execution_options(synchronize_session=False)
-    )
-    await ctx.db.execute(
-        update(Directory).where(Directory.parent_id == directory.id).values(parent_id=directory.parent_id)
-        .execution_options(synchronize_session=False)
-    )
-    await ctx.db.delete(directory)
-    await ctx.db.flush()
+    await processes.move_processes(ctx.db, directory.id, target)
+    await processes.move_subdirectories(ctx.db, directory.id, directory.parent_id)
+    await processes.delete_flushed(ctx.db, directory)

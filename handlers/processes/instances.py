@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
-
 from handlers.context import Context
+from persistence import processes
 from persistence.errors import NotFound
 from persistence.models import Process, Step, SubStep
 
@@ -38,10 +36,7 @@ def is_library(process: Process) -> bool:
 async def template_for_cloning(ctx: Context, template_id: uuid.UUID) -> Process:
     """A template the caller may instantiate: their own, or a library template. Loaded with steps and
     substeps."""
-    template = await ctx.db.scalar(
-        select(Process).where(Process.id == template_id, Process.is_template.is_(True))
-        .options(selectinload(Process.steps).selectinload(Step.sub_steps))
-    )
+    template = await processes.template_with_steps(ctx.db, template_id)
     if template is None:
         raise NotFound("template", template_id)
     if template.created_by_id != ctx.user_id and not is_library(template):

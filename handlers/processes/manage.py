@@ -8,8 +8,6 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import aliased
 
 from handlers import access
 from handlers.context import Context
@@ -28,9 +26,9 @@ from handlers.processes.shapes import (
     step_out,
 )
 from handlers.schema import In, PageQuery, metadata_field
-from persistence.enums import ParticipantStatus
+from persistence import processes
 from persistence.errors import Forbidden, NotFound
-from persistence.models import Directory, Event, EventParticipant, Process, Step, SubStep
+from persistence.models import Directory, Process, SubStep
 
 CONNECTED_EVENTS_MAX = 500
 
@@ -142,14 +140,9 @@ async def _visible_instances(ctx: Context, template_ids: list[uuid.UUID]) -> dic
     # A library template has instances owned by many users: each caller sees only the ones they may see.
     out: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
     if template_ids:
-        rows = await ctx.db.execute(
-            select(Process.id, Process.template_id)
-            .where(Process.template_id.in_(template_ids), access.process_visible_clause(ctx.user_id))
-            .order_by(Process.created_at, Process.id)
-        )
-        for pid, tid in rows.all():
-            if tid is not None:
-                out[tid].append(pid)
+        for pid, tid in await processes.instances_of(ctx.db, template_ids,
+                                                   visible=access.process_visible_clause(ctx.user_id)):
+            out[tid].append(pid)
     return out
 
 
@@ -157,8 +150,7 @@ async def _template_briefs(ctx: Context, rows: list[Process]) -> dict[uuid.UUID,
     ids = {p.template_id for p in rows if p.template_id is not None}
     if not ids:
         return {}
-    found = await ctx.db.execute(select(Process.id, Process.title).where(Process.id.in_(ids)))
-    return {pid: TemplateBrief(id=pid, title=title) for pid, title in found.all()}
+    return {pid: TemplateBrief(id=pid, title=title) for pid, title in (await processes.titles(ctx.db, ids)).items()}
 
 
 Instances = dict[uuid.UUID, list[uuid.UUID]]
@@ -185,10 +177,10 @@ async def load_steps(ctx: Context, process_ids: list[uuid.UUID]) -> dict[uuid.UU
     out: dict[uuid.UUID, list[StepOut]] = defaultdict(list)
     if not process_ids:
         return out
-    steps = sort_steps((await ctx.db.scalars(select(Step).where(Step.process_id.in_(process_ids)))).all())
+    steps = sort_steps(await processes.steps_of(ctx.db, process_ids))
     subs: dict[uuid.UUID, list[SubStep]] = defaultdict(list)
     if steps:
-        for sub in (await ctx.db.scalars(select(SubStep).where(SubStep.step_id.in_([s.id for s in steps])))).all():
+        for sub in await processes.substeps_in(ctx.db, [s.id for s in steps]):
             subs[sub.step_id].append(sub)
     for step in steps:
         out[step.process_id].append(step_out(step, subs[step.id]))
@@ -205,25 +197,14 @@ async def _connected_events(
         for iid in inst.get(p.id, []):
             owner_of.setdefault(iid, p.id)
     out: dict[uuid.UUID, list[ConnectedEvent]] = defaultdict(list)
-    events = (await ctx.db.scalars(
-        select(Event).where(Event.process_id.in_(list(owner_of)), access.member_clause(ctx.user_id))
-        .order_by(Event.start_time, Event.id).limit(CONNECTED_EVENTS_MAX)
-    )).all()
+    events = await processes.events_using(ctx.db, list(owner_of), visible=access.member_clause(ctx.user_id),
+                                        limit=CONNECTED_EVENTS_MAX)
     if not events:
         return out
-    counts = dict((await ctx.db.execute(
-        select(EventParticipant.event_id, func.count())
-        .where(EventParticipant.event_id.in_([e.id for e in events]),
-               EventParticipant.status != ParticipantStatus.DECLINED)
-        .group_by(EventParticipant.event_id)
-    )).all())
+    counts = await processes.attending_counts(ctx.db, [e.id for e in events])
     progress: dict[uuid.UUID, float] = {}
-    for pid, total, done in (await ctx.db.execute(
-        select(Step.process_id, func.count(Step.id), func.sum(case((Step.completed.is_(True), 1), else_=0)))
-        .where(Step.process_id.in_({e.process_id for e in events if e.process_id}))
-        .group_by(Step.process_id)
-    )).all():
-        progress[pid] = round(100.0 * int(done or 0) / total, 1) if total else 0.0
+    for pid, total, done in await processes.step_progress(ctx.db, {e.process_id for e in events if e.process_id}):
+        progress[pid] = round(100.0 * done / total, 1) if total else 0.0
     for e in events:
         if e.process_id is None:
             continue
@@ -246,34 +227,20 @@ async def process_details(ctx: Context, rows: list[Process]) -> list[ProcessDeta
 # --- handlers ---------------------------------------------------------------------------------------
 
 
-_TEMPLATE = aliased(Process)
-_LISTED = (Process.id, Process.title, Process.description, Process.color, Process.category, Process.favorite,
-           Process.process_metadata, Process.created_by_id, Process.directory_id, Process.last_updated,
-           Process.is_template, Process.template_id, Process.created_at, Process.updated_at,
-           _TEMPLATE.title.label("template_title"))
-
-
 async def list_processes(ctx: Context, kind: Kind, q: ProcessQuery) -> list[ProcessOut]:
     """Templates / instances: the caller's own. ANY: every process the caller may see.
 
     Plain rows, each with its template's title (an outer join, not a second statement); the visible instances
     of templates on the page in a second statement when there are any."""
-    stmt = select(*_LISTED).outerjoin(_TEMPLATE, _TEMPLATE.id == Process.template_id)
-    if kind is Kind.ANY:
-        stmt = stmt.where(access.process_visible_clause(ctx.user_id))
-        if q.is_template is not None:
-            stmt = stmt.where(Process.is_template.is_(q.is_template))
-    else:
-        stmt = stmt.where(Process.created_by_id == ctx.user_id, Process.is_template.is_(kind is Kind.TEMPLATE))
-        if kind is Kind.INSTANCE and q.template_id is not None:
-            stmt = stmt.where(Process.template_id == q.template_id)
-    if q.category:
-        stmt = stmt.where(Process.category == q.category)
-    if q.favorite is not None:
-        stmt = stmt.where(Process.favorite.is_(q.favorite))
     offset, limit = q.window(ctx.limits.max_page_size)
-    conn = await ctx.db.connection()
-    rows = (await conn.execute(stmt.order_by(Process.created_at.desc(), Process.id).offset(offset).limit(limit))).all()
+    if kind is Kind.ANY:
+        rows = await processes.process_page(ctx.db, visible=access.process_visible_clause(ctx.user_id),
+                                          is_template=q.is_template, category=q.category, favorite=q.favorite,
+                                          offset=offset, limit=limit)
+    else:
+        rows = await processes.process_page(ctx.db, owner_id=ctx.user_id, is_template=kind is Kind.TEMPLATE,
+                                          template_id=q.template_id if kind is Kind.INSTANCE else None,
+                                          category=q.category, favorite=q.favorite, offset=offset, limit=limit)
     inst = await _visible_instances(ctx, [r.id for r in rows if r.is_template])
     return [ProcessOut.model_construct(
         id=r.id, title=r.title, description=r.description, color=r.color, category=r.category, favorite=r.favorite,
@@ -338,5 +305,4 @@ async def update_process(ctx: Context, process_id: uuid.UUID, kind: Kind, change
 async def delete_process(ctx: Context, process_id: uuid.UUID, kind: Kind) -> None:
     """Steps and substeps go with it; linked events and instances keep existing, unlinked."""
     process = await _process_for_owner(ctx, process_id, kind)
-    await ctx.db.delete(process)
-    await ctx.db.flush()
+    await processes.delete_flushed(ctx.db, process)

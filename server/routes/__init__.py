@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from server.api import Endpoint
 from server.routes import (
     admin,
     ai,
@@ -27,6 +26,7 @@ from server.routes import (
     topics,
     users,
 )
+from server.routing import Endpoint
 
 MODULES = (auth, users, settings, events, chat, processes, directories, posts, media, notifications, live, ai, plan,
            market, admin, topics, reports, progress, search, feed, ops, console)

@@ -7,7 +7,7 @@ from handlers.accounts import admin
 from handlers.accounts.admin import AdminUserCreate, AdminUserOut, AdminUserUpdate, ResetOut
 from handlers.schema import Out, PageQuery
 from persistence.errors import Forbidden, Unauthorized
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("admin")
 

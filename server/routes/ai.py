@@ -26,7 +26,8 @@ from handlers.live.prompts import LiveMessageRequest
 from handlers.live.suggestions import SuggestedOperation
 from handlers.schema import In, Limit, Out, to_wire
 from persistence.errors import AIUnavailable, DomainError
-from server.api import ApiRouter, Call, ORJSONResponse, SomeCall, error_response
+from server.responses import ORJSONResponse, error_response
+from server.routing import ApiRouter, Call, SomeCall
 from server.state import AppState
 from server.uploads import ReceivedFile, read_file
 

@@ -15,7 +15,7 @@ from handlers.links import ServedLink
 from handlers.schema import In, Out
 from persistence.enums import GuestRole
 from persistence.errors import BadRequest, Forbidden, NotFound, RateLimited, Unauthorized
-from server.api import ApiRouter, Call, SomeCall
+from server.routing import ApiRouter, Call, SomeCall
 
 router = ApiRouter("auth")
 

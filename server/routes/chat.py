@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.context import Outcome
 from handlers.events import chat
 from handlers.events.chat import ChatIn, ChatMessageOut, ChatQuery
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("chat")
 

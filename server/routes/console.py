@@ -12,7 +12,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
 from handlers.schema import Out
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 from server.websocket import stats
 
 router = ApiRouter("console")

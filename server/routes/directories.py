@@ -11,7 +11,7 @@ from handlers.processes.directories import (
     DirectoryOut,
     DirectoryQuery,
 )
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("directories")
 

@@ -20,7 +20,8 @@ from handlers.events.manage import EventCreate, EventQuery, EventUpdate, MyEvent
 from handlers.events.participants import ParticipantCreate, ParticipantUpdate
 from handlers.events.views import EventDetail, EventListItem, EventOut, ParticipantOut, StatusLogOut
 from handlers.schema import PageQuery, to_wire
-from server.api import ApiRouter, Call, ORJSONResponse
+from server.responses import ORJSONResponse
+from server.routing import ApiRouter, Call
 from server.uploads import respond_then_remove
 
 router = ApiRouter("events")

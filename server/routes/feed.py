@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.posts import feed
 from handlers.posts.feed import FeedPage, FeedQuery
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("feed")
 

@@ -7,7 +7,7 @@ from handlers.live import contexts as live_contexts
 from handlers.live import process_context as live_process_context
 from handlers.live.contexts import LiveContextIn, LiveContextOut, LiveContextQuery
 from handlers.live.process_context import ProcessContextOut
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("live")
 

@@ -6,8 +6,8 @@ from handlers.market import collections as market
 from handlers.market.collections import CollectionCreate, CollectionUpdate, MarketQuery
 from handlers.market.shapes import CollectionOut, LibDirectoryOut, LibProcessOut
 from handlers.schema import PageQuery
-from server.api import ApiRouter, Call
 from server.routes.admin import InitOut, seed_library
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("market")
 

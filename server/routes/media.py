@@ -12,7 +12,7 @@ from handlers.media import uploads
 from handlers.media.records import MediaOut
 from handlers.media.uploads import MessageOut, ProfileImageOut, UploadFields, UploadOut
 from server import errors
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 from server.state import AppState
 from server.uploads import ReceivedFile, read_file, respond_then_remove
 

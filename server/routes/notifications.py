@@ -6,7 +6,7 @@ from handlers.context import Outcome
 from handlers.notifications import inbox as notifications
 from handlers.notifications.inbox import NotificationChange, NotificationIn, NotificationList, NotificationQuery
 from handlers.notifications.send import NotificationOut
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("notifications")
 

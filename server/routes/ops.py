@@ -23,8 +23,8 @@ from jobs.deadletter import DeadLetterOut, DeadLetterQuery, RetriedOut
 from jobs.metrics import Snapshot, StaticCollector, families, is_alive
 from jobs.runtime import JobRuntime
 from persistence.errors import Unauthorized
-from server.api import ApiRouter, Call, SomeCall
 from server.errors import unavailable
+from server.routing import ApiRouter, Call, SomeCall
 from server.state import AppState
 from server.websocket import stats as ws_stats
 

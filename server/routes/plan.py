@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from handlers.planning import week as plan
 from handlers.planning.week import PlanDirectory, PlanGenerateIn, PlanOut, PlanSaveIn, PlanSaveOut
-from server.api import ApiRouter, Call
 from server.routes.ai import AfterCommit
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("plan")
 

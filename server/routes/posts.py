@@ -9,7 +9,7 @@ from handlers.media import records as media
 from handlers.media.records import MediaOut
 from handlers.posts import manage as posts
 from handlers.posts.manage import MediaAttach, MyPostsQuery, PostIn, PostOut, PostQuery, PostUpdate
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 from server.uploads import respond_then_remove
 
 router = ApiRouter("posts")

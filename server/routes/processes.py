@@ -11,7 +11,7 @@ from handlers.processes.checklist import StepChange, StepIn, SubStepChange, SubS
 from handlers.processes.manage import Kind, ProcessChange, ProcessIn, ProcessQuery
 from handlers.processes.shapes import ProcessDetail, ProcessOut, StepOut, SubStepOut
 from handlers.processes.steps import FixOut, SubStepBatch
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("processes")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from handlers.insights import progress, timeline
 from handlers.insights.progress import ProgressIn, ProgressOut
 from handlers.insights.timeline import TimelineYear
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("progress")
 

@@ -18,7 +18,7 @@ from handlers.insights.reports import (
     ReportsQuery,
 )
 from persistence.errors import NotFound
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 from server.uploads import from_bucket
 
 router = ApiRouter("reports")

@@ -13,7 +13,7 @@ from handlers.search import (
     SearchResults,
     UserHit,
 )
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("search")
 

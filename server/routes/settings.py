@@ -12,7 +12,7 @@ from handlers.accounts.profile import ProfileUpdate
 from handlers.accounts.users import UserOut
 from handlers.links import ServedLink
 from handlers.schema import Out
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("settings")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers.events import tags as topics
 from handlers.events.tags import TopicCreate, TopicOut, TopicQuery, TopicUpdate
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("topics")
 

@@ -9,7 +9,7 @@ from handlers.accounts.preferences import PrefsOut, PrefsUpdate
 from handlers.accounts.profile import ProfileUpdate, UserQuery
 from handlers.accounts.users import UserOut, user_out
 from persistence.errors import NotImplementedFeature
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("users")
 

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from server.api import Endpoint
 from server.routes import all_endpoints
+from server.routing import Endpoint
 from tests.access.world import ROLES, T0, Role, World, build_world
 from tests.api.postkit import png, wav
 

@@ -15,7 +15,7 @@ import orjson
 from channels import messages as m
 from channels.coalesce import coalesce_deltas, compact_backlog
 from channels.protocol import Close, ConnectionProtocol, Limits
-from server.websocket import Connection
+from server.ws_connection import Connection
 
 T = "live:00000000-0000-4000-8000-000000000001"
 OTHER = "live:00000000-0000-4000-8000-000000000002"

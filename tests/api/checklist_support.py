@@ -37,7 +37,7 @@ class Frame:
 
 class HubRecorder:
     """A listener on the app's real hub (`state.hub`), subscribed the way a WebSocket connection subscribes
-    (`server.websocket._join`: subscribe, then read the position; every later entry arrives in order).
+    (`server.ws_commands._join`: subscribe, then read the position; every later entry arrives in order).
     It records what the hub delivers: the frames, and any presence, removal or resync calls."""
 
     def __init__(self, user_id: str = "") -> None:

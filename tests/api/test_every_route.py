@@ -8,8 +8,8 @@ import re
 import httpx
 import pytest
 
-from server.api import Endpoint
 from server.routes import all_endpoints
+from server.routing import Endpoint
 from tests.conftest import MakeUser
 
 PROTECTED = [ep for ep in all_endpoints() if ep.auth]

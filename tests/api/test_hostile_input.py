@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy import select, update
 
 from persistence.models import Directory, Event, User
-from server.api import MAX_FORM_BODY
+from server.request_parsing import MAX_FORM_BODY
 from server.routes import all_endpoints
 from tests.api.eventkit import create_event
 from tests.conftest import Backend, MakeUser

@@ -17,7 +17,7 @@ from tests.conftest import Backend, MakeUser
 
 @dataclass(eq=False)
 class Socket:
-    """What the watch sees of a connection (server.websocket.Connection has the same three members)."""
+    """What the watch sees of a connection (server.ws_connection.Connection has the same three members)."""
 
     user_id: str
     session_id: str | None

@@ -27,7 +27,7 @@ import websockets
 from channels.client import RealtimeClient, ReplyError
 from persistence.errors import Unavailable
 from server import errors
-from server.api import error_response
+from server.responses import error_response
 from tests.faults.services import PrivatePostgres, PrivateRedis
 from tests.realtime.harness import Person, ServerProcess, event_with, migrate, person, server_env
 from tests.waiting import LIVENESS, eventually

@@ -45,7 +45,7 @@ def app(kinds: list[str], wrap_send: bool = False, held: asyncio.Event | None = 
         nowait = transport.sink_for(send)
         for text in [f"echo {hello.get('text')}", *FRAMES]:
             pending = nowait(text)
-            if pending is not None:  # as server/websocket.py's Connection: finish this one before the next
+            if pending is not None:  # as server/ws_connection.py's Connection: finish this one before the next
                 await pending
         await send({"type": "websocket.close", "code": CLOSE_CODE, "reason": CLOSE_REASON})
         while (await receive())["type"] != "websocket.disconnect":

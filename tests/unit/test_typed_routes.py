@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from handlers.context import Outcome
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 from server.state import AppState
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ from handlers.context import Outcome
 from handlers.events import manage as events
 from handlers.events.manage import EventCreate, EventQuery, EventUpdate
 from handlers.events.views import EventDetail, EventListItem
-from server.api import ApiRouter, Call
+from server.routing import ApiRouter, Call
 
 router = ApiRouter("events")
 """
