@@ -235,7 +235,7 @@ async def detail_log_rows(db: AsyncSession, event_id: uuid.UUID, limit: int) -> 
                        .order_by(StatusLog.created_at.desc(), StatusLog.id.desc()).limit(limit))
 
 
-# --- handlers/events (manage, calendar, participants, tags, chat, reminders) ---------------------------------------
+# --- handlers/events (manage, calendar, participants, chat, reminders) ---------------------------------------------
 
 
 async def existing_ids(db: AsyncSession, model: type[User] | type[Topic], ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -322,26 +322,6 @@ async def participants_page(db: AsyncSession, event_id: uuid.UUID, creator_id: u
 
 async def delete_participant(db: AsyncSession, row: EventParticipant) -> None:
     await db.delete(row)
-
-
-async def topic_name_taken(db: AsyncSession, name: str, exclude: uuid.UUID | None = None) -> bool:
-    """Whether another topic (not `exclude`) has this name, compared case-insensitively."""
-    stmt = select(Topic.id).where(func.lower(Topic.name) == name.lower())
-    if exclude is not None:
-        stmt = stmt.where(Topic.id != exclude)
-    return await db.scalar(stmt) is not None
-
-
-async def topics_page(db: AsyncSession, category: str | None, offset: int, limit: int) -> Sequence[Topic]:
-    """Topics by name (case-insensitive), optionally of one category (case-insensitive), one page."""
-    stmt = select(Topic)
-    if category:
-        stmt = stmt.where(func.lower(Topic.category) == category.lower())
-    return (await db.scalars(stmt.order_by(func.lower(Topic.name), Topic.id).offset(offset).limit(limit))).all()
-
-
-async def delete_topic(db: AsyncSession, topic: Topic) -> None:
-    await db.delete(topic)
 
 
 async def chat_page(db: AsyncSession, event_id: uuid.UUID, before: datetime | None,

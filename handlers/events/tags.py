@@ -8,7 +8,7 @@ from pydantic import Field
 
 from handlers.context import Context
 from handlers.schema import UTC, In, Out, PageQuery
-from persistence import events
+from persistence import tags
 from persistence.errors import Conflict, Invalid, NotFound
 from persistence.models import Topic
 
@@ -52,7 +52,7 @@ def topic_out(t: Topic) -> TopicOut:
 
 async def _name_taken(ctx: Context, name: str, exclude: uuid.UUID | None = None) -> bool:
     # Case-insensitive, so "Design" and "design" cannot both exist.
-    return await events.topic_name_taken(ctx.db, name, exclude)
+    return await tags.topic_name_taken(ctx.db, name, exclude)
 
 
 async def _topic(ctx: Context, topic_id: uuid.UUID) -> Topic:
@@ -64,7 +64,7 @@ async def _topic(ctx: Context, topic_id: uuid.UUID) -> Topic:
 
 async def list_topics(ctx: Context, q: TopicQuery) -> list[TopicOut]:
     offset, limit = q.window(ctx.limits.max_page_size)
-    return [topic_out(t) for t in await events.topics_page(ctx.db, q.category, offset, limit)]
+    return [topic_out(t) for t in await tags.topics_page(ctx.db, q.category, offset, limit)]
 
 
 async def get_topic(ctx: Context, topic_id: uuid.UUID) -> TopicOut:
@@ -100,5 +100,5 @@ async def update_topic(ctx: Context, topic_id: uuid.UUID, data: TopicUpdate) -> 
 
 async def delete_topic(ctx: Context, topic_id: uuid.UUID) -> None:
     # Links to events go with it (event_topics cascades).
-    await events.delete_topic(ctx.db, await _topic(ctx, topic_id))
+    await tags.delete_topic(ctx.db, await _topic(ctx, topic_id))
     await ctx.db.flush()
