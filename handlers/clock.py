@@ -7,10 +7,9 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator
-from sqlalchemy import select
 
 from handlers.context import Context
-from persistence.models import UserPreferences
+from persistence import accounts
 
 
 def as_utc(value: datetime) -> datetime:
@@ -36,7 +35,7 @@ def zone_named(name: str | None) -> tzinfo:
 
 async def user_zone(ctx: Context) -> tzinfo:
     """The caller's preferred time zone (UTC when unset or unknown): days and weeks start there."""
-    name = await ctx.db.scalar(select(UserPreferences.time_zone).where(UserPreferences.user_id == ctx.user_id))
+    name = await accounts.time_zone(ctx.db, ctx.user_id)
     return zone_named(name)
 
 

@@ -154,6 +154,11 @@ async def user_and_session_expiry(db: AsyncSession, user_id: uuid.UUID,
 # ---- preferences -------------------------------------------------------------------------------------------
 
 
+async def time_zone(db: AsyncSession, user_id: uuid.UUID) -> str | None:
+    """The user's preferred time zone name, None when they have no preferences row (or no zone set)."""
+    return await db.scalar(select(UserPreferences.time_zone).where(UserPreferences.user_id == user_id))
+
+
 async def preferences(db: AsyncSession, user_id: uuid.UUID) -> UserPreferences | None:
     return await db.scalar(select(UserPreferences).where(UserPreferences.user_id == user_id))
 
