@@ -9,11 +9,14 @@ Node and npm are required: missing, the tests fail (.ci/run checks for them firs
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +55,14 @@ def built() -> str:
         pytest.fail("node and npm are required for clients/js: apt-get install -y nodejs npm (.ci/run does it)")
     version = run([node, "--version"], timeout=30).stdout.strip()
     assert int(version.lstrip("v").split(".")[0]) >= 20, f"Node 20+ is required, found {version}"
-    assert_ok(run([npm, "ci", "--no-audit", "--no-fund"], timeout=300), "npm ci")
-    assert_ok(run([npm, "run", "build"], timeout=300), "npm run build")
+    # One install at a time in this directory: `npm ci` starts by deleting node_modules, so a second worker's
+    # install could pull tsc away from under this one's build (seen once as "tsc: not found" after a clean ci).
+    digest = hashlib.sha1(str(CLIENT).encode()).hexdigest()[:12]
+    lock_path = Path(tempfile.gettempdir()) / f"conversme-npm-{digest}.lock"
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert_ok(run([npm, "ci", "--no-audit", "--no-fund"], timeout=300), "npm ci")
+        assert_ok(run([npm, "run", "build"], timeout=300), "npm run build")
     return node
 
 
