@@ -4,6 +4,8 @@ video), then move the item from `processing` to `ready` — or to `failed` with 
 Each run writes its derived files under fresh keys and only a conditional update (`WHERE status =
 'processing'`) makes them the item's; a run that loses (the item was deleted, another delivery finished
 first) or fails removes what it wrote, so nothing is ever half-written and a redelivery does the work once.
+Writing and adopting the derived files runs to its end even when the job's timeout cancels the run: an object
+store can finish a write after its caller was cancelled, which used to leave a stray thumbnail behind.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from persistence.enums import MediaStatus, MediaType
 from persistence.models import Media, Post
 
 log = logging.getLogger("conversme.jobs.media")
+_SETTLING: set[asyncio.Future[Media | None]] = set()
 
 
 async def _target(rt: JobRuntime, row: Media) -> tuple[uuid.UUID | None, uuid.UUID | None]:
@@ -52,31 +55,55 @@ async def _progress(rt: JobRuntime, uploader: uuid.UUID | None, media_id: uuid.U
         log.warning("could not record progress of %s", media_id, exc_info=True)
 
 
-async def _store(rt: JobRuntime, media_id: uuid.UUID, found: Analysis) -> dict[str, str]:
-    """Write the derived images under keys unique to this run; return {kind: key}."""
+def _planned(media_id: uuid.UUID, found: Analysis) -> dict[str, tuple[str, bytes]]:
+    """{kind: (key, data)} of the derived images, under keys unique to this run."""
     run = uuid.uuid4().hex[:8]
-    written: dict[str, str] = {}
+    images = {"thumbnail": ("thumb", found.thumbnail), "poster": ("poster", found.poster)}
+    return {kind: (f"media/derived/{media_id}-{run}-{name}.jpg", data)
+            for kind, (name, data) in images.items() if data is not None}
+
+
+async def _remove(rt: JobRuntime, keys: list[str]) -> None:
+    results = await asyncio.gather(*(rt.storage.delete(key) for key in keys), return_exceptions=True)
+    for key, result in zip(keys, results, strict=True):
+        if isinstance(result, BaseException):
+            log.warning("could not remove derived file %s", key, exc_info=result)
+
+
+async def _adopted(rt: JobRuntime, media_id: uuid.UUID, keys: list[str]) -> bool:
+    """Whether the item's row names `keys` as its derived files — after a failure that may have come after the
+    commit. Unknown (the database unreachable) counts as adopted: a stray file costs storage, a row naming a
+    removed file breaks the page that shows it."""
     try:
-        if found.thumbnail is not None:
-            key = f"media/derived/{media_id}-{run}-thumb.jpg"
-            await rt.storage.save(key, found.thumbnail)
-            written["thumbnail"] = key
-        if found.poster is not None:
-            key = f"media/derived/{media_id}-{run}-poster.jpg"
-            await rt.storage.save(key, found.poster)
-            written["poster"] = key
+        async with rt.sessionmaker() as db:
+            meta = await db.scalar(select(Media.media_metadata).where(Media.id == media_id))
+    except Exception:
+        log.warning("could not tell whether %s adopted %s; leaving them", media_id, keys, exc_info=True)
+        return True
+    return meta is not None and sorted(meta.get("derivedKeys") or []) == keys
+
+
+async def _adopt(rt: JobRuntime, media_id: uuid.UUID, row_meta: dict[str, Any], found: Analysis,
+                 event_id: uuid.UUID | None) -> Media | None:
+    """Write the derived images and make them the item's, or remove them — and nothing else.
+
+    Runs to its end even when the job's timeout cancels the run (the caller shields it): a cancelled write
+    to an object store can still land after the cancel, and a cancelled commit may already have happened, so
+    only a section that runs to its end knows which of its files the item holds."""
+    planned = _planned(media_id, found)
+    keys = sorted(key for key, _ in planned.values())
+    try:
+        for key, data in planned.values():
+            await rt.storage.save(key, data)
+        written = {kind: key for kind, (key, _) in planned.items()}
+        done = await _finish(rt, media_id, _values(row_meta, found, written, rt), event_id, MEDIA_READY)
     except BaseException:
-        await _remove(rt, written.values())
+        if not await _adopted(rt, media_id, keys):
+            await _remove(rt, keys)
         raise
-    return written
-
-
-async def _remove(rt: JobRuntime, keys: Any) -> None:
-    for key in list(keys):
-        try:
-            await asyncio.shield(rt.storage.delete(key))
-        except Exception:
-            log.warning("could not remove derived file %s", key, exc_info=True)
+    if done is None:
+        await _remove(rt, keys)  # another delivery won, or the item is gone
+    return done
 
 
 def _values(row_meta: dict[str, Any], found: Analysis, written: dict[str, str], rt: JobRuntime) -> dict[str, Any]:
@@ -141,14 +168,9 @@ async def process(rt: JobRuntime, media_id: str) -> None:
         await fail(rt, mid, str(exc))
         return
     await _progress(rt, uploader, mid, "storing", 0.7)
-    written = await _store(rt, mid, found)
-    try:
-        done = await _finish(rt, mid, _values(dict(row.media_metadata or {}), found, written, rt), event_id,
-                             MEDIA_READY)
-    except BaseException:
-        await _remove(rt, written.values())
-        raise
-    if done is None:
-        await _remove(rt, written.values())  # another delivery won, or the item is gone
-        return
-    await _progress(rt, uploader, mid, "done", 1.0)
+    adopting = asyncio.ensure_future(_adopt(rt, mid, dict(row.media_metadata or {}), found, event_id))
+    _SETTLING.add(adopting)  # a shielded task outlives a cancelled run: held until it ends
+    adopting.add_done_callback(_SETTLING.discard)
+    done = await asyncio.shield(adopting)
+    if done is not None:
+        await _progress(rt, uploader, mid, "done", 1.0)

@@ -4,6 +4,8 @@ downloadable by their owner only; enqueue failures recorded; dead letters; `/met
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from adapters.storage import Storage
 from handlers.events import reminders
 from jobs.broker import RedisJobQueue
 from jobs.handoffs import relay as relay_handoffs
@@ -307,3 +310,76 @@ async def test_media_stuck_in_processing_is_enqueued_again(client: httpx.AsyncCl
     await drain(backend)
     m = (await client.get(f"/media/{row.id}", headers=a.headers)).json()
     assert m["status"] == "failed" and "missing" in m["mediaMetadata"]["error"]
+
+
+class LandsLate:
+    """The job's storage, except that a derived image's write waits for `release` and then lands even when its
+    caller was cancelled meanwhile — as an object store's request does once it is sent."""
+
+    def __init__(self, inner: Storage) -> None:
+        self.inner = inner
+        self.started, self.release, self.removal = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def save(self, key: str, data: bytes, *, disposition: str | None = None) -> str:
+        if "/derived/" not in key:
+            return await self.inner.save(key, data, disposition=disposition)
+        self.started.set()
+        return await asyncio.shield(self._land(key, data))
+
+    async def _land(self, key: str, data: bytes) -> str:
+        await self.release.wait()
+        return await self.inner.save(key, data)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+        self.removal.set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.parametrize("meanwhile", ["nothing", "deleted"])
+async def test_a_timed_out_media_run_leaves_no_stray_file(client: httpx.AsyncClient, make_user: MakeUser,
+                                                          backend: Backend, meanwhile: str) -> None:
+    """The job's timeout cancels a run while its thumbnail's write is in flight; the write lands anyway. The run
+    still finishes what it started: the item becomes ready with that file — or, deleted meanwhile, the file is
+    removed. Nothing is left in storage that no row names."""
+    from jobs import media as media_job
+    from persistence.enums import MediaStatus, MediaType
+    from persistence.models import Media
+    from tests.jobs import media_files
+
+    a = await make_user("ann")
+    jobs = backend.state.jobs
+    assert jobs is not None
+    key = f"media/{uuid.uuid4().hex}.png"
+    await jobs.storage.save(key, media_files.image(320, 180))
+    async with backend.state.sessionmaker.begin() as db:
+        row = Media(type=MediaType.IMAGE, url=f"/uploads/{key}", storage_key=key, mime_type="image/png",
+                    status=MediaStatus.PROCESSING, media_metadata={}, created_by_id=uuid.UUID(a.id))
+        db.add(row)
+    storage = LandsLate(jobs.storage)
+    rt = dataclasses.replace(jobs, storage=storage)
+    run: asyncio.Future[None] = asyncio.ensure_future(media_job.process(rt, media_id=str(row.id)))
+    await storage.started.wait()
+    run.cancel()  # what asyncio.wait_for does at the job's timeout
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    if meanwhile == "deleted":
+        assert (await client.delete(f"/media/{row.id}", headers=a.headers)).status_code == 200
+    storage.release.set()
+
+    async def derived() -> list[str]:
+        return [k async for k in jobs.storage.stored_keys(f"media/derived/{row.id}-")]
+
+    if meanwhile == "deleted":
+        await eventually(storage.removal.is_set, what="the cancelled run to remove the file it wrote")
+        assert await derived() == []
+        return
+    m = await eventually(lambda: _ready(client, a, row.id), what="the cancelled run to adopt its thumbnail")
+    assert m["mediaMetadata"]["derivedKeys"] == await derived() and len(await derived()) == 1
+
+
+async def _ready(client: httpx.AsyncClient, who: Account, media_id: uuid.UUID) -> dict[str, Any] | None:
+    m: dict[str, Any] = (await client.get(f"/media/{media_id}", headers=who.headers)).json()
+    return m if m["status"] == "ready" else None
