@@ -224,6 +224,9 @@ class ConnectionProtocol:
         out, self._commands = self._commands, []
         return out
 
+    def has_data_to_send(self) -> bool:
+        return bool(self._out)
+
     def data_to_send(self) -> list[str]:
         out, self._out = self._out, []
         return out

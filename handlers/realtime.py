@@ -160,6 +160,19 @@ def _validate(model: type[M], data: dict[str, Any]) -> M:
         raise Invalid(f"{where}: {first['msg']}") from None
 
 
+def chat_line(topic: str, event: str, data: dict[str, Any]) -> tuple[uuid.UUID, chat.ChatIn] | None:
+    """The room and the line of a valid `chat.send` push: lines that arrive together may be stored together
+    (chat.send_many, the same rules as its route). None for any other push, and for an invalid line: `run_push`
+    carries those out (and answers the invalid line with its error)."""
+    if event != "chat.send":
+        return None
+    try:
+        kind, ident = parse_topic(topic)
+        return (ident, chat.ChatIn.model_validate(data)) if kind == "event" else None
+    except (Invalid, ValidationError):
+        return None
+
+
 async def run_push(ctx: Context, topic: str, event: str, data: dict[str, Any],
                    gate: live_ai.GenerationGate | None = None) -> Outcome[Any]:
     kind, ident = parse_topic(topic)

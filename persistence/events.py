@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     ColumnElement,
@@ -92,6 +93,82 @@ async def add_chat_line(db: AsyncSession, topic: str, frame: tuple[str, str], no
     the frame)."""
     return await topic_log.append_frames(db, topic, [frame], now, statement=statement,
                                          args=(event_id, user_id, line_id, text))
+
+
+# Several lines at once (group commit: the lines that arrived while the previous batch was being written), in one
+# statement: each line's member check, the lines the check admits, each room's head moved once by its admitted
+# lines and their frames, in the order given (per room: offset order = the order given). A refused line stores
+# nothing and moves no head; the others are not held back by it. Parameters are arrays, one element per line.
+CHAT_LINE_EVENT: ColumnElement[uuid.UUID] = literal_column("s.event_id", Uuid)
+CHAT_LINE_SENDER: ColumnElement[uuid.UUID] = literal_column("s.author_id", Uuid)
+
+
+def chat_lines_statement(member: ColumnElement[bool]) -> str:
+    """The statement for `add_chat_lines`, each line gated by `member` (built with CHAT_LINE_SENDER as the user), a
+    condition on Event."""
+    gate = select(literal(1)).select_from(Event).where(Event.id == CHAT_LINE_EVENT, member)
+    dialect = PGDialect()  # type: ignore[no-untyped-call]
+    gate_sql = gate.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    return f"""WITH s AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $6::uuid[], $7::uuid[], $8::uuid[],
+                         $9::text[], $10::timestamptz[])
+        WITH ORDINALITY AS s(topic, epoch, pre, suf, event_id, author_id, id, text, created_at, i)
+), ok AS MATERIALIZED (
+    SELECT s.*, row_number() OVER (PARTITION BY s.topic ORDER BY s.i) AS k FROM s WHERE EXISTS ({gate_sql})
+), line AS (
+    INSERT INTO chat_messages (id, event_id, author_id, text, created_at)
+    SELECT id, event_id, author_id, text, created_at FROM ok ORDER BY i
+    RETURNING id
+), t AS (
+    SELECT topic, min(epoch) AS epoch, count(*) AS n FROM ok GROUP BY topic
+), h AS (
+    INSERT INTO topic_heads (topic, epoch, head, updated_at)
+    SELECT topic, epoch, n, $5::timestamptz FROM t ORDER BY topic
+    ON CONFLICT (topic) DO UPDATE SET head = topic_heads.head + EXCLUDED.head, updated_at = EXCLUDED.updated_at
+    RETURNING topic, epoch, head
+), e AS MATERIALIZED (
+    SELECT ok.i, h.epoch, h.head - t.n + ok.k AS seq,
+           ok.pre || (h.head - t.n + ok.k) || ',"epoch":"' || h.epoch || '"' || ok.suf AS frame, ok.topic
+    FROM ok JOIN t ON t.topic = ok.topic JOIN h ON h.topic = ok.topic
+), logged AS (
+    INSERT INTO topic_log (topic, seq, frame, created_at) SELECT topic, seq, frame, $5::timestamptz FROM e
+)
+SELECT i, epoch, seq, frame FROM e
+"""
+
+
+class ChatLine(NamedTuple):
+    """One line of `add_chat_lines`: its room's topic, its frame around the offset and epoch (prefix, suffix) and
+    the row."""
+
+    topic: str
+    frame: tuple[str, str]
+    event_id: uuid.UUID
+    author_id: uuid.UUID
+    line_id: uuid.UUID
+    text: str
+    created_at: datetime
+
+
+async def add_chat_lines(db: AsyncSession, lines: Sequence[ChatLine], now: datetime, *,
+                         statement: str) -> list[tuple[str, int, str] | None] | None:
+    """Store `lines` by `statement` (from `chat_lines_statement`) in one round trip on the session's asyncpg
+    connection (a transaction of its own unless the session began one): per line, in the order given, its room's
+    epoch, its offset and its stored frame, or None for a line whose sender is not a member (nothing of it stored).
+    None where this is not PostgreSQL. A line that breaks a constraint (its event deleted meanwhile) fails the
+    statement and with it every line: the caller then stores them one by one (`add_chat_line`)."""
+    if db.get_bind().dialect.name != "postgresql":
+        return None
+    raw = await (await db.connection()).get_raw_connection()
+    conn: Any = raw.driver_connection
+    rows = await conn.fetch(statement, [x.topic for x in lines], [secrets.token_hex(8) for _ in lines],
+                            [x.frame[0] for x in lines], [x.frame[1] for x in lines], now,
+                            [x.event_id for x in lines], [x.author_id for x in lines], [x.line_id for x in lines],
+                            [x.text for x in lines], [x.created_at for x in lines])
+    out: list[tuple[str, int, str] | None] = [None] * len(lines)
+    for r in rows:
+        out[int(r["i"]) - 1] = (str(r["epoch"]), int(r["seq"]), str(r["frame"]))
+    return out
 
 
 async def room_item(db: AsyncSession, event_id: uuid.UUID, *, member: ColumnElement[bool],

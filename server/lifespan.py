@@ -46,6 +46,7 @@ from server.state import Announcer, AppState
 from server.topic_log import DatabaseTopicLog, run_relay
 from server.topic_log import stop as stop_relay
 from server.websocket import drain_connections
+from server.ws_chat_lines import ChatLines
 from server.ws_connection import Connection
 
 log = logging.getLogger("conversme")
@@ -170,6 +171,12 @@ async def open_state(settings: Settings, *, metrics: ApiMetrics, storage: Storag
         # Running answers end as `interrupted` while the hub is still up.
         stack.push_async_callback(generations.close)
 
+        chat_lines = None
+        if not settings.is_sqlite:
+            # Written by their own task; closed before the hub and the engine, after the sockets (registered later).
+            chat_lines = ChatLines(sessionmaker, announce, utc_now, limits)
+            stack.push_async_callback(chat_lines.close)
+
         state = AppState(
             settings=settings, instance_id=instance_id, engine=engine, sessionmaker=sessionmaker,
             passwords=Passwords(settings.argon2_time_cost, settings.argon2_memory_cost, settings.argon2_parallelism),
@@ -178,7 +185,7 @@ async def open_state(settings: Settings, *, metrics: ApiMetrics, storage: Storag
             limiter=limiter, storage=storage, reports_storage=reports_storage, limits=limits, clock=utc_now, hub=hub,
             outbox=outbox, announce=announce, jobs=jobs, auth_cache=auth_cache, connect_checks=ConnectChecks(engine),
             metrics=metrics, generations=generations, session_watch=session_watch, connections=connections,
-            background=background)
+            background=background, chat_lines=chat_lines)
         # First at shutdown (a SIGTERM has drained them already, server.serving): sockets close with 1012.
         stack.push_async_callback(drain, state, 5.0)
         yield state

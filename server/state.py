@@ -25,7 +25,8 @@ from server.ratelimit import RateLimiter
 from server.session_watch import SessionWatch
 from server.settings import Settings
 
-if TYPE_CHECKING:  # server.ws_connection imports this module
+if TYPE_CHECKING:  # server.ws_connection and server.ws_chat_lines import this module
+    from server.ws_chat_lines import ChatLines
     from server.ws_connection import Connection
 
 T = TypeVar("T")
@@ -64,3 +65,4 @@ class AppState:
     # Frames of connections that have closed, and sockets ever opened (live ones are summed at read time).
     ws_totals: dict[str, int] = field(default_factory=lambda: {"framesIn": 0, "framesOut": 0, "opened": 0})
     ws_limits: ProtocolLimits | None = None  # every socket's protocol limits, made by the first (server/websocket.py)
+    chat_lines: ChatLines | None = None  # pushed chat lines stored in groups (PostgreSQL; else one push at a time)

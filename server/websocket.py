@@ -101,7 +101,7 @@ async def websocket_endpoint(ws: WebSocket, send: Send | None = None) -> None:
 
 
 async def _read_loop(conn: Connection) -> None:
-    proto = conn.proto
+    proto, lines = conn.proto, conn.state.chat_lines
     while conn.close_code is None:
         deadline = proto.next_deadline()
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -138,6 +138,10 @@ async def _read_loop(conn: Connection) -> None:
                 elif command.ref is not None:
                     proto.push_failed(command.ref, code, detail)
         proto.tick(time.monotonic())
+        if lines is not None and proto.has_data_to_send():
+            # Chat lines are answered once their group is stored (server.ws_chat_lines): answers to this frame go
+            # after theirs, in the order the frames came.
+            await lines.settled(conn)
         conn.flush_protocol()
 
 

@@ -23,6 +23,14 @@ from server.ws_connection import Connection, TopicView
 
 async def carry_out(conn: Connection, command: m.Command) -> None:
     proto, state = conn.proto, conn.state
+    if state.chat_lines is not None:
+        # A chat line joins the group being gathered (server.ws_chat_lines) and is answered once stored; any other
+        # command waits for this connection's lines first, so it acts after them, as it would one push at a time.
+        if isinstance(command, m.Push) and (line := realtime.chat_line(command.topic, command.event,
+                                                                       command.data)) is not None:
+            await state.chat_lines.submit(conn, command.ref, *line)
+            return
+        await state.chat_lines.settled(conn)
     if isinstance(command, m.Auth | m.Refresh):
         try:
             user, expires_at, session_id = await verify(state, command.token)
