@@ -156,7 +156,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mode", choices=["memory", "profile"], default="memory")
     parser.add_argument("--clients", type=int, default=1000)
-    parser.add_argument("--ws", choices=sorted(WS_PROTOCOLS), default="websockets-sansio",
+    parser.add_argument("--ws", choices=sorted(WS_PROTOCOLS), default="lean",
                         help="as `conversme serve --ws`")
     parser.add_argument("--room-size", type=int, default=50)
     parser.add_argument("--parallel", type=int, default=100)

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 # kernel caps it at net.core.somaxconn (4096 here).
 LISTEN_BACKLOG = 16384
 
-# The WebSocket protocol under `/ws` (docs/deploy.md, "Supported servers"): uvicorn's `websockets-sansio` by default;
-# `--ws lean` runs conversme's own (less memory per socket; not the default until it has passed the storm benchmark).
+# The WebSocket protocol under `/ws` (docs/deploy.md, "Supported servers"): conversme's own by default (16 KiB per
+# idle joined socket against uvicorn's 26; three clean 5,000-client storm runs, docs/performance.md);
+# `--ws websockets-sansio` runs uvicorn's.
 WS_PROTOCOLS = {"lean": "server.uvicorn_ws:LeanWebSocket", "websockets-sansio": "websockets-sansio",
                 "websockets": "websockets"}
 
@@ -181,8 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
-    serve.add_argument("--ws", choices=sorted(WS_PROTOCOLS), default="websockets-sansio",
-                       help="the WebSocket protocol: one of uvicorn's, or conversme's own (lean, opt-in)")
+    serve.add_argument("--ws", choices=sorted(WS_PROTOCOLS), default="lean",
+                       help="the WebSocket protocol: conversme's own (lean, the default) or one of uvicorn's")
     mig = sub.add_parser("migrate", help="upgrade the database to the newest revision")
     mig.add_argument("target", nargs="?", default=None)
     mig.add_argument("--down", action="store_true", help="downgrade to TARGET (default: base)")

@@ -2,7 +2,7 @@
 //   {"mode":"subscribe", "conns":[{"url","token","topic"}], "protocol":"conversme"|"lean", "expect": {...}}
 //   {"mode":"idle", "conns":[...], "protocol":...}
 // It prints {"ready":N} once every connection is set up, then waits for a line "stop" on stdin and prints
-// {"done":..., stats}.
+// {"done":..., stats} (a line "wait N MS" before it waits for every connection to have seen N messages).
 import WebSocket from "ws";
 import { performance } from "node:perf_hooks";
 import readline from "node:readline";
@@ -67,7 +67,19 @@ const started = now();
 await Promise.all(Array.from({ length: parallel }, worker));
 console.log(JSON.stringify({ ready: job.conns.length, seconds: (now() - started) / 1000 }));
 
-for await (const line of lines) { if (line.trim() === "stop") break; }
+// "wait N MS": answers {"caughtUp":bool,"behind":K} once every connection has seen N messages, or after MS
+// milliseconds with K of them still short, so a run is not cut off while the last frames are on their way.
+for await (const line of lines) {
+  const cmd = line.trim();
+  if (cmd === "stop") break;
+  if (cmd.startsWith("wait ")) {
+    const [n, ms] = cmd.split(" ").slice(1).map(Number);
+    const deadline = now() + ms;
+    const behind = () => perConn.filter((s) => s.seen < n).length;
+    while (behind() > 0 && now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    console.log(JSON.stringify({ caughtUp: behind() === 0, behind: behind() }));
+  }
+}
 
 latencies.sort((a, b) => a - b);
 const q = (p) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : null;

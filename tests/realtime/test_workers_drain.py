@@ -75,17 +75,23 @@ async def test_sigterm_to_the_parent_drains_every_worker_with_1012(two_workers: 
     assert server.proc is not None
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as api, AsyncExitStack() as stack:
         alice = await person(api, "alice")
-        # Connect until both workers hold sockets (the kernel hands each connection to whichever accepts first).
+        # Connect until both workers hold sockets (the kernel hands each connection to whichever accepts first;
+        # on a loaded machine the second worker may still be starting while the first takes them all). Beyond
+        # a few on one worker, a connection is closed again, so the wait is bounded by time, not by sockets.
         sockets: list[ClientConnection] = []
         owners: dict[int, int] = {}
-        while len({owners.get(ws.local_address[1]) for ws in sockets}) < 2:
-            assert len(sockets) < 64, f"64 connections and all on one worker: {owners}"
-            ws = await stack.enter_async_context(connect(server.ws_url))
-            await ws.send(orjson.dumps({"op": "auth", "ref": "1", "token": alice.token}).decode())
-            reply = orjson.loads(await ws.recv())
-            assert reply.get("ok") is not False and reply.get("op") != "error", reply
-            sockets.append(ws)
-            owners = worker_of_each_client(server.port, server.proc.pid)
+        async with asyncio.timeout(LIVENESS):
+            while len({owners.get(ws.local_address[1]) for ws in sockets}) < 2:
+                ws = await stack.enter_async_context(connect(server.ws_url))
+                await ws.send(orjson.dumps({"op": "auth", "ref": "1", "token": alice.token}).decode())
+                reply = orjson.loads(await ws.recv())
+                assert reply.get("ok") is not False and reply.get("op") != "error", reply
+                owners = worker_of_each_client(server.port, server.proc.pid)
+                mine = owners[ws.local_address[1]]
+                if sum(owners.get(s.local_address[1]) == mine for s in sockets) >= 8:
+                    await ws.close()
+                    continue
+                sockets.append(ws)
         assert all(ws.local_address[1] in owners for ws in sockets)
 
         # A request in flight: its headers and half its body are in; the rest comes once the sockets are closed.
