@@ -63,7 +63,8 @@ async def test_a_group_stores_each_members_line_and_refuses_the_others_alone(cli
     assert [r.entries[0][0] for r in in_room] == [1, 2, 3]
     frames = [orjson.loads(r.entries[0][1]) for r in in_room]
     assert [(f["offset"], f["epoch"], f["data"]["text"], f["ts"]) for f in frames] == [
-        (1, in_room[0].epoch, "one", "2026-03-01T12:00:01.000Z"), (2, in_room[0].epoch, "two", "2026-03-01T12:00:05.000Z"),
+        (1, in_room[0].epoch, "one", "2026-03-01T12:00:01.000Z"),
+        (2, in_room[0].epoch, "two", "2026-03-01T12:00:05.000Z"),
         (3, in_room[0].epoch, "three", "2026-03-01T12:00:07.000Z")]
     assert [stored[i].value.author_id for i in (0, 4, 6)] == [ada.id, grace.id, ada.id]
     assert stored[2].recorded[0].topic == other_topic and stored[2].recorded[0].entries[0][0] == 1
