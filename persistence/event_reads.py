@@ -13,6 +13,8 @@ from sqlalchemy import ColumnElement, Uuid, literal_column, select
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from persistence.database import driver_connection
+from persistence.database import on_postgresql as on_postgresql  # the read path's switch, here beside it
 from persistence.enums import EventStatus, ParticipantStatus
 from persistence.models import Event, EventParticipant, EventTopic, StatusLog, Topic, User
 
@@ -38,10 +40,6 @@ class DetailRows(NamedTuple):
     topics: Sequence[Sequence[Any]]
     participants: Sequence[Sequence[Any]]
     logs: Sequence[Sequence[Any]]
-
-
-def on_postgresql(db: AsyncSession) -> bool:
-    return db.get_bind().dialect.name == "postgresql"
 
 
 def detail_statement(visible: ColumnElement[bool], log_limit: int) -> str:
@@ -75,8 +73,7 @@ async def detail_in_one(db: AsyncSession, statement: str, event_id: uuid.UUID,
                         viewer_id: uuid.UUID) -> DetailRows | None:
     """PostgreSQL: the rows in one round trip by `statement` (from `detail_statement`); None when the event does
     not exist or the rule does not admit the viewer. Values typed as the ORM's columns would give them."""
-    raw = await (await db.connection()).get_raw_connection()
-    conn: Any = raw.driver_connection
+    conn = await driver_connection(db, in_transaction=False)
     row = await conn.fetchrow(statement, event_id, viewer_id)
     if row is None:
         return None
