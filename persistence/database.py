@@ -68,6 +68,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20, pool
     return engine
 
 
+_DRIVER = "conversme.driver_connection"
+
+
 def on_postgresql(db: AsyncSession) -> bool:
     return db.get_bind().dialect.name == "postgresql"
 
@@ -78,7 +81,15 @@ async def driver_connection(db: AsyncSession, *, in_transaction: bool) -> Any:
     first, as SQLAlchemy's asyncpg adapter does before the first statement it runs itself (BEGIN; a no-op when
     one is open or the session runs in autocommit), so those statements commit or roll back with the session.
     Without it a statement run first is a transaction of its own."""
-    raw = await (await db.connection()).get_raw_connection()
+    # Kept for the session's transaction: a change running several statements asks for it each time, and the
+    # session's connection() costs more CPU than a short statement. A new transaction looks it up again.
+    transaction = db.sync_session.get_transaction()
+    kept = db.info.get(_DRIVER)
+    if kept is not None and transaction is not None and kept[0] is transaction:
+        raw = kept[1]
+    else:
+        raw = await (await db.connection()).get_raw_connection()
+        db.info[_DRIVER] = (db.sync_session.get_transaction(), raw)
     if in_transaction:
         adapter: Any = raw.dbapi_connection
         # The adapter's own lazy BEGIN (sqlalchemy.dialects.postgresql.asyncpg): it keeps the transaction it

@@ -10,6 +10,8 @@ concurrent "append" requests cannot take the same order.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, TypeVar
 
 from pydantic import Field, RootModel
@@ -117,6 +119,33 @@ async def update_step(ctx: Context, step_id: uuid.UUID, change: StepChange) -> O
 _STEP_LOCK = step_writes.lock_statement(access.process_workable_clause(step_writes.STEP_WORKER))
 
 
+@dataclass(slots=True)
+class _DetachedStep:
+    """A step's columns, for the rules to change outside any session (ORM instances cost ~15 µs apiece)."""
+
+    id: uuid.UUID
+    content: str
+    completed: bool
+    completed_at: datetime | None
+    order: int
+    due_date: str | None
+    process_id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime | None
+
+
+@dataclass(slots=True)
+class _DetachedSubStep:
+    id: uuid.UUID
+    content: str
+    completed: bool
+    completed_at: datetime | None
+    order: int
+    step_id: uuid.UUID
+    created_at: datetime
+    updated_at: datetime | None
+
+
 def _holds_checklist_rows(ctx: Context) -> bool:
     """Whether the session holds changes or loaded steps and substeps: statements run straight on the driver
     would bypass its flush and leave those objects stale, so the ORM's path serves such a caller (a live
@@ -133,10 +162,8 @@ async def _update_step_straight(ctx: Context, step_id: uuid.UUID, change: StepCh
     if found is None or not found[1]:
         raise NotFound("step", step_id)
     row, _, events, sub_rows = found
-    step = Step(id=row[0], content=row[1], completed=row[2], completed_at=row[3], order=row[4], due_date=row[5],
-                process_id=row[6], created_at=row[7], updated_at=row[8])
-    subs = [SubStep(id=r[0], content=r[1], completed=r[2], completed_at=r[3], order=r[4], step_id=r[5],
-                    created_at=r[6], updated_at=r[7]) for r in sub_rows]
+    step = _DetachedStep(*row)
+    subs = [_DetachedSubStep(*r) for r in sub_rows]
     checklist.apply_step_change(step, subs, change.given(), ctx.now)
     # Only rows whose values changed are written, each with a new updated_at, as the ORM's flush does.
     updated_at = utcnow()
