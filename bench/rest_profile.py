@@ -5,9 +5,10 @@
 Creates a database, migrates and seeds it like bench/rest.py (bench/seed_data.py), runs the app in this process
 (the same `create_app`, middleware included, Redis as configured) and drives it through httpx's ASGI transport.
 For each operation it prints the SQL statements one request runs (counted like tests/statements.py, only those
-of the request itself) and the in-process CPU per request; `--profile OP` writes a cProfile of N requests of
-that operation (`.venv/bin/python -m pstats FILE`). CPU here includes httpx's client side, so compare the
-numbers with each other, and use bench/rest.py for the ratio to /health. Everything made is removed at the end.
+of the request itself, those run straight on asyncpg included, BEGIN/COMMIT not) and the in-process CPU per
+request; `--profile OP` writes a cProfile of N requests of that operation (`.venv/bin/python -m pstats FILE`).
+CPU here includes httpx's client side, so compare the numbers with each other, and use bench/rest.py for the
+ratio to /health. Everything made is removed at the end.
 """
 
 from __future__ import annotations
@@ -108,13 +109,32 @@ async def run(args: argparse.Namespace) -> None:
                     if _recording.get() is seen:
                         seen.append(statement)
 
+                def record_driver(query: Any) -> None:  # statements run straight on asyncpg (driver_connection)
+                    text = query.query.strip()
+                    internal = (text == ";" or text.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))
+                                or "'jit'" in text or "pg_catalog.pg_type" in text)  # asyncpg's type introspection
+                    if _recording.get() is seen and not internal:
+                        seen.append(text)
+
+                logged: list[Any] = []
+
+                def attach(dbapi_connection: Any, *rest: Any) -> None:
+                    driver = dbapi_connection.driver_connection
+                    driver.add_query_logger(record_driver)  # a set: added once per connection
+                    logged.append(driver)
+
                 event.listen(state.engine.sync_engine, "before_cursor_execute", record)
                 for name, op in ops.items():
                     for i in range(20):  # warm caches (compiled statements, auth cache, pydantic)
                         (await op(i)).raise_for_status()
                     seen.clear()
                     token = _recording.set(seen)
+                    event.listen(state.engine.sync_engine.pool, "checkout", attach)
                     resp = await op(21)
+                    await asyncio.sleep(0)  # asyncpg calls its query loggers through the loop
+                    event.remove(state.engine.sync_engine.pool, "checkout", attach)
+                    for driver in logged:  # the logger costs CPU of its own: not while timing
+                        driver.remove_query_logger(record_driver)
                     _recording.reset(token)
                     resp.raise_for_status()
                     statements = list(seen)

@@ -83,13 +83,14 @@ async def event_for_organizer(ctx: Context, event_id: uuid.UUID, *, for_update: 
 _LINKED = aliased(Event, name="linked_event")
 
 
-def process_visible_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
-    """SQL condition on Process: the user created it or is a member of an event using it."""
+def process_visible_clause(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
+    """SQL condition on Process: the user created it or is a member of an event using it (`user_id` may be a
+    statement's own parameter, as in member_clause)."""
     linked = exists().where(_LINKED.process_id == Process.id, member_clause(user_id, _LINKED))
     return or_(Process.created_by_id == user_id, linked)
 
 
-def process_workable_clause(user_id: uuid.UUID) -> ColumnElement[bool]:
+def process_workable_clause(user_id: uuid.UUID | ColumnElement[uuid.UUID]) -> ColumnElement[bool]:
     """SQL condition on Process: the user may change its steps and substeps — the very people who see it."""
     return process_visible_clause(user_id)
 

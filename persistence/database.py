@@ -68,6 +68,37 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20, pool
     return engine
 
 
+_DRIVER = "conversme.driver_connection"
+
+
+def on_postgresql(db: AsyncSession) -> bool:
+    return db.get_bind().dialect.name == "postgresql"
+
+
+async def driver_connection(db: AsyncSession, *, in_transaction: bool) -> Any:
+    """The asyncpg connection under `db`, for statements run straight on the driver (SQLAlchemy's statement
+    machinery costs more CPU than a short statement). `in_transaction`: the session's transaction is begun on it
+    first, as SQLAlchemy's asyncpg adapter does before the first statement it runs itself (BEGIN; a no-op when
+    one is open or the session runs in autocommit), so those statements commit or roll back with the session.
+    Without it a statement run first is a transaction of its own."""
+    # Kept for the session's transaction: a change running several statements asks for it each time, and the
+    # session's connection() costs more CPU than a short statement. A new transaction looks it up again.
+    transaction = db.sync_session.get_transaction()
+    kept = db.info.get(_DRIVER)
+    if kept is not None and transaction is not None and kept[0] is transaction:
+        raw = kept[1]
+    else:
+        raw = await (await db.connection()).get_raw_connection()
+        db.info[_DRIVER] = (db.sync_session.get_transaction(), raw)
+    if in_transaction:
+        adapter: Any = raw.dbapi_connection
+        # The adapter's own lazy BEGIN (sqlalchemy.dialects.postgresql.asyncpg): it keeps the transaction it
+        # commits, rolls back and discards. tests/persistence/test_queries.py holds this to its behaviour.
+        if adapter._transaction is None and not adapter.autocommit:
+            await adapter._start_transaction()
+    return raw.driver_connection
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 

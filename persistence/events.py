@@ -271,47 +271,6 @@ async def status_log_page(db: AsyncSession, event_id: uuid.UUID, offset: int,
     return [(log, user) for log, user in rows]
 
 
-DETAIL_EVENT = (Event.id, Event.title, Event.description, Event.start_time, Event.end_time, Event.status,
-                Event.complexity, Event.color, Event.location, Event.event_metadata, Event.created_by_id,
-                Event.process_id, Event.recording_url, Event.created_at, Event.updated_at)
-# The user columns of a status log row, after its seven own columns (id, previous_status, new_status, user_id,
-# created_at, updated_at, event_id).
-LOG_USER = (User.id, User.email, User.name, User.handle, User.profile_image, User.bio, User.user_metadata,
-            User.is_guest, User.guest_role, User.is_admin, User.created_at, User.updated_at)
-
-
-async def detail_row(db: AsyncSession, event_id: uuid.UUID, visible: ColumnElement[bool]) -> AnyRow | None:
-    """The event's DETAIL_EVENT columns, None when it does not exist or `visible` does not admit it."""
-    found = await _rows(db, select(*DETAIL_EVENT).where(Event.id == event_id, visible))
-    return found[0] if found else None
-
-
-async def detail_topic_rows(db: AsyncSession, event_id: uuid.UUID) -> Sequence[AnyRow]:
-    """(id, name, category, color, created_at, updated_at) of the event's topics, by name."""
-    return await _rows(db, select(Topic.id, Topic.name, Topic.category, Topic.color, Topic.created_at,
-                                  Topic.updated_at)
-                       .join(EventTopic, EventTopic.topic_id == Topic.id)
-                       .where(EventTopic.event_id == event_id).order_by(Topic.name))
-
-
-async def detail_participant_rows(db: AsyncSession, event_id: uuid.UUID) -> Sequence[AnyRow]:
-    """(user_id, role, status, joined_at, name, handle, profile_image) of the event's participants, by join time."""
-    return await _rows(db, select(EventParticipant.user_id, EventParticipant.role, EventParticipant.status,
-                                  EventParticipant.joined_at, User.name, User.handle, User.profile_image)
-                       .join(User, User.id == EventParticipant.user_id)
-                       .where(EventParticipant.event_id == event_id)
-                       .order_by(EventParticipant.joined_at, EventParticipant.user_id))
-
-
-async def detail_log_rows(db: AsyncSession, event_id: uuid.UUID, limit: int) -> Sequence[AnyRow]:
-    """The event's newest status changes: seven columns of the change, then LOG_USER (all None without a user)."""
-    return await _rows(db, select(StatusLog.id, StatusLog.previous_status, StatusLog.new_status,
-                                  StatusLog.user_id, StatusLog.created_at, StatusLog.updated_at,
-                                  StatusLog.event_id, *LOG_USER)
-                       .outerjoin(User, User.id == StatusLog.user_id).where(StatusLog.event_id == event_id)
-                       .order_by(StatusLog.created_at.desc(), StatusLog.id.desc()).limit(limit))
-
-
 # --- handlers/events (manage, calendar, participants, chat, reminders) ---------------------------------------------
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from persistence.database import driver_connection, on_postgresql
 from persistence.models import TopicEntry, TopicHead
 
 
@@ -66,10 +67,9 @@ async def append_frames(db: AsyncSession, topic: str, parts: Sequence[tuple[str,
     The statement runs on the session's asyncpg connection: inside the session's transaction when one was
     begun by an earlier statement, else as a transaction of its own (PostgreSQL commits a single statement
     atomically), so a change that is this one statement costs one round trip and no BEGIN/COMMIT."""
-    if db.get_bind().dialect.name != "postgresql":
+    if not on_postgresql(db):
         return None
-    raw = await (await db.connection()).get_raw_connection()
-    conn: Any = raw.driver_connection
+    conn = await driver_connection(db, in_transaction=False)
     rows = await conn.fetch(statement, topic, secrets.token_hex(8), len(parts), now,
                             [p for p, _ in parts], [s for _, s in parts], *args)
     if not rows:
@@ -105,11 +105,10 @@ async def append_topics(db: AsyncSession, parts: dict[str, list[tuple[str, str]]
                         now: datetime) -> dict[str, tuple[str, list[tuple[int, str]]]] | None:
     """`append_frames` for several topics in one round trip: per topic its epoch and stored (offset, frame)s;
     None where this is not PostgreSQL."""
-    if db.get_bind().dialect.name != "postgresql":
+    if not on_postgresql(db):
         return None
     topics = sorted(parts)
-    raw = await (await db.connection()).get_raw_connection()
-    conn: Any = raw.driver_connection
+    conn = await driver_connection(db, in_transaction=False)
     rows = await conn.fetch(_APPEND_MANY_PG, topics, [secrets.token_hex(8) for _ in topics],
                             [len(parts[t]) for t in topics], [t for t in topics for _ in parts[t]],
                             [p for t in topics for p, _ in parts[t]], [s for t in topics for _, s in parts[t]], now)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from adapters.security import AccessClaims, Tokens
 from handlers.accounts.sessions import authenticate
@@ -27,6 +27,7 @@ from persistence.models import User
 from server import errors
 from server.request_parsing import bearer, parse_path, query_dict, read_body, validate
 from server.responses import ORJSONResponse, error_response
+from server.route_index import RouteIndex
 from server.routing import AnyCall, Call, Endpoint
 from server.state import AppState
 
@@ -159,7 +160,8 @@ def _specificity(path: str) -> tuple[int, ...]:
     return tuple(1 if seg.startswith("{") else 0 for seg in path.strip("/").split("/"))
 
 
-def build_routes(endpoints: Sequence[Endpoint]) -> list[Route]:
+def build_routes(endpoints: Sequence[Endpoint]) -> list[BaseRoute]:
+    """The endpoints as Starlette routes, one per path (its methods dispatched inside), behind one RouteIndex."""
     by_path: dict[str, list[Endpoint]] = {}
     for ep in endpoints:
         by_path.setdefault(ep.path, []).append(ep)
@@ -175,4 +177,4 @@ def build_routes(endpoints: Sequence[Endpoint]) -> list[Route]:
 
         methods = sorted(handlers)
         routes.append(Route(path, dispatch(handlers), methods=methods))
-    return routes
+    return [RouteIndex(routes)]

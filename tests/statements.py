@@ -1,4 +1,7 @@
-"""Count the SQL statements one piece of test code causes, and only those.
+"""Count the SQL statements one piece of test code causes, and only those: those SQLAlchemy runs, and those run
+straight on asyncpg (persistence.database.driver_connection), seen through asyncpg's query logger on every
+connection checked out meanwhile. Transaction control (BEGIN, COMMIT, ROLLBACK) and the pool's ping are not
+counted, on either path, nor asyncpg's introspection of types.
 
 The app runs background tasks on the same engine (the topic log's relay polls heads, hands jobs off, prunes),
 so a listener on the engine alone would count whatever they happened to run meanwhile. The listener counts a
@@ -12,11 +15,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+from weakref import WeakSet
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 _recording: ContextVar[list[str] | None] = ContextVar("statements_recording", default=None)
+
+
+def driver_internal(text: str) -> bool:
+    """Not the caller's statement: transaction control, the pool's ping, or asyncpg's own introspection of a type
+    the connection meets for the first time (an array, a record)."""
+    return (text == ";" or text.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))
+            or "'jit'" in text or "pg_catalog.pg_type" in text)
 
 
 @contextmanager
@@ -28,10 +39,28 @@ def recorded(engine: AsyncEngine) -> Iterator[list[str]]:
         if _recording.get() is seen:
             seen.append(statement)
 
+    def record_driver(query: Any) -> None:
+        # asyncpg calls its loggers through the event loop with the context of the statement's caller.
+        text = query.query.strip()
+        if _recording.get() is seen and not driver_internal(text):
+            seen.append(text)
+
+    logged: WeakSet[Any] = WeakSet()
+
+    def attach(dbapi_connection: Any, *rest: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        if driver is not None and hasattr(driver, "add_query_logger") and driver not in logged:
+            driver.add_query_logger(record_driver)
+            logged.add(driver)
+
     token = _recording.set(seen)
     event.listen(engine.sync_engine, "before_cursor_execute", record)
+    event.listen(engine.sync_engine.pool, "checkout", attach)
     try:
         yield seen
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
+        event.remove(engine.sync_engine.pool, "checkout", attach)
+        for driver in list(logged):
+            driver.remove_query_logger(record_driver)
         _recording.reset(token)

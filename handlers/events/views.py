@@ -21,7 +21,7 @@ from handlers.events.tags import TopicOut, topic_out
 from handlers.events.times import derive
 from handlers.links import ServedLink
 from handlers.schema import UTC, Out
-from persistence import events
+from persistence import event_reads, events
 from persistence.enums import EventStatus, ParticipantStatus
 from persistence.errors import NotFound
 from persistence.models import Event, EventParticipant, StatusLog, User
@@ -281,55 +281,65 @@ async def event_detail(ctx: Context, event: Event) -> EventDetail:
 
 # --- one event for a reader: rows, not ORM objects -----------------------------------------------------------
 
-def _log_user(row: events.AnyRow, viewer: User) -> UserOut | None:
+# Built once: the member rule compiled into the event's one statement on PostgreSQL (persistence.event_reads).
+_DETAIL = event_reads.detail_statement(access.member_clause(event_reads.DETAIL_VIEWER), DETAIL_STATUS_LOGS)
+
+
+def _log_user(row: Sequence[Any], viewer: User) -> UserOut | None:
     (uid, email, name, handle, image, bio, meta, is_guest, guest_role, is_admin, created_at, updated_at) = row[7:]
     if uid is None:
         return None
     show_email = viewer.id == uid or viewer.is_admin
-    return UserOut(id=uid, email=email if show_email else None, name=name, handle=handle, profile_image=image,
-                   bio=bio, user_metadata=dict(meta or {}), is_guest=is_guest, guest_role=guest_role,
-                   is_admin=is_admin, created_at=created_at, updated_at=updated_at)
+    return UserOut.model_construct(
+        id=uid, email=email if show_email else None, name=name, handle=handle, profile_image=image, bio=bio,
+        user_metadata=dict(meta or {}), is_guest=is_guest, guest_role=guest_role, is_admin=is_admin,
+        created_at=created_at, updated_at=updated_at)
 
 
 async def read_event_detail(ctx: Context, event_id: uuid.UUID) -> EventDetail:
-    """GET /events/{id}: the event, its topics, participants (with their users), status history and related events
-    in four statements of plain rows (five with related events). The access rule is part of the event's own
-    statement: an event the caller may not see is not found, exactly as one that does not exist."""
-    e = await events.detail_row(ctx.db, event_id, access.member_clause(ctx.user_id))
-    if e is None:
+    """GET /events/{id}: the event, its topics, participants (with their users), status history and related events;
+    on PostgreSQL in one statement of plain rows (two with related events). The access rule is part of the
+    event's own statement: an event the caller may not see is not found, exactly as one that does not exist."""
+    if event_reads.on_postgresql(ctx.db):
+        found = await event_reads.detail_in_one(ctx.db, _DETAIL, event_id, ctx.user_id)
+    else:
+        found = await event_reads.detail_rows(ctx.db, event_id, access.member_clause(ctx.user_id),
+                                               DETAIL_STATUS_LOGS)
+    if found is None:
         raise NotFound("event", event_id)
-    topics = [TopicOut.model_construct(id=r.id, name=r.name, category=r.category, color=r.color,
-                                       created_at=r.created_at, updated_at=r.updated_at)
-              for r in await events.detail_topic_rows(ctx.db, event_id)]
+    (eid, title, description, start_time, end_time, status, complexity, color, location, metadata, created_by_id,
+     process_id, recording_url, created_at, updated_at) = found.event
+    topics = [TopicOut.model_construct(id=r[0], name=r[1], category=r[2], color=r[3], created_at=r[4],
+                                       updated_at=r[5])
+              for r in found.topics]
     participants = [
         ParticipantOut.model_construct(
-            event_id=event_id, user_id=r.user_id, role=r.role or "participant", status=r.status,
-            joined_at=r.joined_at, user=UserBrief(id=r.user_id, name=r.name, handle=r.handle,
-                                                  profile_image=r.profile_image))
-        for r in await events.detail_participant_rows(ctx.db, event_id)
+            event_id=event_id, user_id=r[0], role=r[1] or "participant", status=r[2], joined_at=r[3],
+            user=UserBrief.model_construct(id=r[0], name=r[4], handle=r[5], profile_image=r[6]))
+        for r in found.participants
     ]
-    participants.sort(key=lambda p: p.user_id != e.created_by_id)  # the creator first
+    participants.sort(key=lambda p: p.user_id != created_by_id)  # the creator first
     logs = [
         StatusLogOut.model_construct(id=r[0], previous_status=r[1], new_status=r[2], event_id=event_id,
                                      user_id=r[3], user=_log_user(r, ctx.user), created_at=r[4], updated_at=r[5])
-        for r in await events.detail_log_rows(ctx.db, event_id, DETAIL_STATUS_LOGS)
+        for r in found.logs
     ]
     related: list[RelatedEvent] = []
-    if ids := _related_ids_of(e.id, e.event_metadata):
+    if ids := _related_ids_of(eid, metadata):
         rows = await events.related_rows(ctx.db, ids, access.member_clause(ctx.user_id))
         related = [RelatedEvent(id=r.id, title=r.title, start_time=r.start_time,
                                 date=derive(r.start_time, r.start_time).date, color=r.color)
                    for r in (rows[i] for i in ids if i in rows)]
     going = active(participants)
-    legacy = derive(e.start_time, e.end_time)
+    legacy = derive(start_time, end_time)
     return EventDetail.model_construct(
-        id=e.id, title=e.title, description=e.description, start_time=e.start_time, end_time=e.end_time,
-        date=legacy.date, time=legacy.time, duration=legacy.duration, status=e.status, complexity=e.complexity,
-        color=e.color, location=e.location, event_metadata=dict(e.event_metadata or {}),
-        created_by_id=e.created_by_id, process_id=e.process_id, recording_url=e.recording_url,
-        created_at=e.created_at, updated_at=e.updated_at, topics=topics, participants=participants,
+        id=eid, title=title, description=description, start_time=start_time, end_time=end_time,
+        date=legacy.date, time=legacy.time, duration=legacy.duration, status=status, complexity=complexity,
+        color=color, location=location, event_metadata=dict(metadata or {}),
+        created_by_id=created_by_id, process_id=process_id, recording_url=recording_url,
+        created_at=created_at, updated_at=updated_at, topics=topics, participants=participants,
         tags=[t.name for t in topics],
-        participants_group=ParticipantsGroup(name="Participants", count=len(going),
-                                             avatars=[p.user for p in going[:AVATARS]]),
+        participants_group=ParticipantsGroup.model_construct(name="Participants", count=len(going),
+                                                             avatars=[p.user for p in going[:AVATARS]]),
         related_events=related, status_logs=logs,
     )

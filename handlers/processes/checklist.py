@@ -11,9 +11,9 @@ One rule everywhere (REST, live operations, a future WebSocket push):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from pydantic import AliasChoices, Field
 
@@ -22,6 +22,23 @@ from handlers.schema import In
 from persistence.models import Step, SubStep
 
 DUE_DATE_MAX = 40
+
+
+class Checked(Protocol):
+    """A step or substep as the rules read and change it: an ORM row, or a detached copy of one (a change run
+    straight on the driver, handlers/processes/steps.py)."""
+
+    content: str
+    completed: bool
+    completed_at: datetime | None
+    order: int
+
+
+class CheckedStep(Checked, Protocol):
+    due_date: str | None
+
+
+C = TypeVar("C", bound=Checked)
 
 
 class SubStepIn(In):
@@ -80,7 +97,7 @@ class SubStepChange(Partial):
     """the substep's new position; 0: after the last"""
 
 
-def set_completion(row: Step | SubStep, completed: bool, at: datetime | None, now: datetime) -> None:
+def set_completion(row: Checked, completed: bool, at: datetime | None, now: datetime) -> None:
     if completed:
         keep = row.completed_at if row.completed else None
         row.completed = True
@@ -90,7 +107,7 @@ def set_completion(row: Step | SubStep, completed: bool, at: datetime | None, no
         row.completed_at = None
 
 
-def cascade_completion(step: Step, subs: Iterable[SubStep]) -> list[SubStep]:
+def cascade_completion(step: Checked, subs: Iterable[C]) -> list[C]:
     """Complete the unfinished substeps of a completed step; returns the ones changed."""
     changed = []
     if step.completed:
@@ -102,7 +119,7 @@ def cascade_completion(step: Step, subs: Iterable[SubStep]) -> list[SubStep]:
     return changed
 
 
-def _apply_common(row: Step | SubStep, fields: dict[str, Any], now: datetime) -> None:
+def _apply_common(row: Checked, fields: dict[str, Any], now: datetime) -> None:
     if "content" in fields:
         row.content = fields["content"]
     if "order" in fields:
@@ -114,7 +131,7 @@ def _apply_common(row: Step | SubStep, fields: dict[str, Any], now: datetime) ->
         row.completed_at = fields["completed_at"]
 
 
-def apply_step_change(step: Step, subs: list[SubStep], fields: dict[str, Any], now: datetime) -> None:
+def apply_step_change(step: CheckedStep, subs: Sequence[Checked], fields: dict[str, Any], now: datetime) -> None:
     """`fields` = `StepChange.given()` (or the same keys from a live operation)."""
     _apply_common(step, fields, now)
     if "due_date" in fields:
@@ -123,7 +140,7 @@ def apply_step_change(step: Step, subs: list[SubStep], fields: dict[str, Any], n
         cascade_completion(step, subs)
 
 
-def apply_substep_change(sub: SubStep, fields: dict[str, Any], now: datetime) -> None:
+def apply_substep_change(sub: Checked, fields: dict[str, Any], now: datetime) -> None:
     _apply_common(sub, fields, now)
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Protocol
 
 from pydantic import AfterValidator, BeforeValidator, model_validator
 
 from handlers.clock import as_utc
 from handlers.links import ServedLink
 from handlers.schema import UTC, In, Out
-from persistence.models import Step, SubStep
+from persistence.models import Step
 
 CONTENT_MAX = 5000
 NESTED_MAX = 200  # inline steps per process, substeps per step
@@ -124,14 +124,58 @@ def _by_order(rows: Iterable[Any]) -> list[Any]:
     return sorted(rows, key=lambda r: (r.order, r.created_at))
 
 
-def substep_out(row: SubStep) -> SubStepOut:
+class SubStepRow(Protocol):
+    """What a substep's shape reads: an ORM row, or a detached copy of one."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def completed(self) -> bool: ...
+    @property
+    def completed_at(self) -> datetime | None: ...
+    @property
+    def order(self) -> int: ...
+    @property
+    def step_id(self) -> uuid.UUID: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime | None: ...
+
+
+class StepRow(Protocol):
+    """What a step's shape reads: an ORM row, or a detached copy of one."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def completed(self) -> bool: ...
+    @property
+    def completed_at(self) -> datetime | None: ...
+    @property
+    def order(self) -> int: ...
+    @property
+    def due_date(self) -> str | None: ...
+    @property
+    def process_id(self) -> uuid.UUID: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime | None: ...
+
+
+def substep_out(row: SubStepRow) -> SubStepOut:
     return SubStepOut(
         id=row.id, content=row.content, completed=row.completed, completed_at=row.completed_at, order=row.order,
         step_id=row.step_id, created_at=row.created_at, updated_at=row.updated_at,
     )
 
 
-def step_out(step: Step, subs: Iterable[SubStep]) -> StepOut:
+def step_out(step: StepRow, subs: Iterable[SubStepRow]) -> StepOut:
     """`subs` are passed in (never lazy-loaded) so async code cannot trip over an unloaded relationship."""
     return StepOut(
         id=step.id, content=step.content, completed=step.completed, completed_at=step.completed_at,

@@ -398,3 +398,45 @@ async def test_lists_are_scoped_filtered_and_paged(client: httpx.AsyncClient, ma
         "b-invites-a"]
     for bad in ({"status": "nope"}, {"start_date": "March"}, {"limit": 0}, {"topicId": "x"}):
         assert (await client.get("/events", params=bad, headers=alice.headers)).status_code == 422, bad
+
+
+async def test_the_one_statement_read_matches_the_per_table_read(client: httpx.AsyncClient, make_user: MakeUser,
+                                                                 backend: Backend,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL GET /events/{id} reads in one statement (arrays of records); the per-table statements every
+    database can run must answer the same bytes: topics, participants (one declined, the creator not first by
+    join time), status changes with their users, metadata, related events, and a hidden event's 404."""
+    from persistence import event_reads
+
+    alice, bob, carol, mallory = (await make_user("alice"), await make_user("bob"), await make_user("carol"),
+                                  await make_user("mallory"))
+    t1, t2 = await make_topic(backend, "Zeta"), await make_topic(backend, "Alpha")
+    other = await create_event(client, alice, title="Other")
+    hidden = await create_event(client, mallory, title="Hidden")
+    event = await create_event(client, bob, topics=[t1, t2], participantIds=[alice.id, carol.id],
+                               metadata={"related_events": [other["id"], hidden["id"], "junk"], "n": 1.5,
+                                         "nested": {"a_b": [1, None, "ü"]}})
+    eid = event["id"]
+    assert (await client.put(f"/events/{eid}/participants/{carol.id}", headers=carol.headers,
+                             json={"status": "declined"})).status_code == 200
+    for status in ("Planning", "Done"):
+        assert (await client.put(f"/events/{eid}", headers=bob.headers, json={"status": status})).status_code == 200
+
+    async def both(path: str, who: Any) -> tuple[tuple[int, bytes], tuple[int, bytes]]:
+        one = await client.get(path, headers=who.headers)
+        with monkeypatch.context() as m:
+            m.setattr(event_reads, "on_postgresql", lambda db: False)
+            per_table = await client.get(path, headers=who.headers)
+        # The request id differs from request to request; nothing else may.
+        return ((one.status_code, one.content.replace(one.headers.get("x-request-id", "").encode(), b"")),
+                (per_table.status_code, per_table.content.replace(per_table.headers.get("x-request-id", "").encode(),
+                                                                  b"")))
+
+    for who in (alice, bob):
+        one, per_table = await both(f"/events/{eid}", who)
+        assert one[0] == 200 and one == per_table
+    body = (await client.get(f"/events/{eid}", headers=alice.headers)).json()
+    assert [t["name"] for t in body["topics"]] == ["Alpha", "Zeta"] and len(body["statusLogs"]) == 3
+    assert [r["id"] for r in body["relatedEvents"]] == [other["id"]]
+    one, per_table = await both(f"/events/{eid}", mallory)
+    assert one[0] == 404 and per_table[0] == 404

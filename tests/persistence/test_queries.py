@@ -8,11 +8,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import true
+from sqlalchemy import select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from persistence import feed, live, search
 from persistence.enums import LiveRole
-from persistence.models import LiveContext, LiveMessage, Post, User
+from persistence.models import LiveContext, LiveMessage, Post, Topic, User
 from tests.conftest import Backend
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -88,3 +89,32 @@ async def test_search_text_is_literal(client: httpx.AsyncClient, backend: Backen
 
     assert [p.content for p in percent] == ["50% off_now"]
     assert [p.content for p in backslash] == ["a\\b"]
+
+
+async def test_statements_straight_on_the_driver_share_the_sessions_transaction(client: httpx.AsyncClient,
+                                                                               backend: Backend) -> None:
+    """persistence.database.driver_connection(in_transaction=True) begins the session's transaction on the asyncpg
+    connection the way SQLAlchemy's adapter does (it relies on the adapter's own lazy BEGIN): what runs on it
+    is rolled back and committed with the session, also when SQLAlchemy ran nothing itself."""
+    if backend.name != "postgres":
+        return
+    from persistence.database import driver_connection
+
+    async def insert(db: AsyncSession, name: str) -> None:
+        conn = await driver_connection(db, in_transaction=True)
+        assert conn.is_in_transaction()
+        await conn.execute("INSERT INTO topics (id, name, created_at) VALUES ($1, $2, now())", uuid.uuid4(), name)
+
+    async def stored(name: str) -> bool:
+        async with backend.state.sessionmaker() as db:
+            return await db.scalar(select(Topic.id).where(Topic.name == name)) is not None
+
+    gone, kept = f"q_{uuid.uuid4().hex[:8]}", f"q_{uuid.uuid4().hex[:8]}"
+    async with backend.state.sessionmaker() as db, db.begin():
+        await insert(db, gone)
+        await db.rollback()
+    assert not await stored(gone)
+    async with backend.state.sessionmaker() as db, db.begin():
+        await insert(db, kept)
+        await insert(db, kept + "b")  # a transaction already begun is used as it is
+    assert await stored(kept) and await stored(kept + "b")
