@@ -113,10 +113,15 @@ class RedisPresence:
             await asyncio.sleep(self._presence_ttl / 3)
             try:
                 now_ms = time.time() * 1000
+                expiry = now_ms + self._presence_ttl * 1000
+                # One ZADD per topic for all of our members in it (not one per connection): a storm's worth of
+                # idle sockets is thousands of members in a few dozen rooms.
+                by_topic: dict[str, dict[str, float]] = {}
+                for (topic, conn), user in list(self._mine.items()):
+                    by_topic.setdefault(topic, {})[f"{user}\t{conn}"] = expiry
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    for (topic, conn), user in list(self._mine.items()):
-                        pipe.zadd(self._layout.presence_keys(topic)[0],
-                                  {f"{user}\t{conn}": now_ms + self._presence_ttl * 1000}, xx=True)
+                    for topic, members in by_topic.items():
+                        pipe.zadd(self._layout.presence_keys(topic)[0], members, xx=True)
                     await pipe.execute()
                 for topic in list(self._topics()):
                     zkey = self._layout.presence_keys(topic)[0]

@@ -75,7 +75,10 @@ class AuthCache:
     def remember(self, session_id: uuid.UUID, user: User, session_expires_at: datetime) -> None:
         if self.seconds <= 0:
             return
-        row = {key: copy.deepcopy(getattr(user, key)) for key in _COLUMNS}
+        # Only JSON columns (dicts, lists) can be changed in place; the rest (str, UUID, datetime, bool) are
+        # immutable and kept as they are (deepcopy's dispatch on ~20 columns was ~0.03 ms a sign-in).
+        row = {key: copy.deepcopy(value) if isinstance(value := getattr(user, key), dict | list) else value
+               for key in _COLUMNS}
         now = self._clock()
         self._entries[session_id] = _Entry(user.id, row, session_expires_at, now + self.seconds)
         self._entries.move_to_end(session_id)
