@@ -115,6 +115,12 @@ class StormClients:
         await self.send("wait-resumed")
         return await self._line(timeout)
 
+    async def wait_heads(self, heads: dict[str, int], seconds: float) -> list[dict[str, Any]]:
+        """Wait until every connection has seen its room's `heads` entry, at most `seconds`; those still short."""
+        await self.send("wait-heads " + json.dumps({"heads": heads, "ms": int(seconds * 1000)}))
+        behind: list[dict[str, Any]] = (await self._line(seconds + 60))["behind"]
+        return behind
+
     async def stop(self) -> dict[str, Any]:
         await self.send("stop")
         out = await self._line(120)

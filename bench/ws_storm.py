@@ -156,8 +156,6 @@ async def storm_phase(args: argparse.Namespace, env: dict[str, str], db_url: str
         await asyncio.sleep(2)  # lines keep flowing to the resumed clients on B
         stop.set()
         await sending
-        await asyncio.sleep(3)  # the last lines reach everyone
-        done = await clients.stop()
         db = await asyncpg.connect(db_url)
         try:
             heads = {r["topic"]: r["head"] for r in await db.fetch(
@@ -167,6 +165,10 @@ async def storm_phase(args: argparse.Namespace, env: dict[str, str], db_url: str
                 [r.topic for r in rooms])}
         finally:
             await db.close()
+        # Every line is committed by now (the sender has its answers): wait for each client to see its room's
+        # head; what is still short after a generous wait was not delivered.
+        still_behind = await clients.wait_heads(heads, 60)
+        done = await clients.stop()
         behind = sum(max(0, heads.get(c["topic"], 0) - c["last"]) for c in done["conns"])
         storm = {
             "clients": len(people), "rooms": len(rooms),
@@ -179,11 +181,14 @@ async def storm_phase(args: argparse.Namespace, env: dict[str, str], db_url: str
             "lines_acknowledged": sum(acked.values()), "lines_failed": len(failed),
             "committed_rows": sum(rows.values()),
             "acknowledged_not_committed": sum(max(0, n - rows.get(t, 0)) for t, n in acked.items()),
-            "missed_offsets": done["gaps"] + behind, "duplicates": done["duplicates"],
+            "missed_offsets": done["gaps"] + behind, "gaps": done["gaps"], "behind": behind,
+            "clients_behind": len(still_behind), "duplicates": done["duplicates"],
             "not_recovered": done["notRecovered"], "never_resumed": sum(1 for c in done["conns"] if not c["resumes"]),
         }
         if failed:
             storm["first_failures"] = failed[:3]
+        if still_behind:
+            storm["first_behind"] = still_behind[:5]
         return connect, storm
     finally:
         stop.set()

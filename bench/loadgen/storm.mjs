@@ -5,7 +5,8 @@
 // 2. Every socket that closes reconnects to urls[1] with the Python client's backoff (0.1 s × (0.5..1.5),
 //    doubling up to 5 s) and joins again with `since` = the last offset it saw; prints {"resumed",...} once
 //    all have been resumed.
-// 3. On a line "stop": prints {"done",...} with every connection's topic, epoch and last offset, and the
+// 3. On a line "wait-heads {heads, ms}": waits until every connection has seen its room's committed head.
+// 4. On a line "stop": prints {"done",...} with every connection's topic, epoch and last offset, and the
 //    gaps (offsets skipped), duplicates and resumes that did not recover.
 import WebSocket from "ws";
 import { performance } from "node:perf_hooks";
@@ -107,6 +108,15 @@ for await (const line of lines) {
     await print({ resumed: resumedCount, firstClosedAt: closed[0], lastClosedAt: closed[closed.length - 1],
       resumedP50At: q(resumed, 0.5), resumedP99At: q(resumed, 0.99), lastResumedAt: resumed[resumed.length - 1],
       reconnectAttempts });
+  } else if (cmd.startsWith("wait-heads ")) {
+    // {"topic": head, ...} as committed; then "ms": every connection has seen its room's head, or the time ran
+    // out and "behind" lists those still short (a fixed sleep counted frames in flight as missed).
+    const { heads, ms } = JSON.parse(cmd.slice("wait-heads ".length));
+    const deadline = now() + ms;
+    const short = () => conns.filter((s) => s.last < (heads[s.spec.topic] ?? 0));
+    while (short().length > 0 && now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await print({ behind: short().map((s) => ({ topic: s.spec.topic, last: s.last, head: heads[s.spec.topic],
+      resumes: s.resumes, open: s.ws?.readyState === WebSocket.OPEN })) });
   } else if (cmd === "stop") break;
 }
 stopping = true;
