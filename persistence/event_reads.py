@@ -1,15 +1,17 @@
 """What `GET /events/{id}` reads: the event, its topics, participants (with their users) and newest status changes,
 as plain rows. On PostgreSQL that is one statement, the related rows folded into arrays of records, run straight
-on the session's asyncpg connection; elsewhere one statement per table (the same rows, the same order)."""
+on the session's asyncpg connection; elsewhere one statement per table (the same rows, the same order). And the
+compact calendar's cells, on PostgreSQL read on the driver too."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Uuid, literal_column, select
+from sqlalchemy import BigInteger, ColumnElement, DateTime, Uuid, func, literal_column, select
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -109,3 +111,32 @@ async def detail_rows(db: AsyncSession, event_id: uuid.UUID, visible: ColumnElem
         .outerjoin(User, User.id == StatusLog.user_id).where(StatusLog.event_id == event_id)
         .order_by(StatusLog.created_at.desc(), StatusLog.id.desc()).limit(log_limit))).all()
     return DetailRows(found[0], topics, participants, logs)
+
+
+# The month view's statement on the driver: the viewer, the range and the page are its parameters, so the text
+# (the member rule compiled in) is built once.
+CELL_VIEWER: ColumnElement[uuid.UUID] = literal_column("$1::uuid", Uuid)
+CELL_FROM: ColumnElement[datetime] = literal_column("$2::timestamptz", DateTime(timezone=True))
+CELL_TO: ColumnElement[datetime] = literal_column("$3::timestamptz", DateTime(timezone=True))
+
+
+def cells_statement(visible: ColumnElement[bool]) -> str:
+    """`persistence.events.calendar_cells`' statement for PostgreSQL, gated by `visible` (a condition on Event
+    built with CELL_VIEWER, CELL_FROM and CELL_TO); $4 and $5 are the page's offset and limit."""
+    participants = (select(func.count()).where(EventParticipant.event_id == Event.id,
+                                               EventParticipant.status != ParticipantStatus.DECLINED)
+                    .correlate(Event).scalar_subquery())
+    stmt = (select(Event.id, Event.title, Event.start_time, Event.end_time, Event.status, Event.color, participants)
+            .where(visible).order_by(Event.start_time, Event.id)
+            .offset(literal_column("$4::bigint", BigInteger)).limit(literal_column("$5::bigint", BigInteger)))
+    dialect = PGDialect()  # type: ignore[no-untyped-call]
+    return str(stmt.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
+async def cells_on_driver(db: AsyncSession, statement: str, viewer_id: uuid.UUID, lo: datetime, hi: datetime,
+                          offset: int, limit: int) -> Sequence[Sequence[Any]]:
+    """The rows of `calendar_cells` by `statement` (from `cells_statement`), without SQLAlchemy's result
+    machinery: a month can hold a thousand events. (id, title, start, end, status as text, color, count)."""
+    conn = await driver_connection(db, in_transaction=False)
+    rows: Sequence[Sequence[Any]] = await conn.fetch(statement, viewer_id, lo, hi, offset, limit)
+    return rows

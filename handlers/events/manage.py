@@ -285,8 +285,10 @@ async def delete_event(ctx: Context, event_id: uuid.UUID) -> Outcome[FileCleanup
                    remove=[Removal(topic, None, "deleted"), *sessions])
 
 
-def _in_range(start: datetime | None, end: datetime | None) -> list[ColumnElement[bool]]:
-    """Events overlapping [start, end): a zero-length event at `start` counts."""
+def _in_range(start: datetime | ColumnElement[datetime] | None,
+              end: datetime | ColumnElement[datetime] | None) -> list[ColumnElement[bool]]:
+    """Events overlapping [start, end): a zero-length event at `start` counts. The bounds may be a statement's
+    own parameters (the compact calendar's statement on the driver)."""
     out: list[ColumnElement[bool]] = []
     if end is not None:
         out.append(Event.start_time < end)
@@ -295,7 +297,8 @@ def _in_range(start: datetime | None, end: datetime | None) -> list[ColumnElemen
     return out
 
 
-def overlapping(start: datetime | None, end: datetime | None) -> ColumnElement[bool]:
+def overlapping(start: datetime | ColumnElement[datetime] | None,
+                end: datetime | ColumnElement[datetime] | None) -> ColumnElement[bool]:
     clauses = _in_range(start, end)
     return and_(*clauses) if clauses else true()
 
