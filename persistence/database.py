@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import event
@@ -97,6 +99,18 @@ async def driver_connection(db: AsyncSession, *, in_transaction: bool) -> Any:
         if adapter._transaction is None and not adapter.autocommit:
             await adapter._start_transaction()
     return raw.driver_connection
+
+
+def asyncpg_engine(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg"
+
+
+@contextlib.asynccontextmanager
+async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled asyncpg connection (`asyncpg_engine`), for one read-only statement on its own, outside any unit of
+    work: no session, no transaction begun, so none to end; the pool checks it out and takes it back as usual."""
+    async with engine.connect() as connection:
+        yield (await connection.get_raw_connection()).driver_connection
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -136,6 +136,21 @@ async def head(db: AsyncSession, topic: str) -> tuple[str, int] | None:
     return None if row is None else (str(row[0]), int(row[1]))
 
 
+HEADS_SQL = "SELECT topic, epoch, head FROM topic_heads WHERE topic = ANY($1::text[])"
+
+
+async def heads(db: AsyncSession, topics: list[str]) -> dict[str, tuple[str, int]]:
+    """The (epoch, head) of each of `topics` that has a head row. On PostgreSQL one statement on the driver:
+    rejoining sockets ask it by the thousand."""
+    if on_postgresql(db):
+        conn = await driver_connection(db, in_transaction=False)
+        rows = await conn.fetch(HEADS_SQL, topics)
+    else:
+        rows = (await db.execute(select(TopicHead.topic, TopicHead.epoch, TopicHead.head)
+                                 .where(TopicHead.topic.in_(topics)))).all()
+    return {str(r[0]): (str(r[1]), int(r[2])) for r in rows}
+
+
 async def after(db: AsyncSession, topic: str, offset: int, limit: int) -> list[tuple[int, str]]:
     """Frames with offset > `offset`, oldest first, at most `limit`."""
     rows = await db.execute(

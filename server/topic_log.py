@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from channels.batching import Batcher
 from channels.hub import Entry, Hub, Position
 from persistence import topic_log
 from persistence.models import TopicHead
@@ -31,10 +32,17 @@ class DatabaseTopicLog:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, history_limit: int = 1000) -> None:
         self._sessionmaker = sessionmaker
         self.history_limit = history_limit
+        # Every socket joining a room that nothing was delivered in yet asks for its position: one statement for
+        # all of them (a storm rejoins thousands at once). A batch starts after each of its callers asked, so no
+        # caller gets a head read before it subscribed.
+        self._heads: Batcher[str, tuple[str, int]] = Batcher(self._read_heads)
+
+    async def _read_heads(self, topics: list[str]) -> dict[str, tuple[str, int]]:
+        async with self._sessionmaker() as db:
+            return await topic_log.heads(db, topics)
 
     async def position(self, topic: str) -> Position:
-        async with self._sessionmaker() as db:
-            found = await topic_log.head(db, topic)
+        found = await self._heads.get(topic)
         if found is None:
             # A topic nobody wrote yet gets its epoch now, so a client that joined it early can resume.
             async with self._sessionmaker.begin() as db:

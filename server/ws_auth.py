@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from starlette.websockets import WebSocket
 
+from handlers.accounts.auth_cache import user_from_row
 from handlers.accounts.sessions import authenticate
 from persistence.models import User
 from server.state import AppState
@@ -36,9 +37,9 @@ async def verify(state: AppState, token: str) -> tuple[User, float, str | None]:
         if user is None:
             found = await state.connect_checks.sessions.get((claims.user_id, claims.session_id))
             if found is not None and found[1] > now:
-                user = found[0]
+                user = user_from_row(found[0])
                 if cache is not None:
-                    cache.remember(claims.session_id, user, found[1])
+                    cache.remember_row(claims.session_id, found[0], found[1])
         if user is not None and not (user.is_guest and user.guest_expires_at is not None
                                      and user.guest_expires_at <= now):
             return user, expires_at, str(claims.session_id)

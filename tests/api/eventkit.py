@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 from sqlalchemy import func, select
 
 from persistence.enums import EventStatus, ParticipantStatus
-from persistence.models import Base, Event, EventParticipant, Process, Step, SubStep, Topic
+from persistence.models import Base, Event, EventParticipant, Process, Step, SubStep, Topic, User
 from tests.conftest import Account, Backend
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -65,6 +65,37 @@ async def create_event(client: httpx.AsyncClient, who: Account, **fields: Any) -
     assert r.status_code == 201, r.text
     result: dict[str, Any] = r.json()
     return result
+
+
+class Rooms(NamedTuple):
+    """Two rooms and four people: `room` is ada's, grace takes part, `declined` declined, eve is no member; `other`
+    is grace's alone."""
+
+    ada: User
+    grace: User
+    eve: User
+    declined: User
+    room: Event
+    other: Event
+
+
+def new_user(name: str, **extra: Any) -> User:
+    handle = f"{name}_{uuid.uuid4().hex[:8]}"
+    return User(name=handle, handle=handle, email=f"{handle}@example.com", **extra)
+
+
+async def two_rooms(backend: Backend, start: datetime = T0) -> Rooms:
+    async with backend.state.sessionmaker.begin() as db:
+        ada, grace, eve, declined = new_user("ada"), new_user("grace"), new_user("eve"), new_user("declined")
+        db.add_all([ada, grace, eve, declined])
+        await db.flush()
+        room = Event(title="Room", start_time=start, end_time=start + timedelta(hours=1), created_by_id=ada.id)
+        other = Event(title="Other", start_time=start, end_time=start + timedelta(hours=1), created_by_id=grace.id)
+        db.add_all([room, other])
+        await db.flush()
+        db.add_all([EventParticipant(event_id=room.id, user_id=grace.id, status=ParticipantStatus.CONFIRMED),
+                    EventParticipant(event_id=room.id, user_id=declined.id, status=ParticipantStatus.DECLINED)])
+    return Rooms(ada, grace, eve, declined, room, other)
 
 
 async def count(backend: Backend, model: type[Base], *where: Any) -> int:

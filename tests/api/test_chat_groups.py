@@ -4,7 +4,6 @@ and exactly what was stored in the log. On SQLite there are no groups (one push,
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -13,32 +12,18 @@ from sqlalchemy import select
 
 from handlers.events import chat
 from persistence import topic_log
-from persistence.enums import ParticipantStatus
 from persistence.errors import NotFound
-from persistence.models import ChatMessage, Event, EventParticipant, TopicEntry, User
+from persistence.models import ChatMessage, Event, TopicEntry, User
+from tests.api.eventkit import two_rooms
 from tests.conftest import Backend
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def _user(name: str) -> User:
-    handle = f"{name}_{uuid.uuid4().hex[:8]}"
-    return User(name=handle, handle=handle, email=f"{handle}@example.com")
-
-
 async def test_a_group_stores_each_members_line_and_refuses_the_others_alone(client: httpx.AsyncClient,
                                                                             backend: Backend) -> None:
     state = backend.state
-    async with state.sessionmaker.begin() as db:
-        ada, grace, eve, declined = _user("ada"), _user("grace"), _user("eve"), _user("declined")
-        db.add_all([ada, grace, eve, declined])
-        await db.flush()
-        room = Event(title="Room", start_time=T0, end_time=T0 + timedelta(hours=1), created_by_id=ada.id)
-        other = Event(title="Other", start_time=T0, end_time=T0 + timedelta(hours=1), created_by_id=grace.id)
-        db.add_all([room, other])
-        await db.flush()
-        db.add_all([EventParticipant(event_id=room.id, user_id=grace.id, status=ParticipantStatus.CONFIRMED),
-                    EventParticipant(event_id=room.id, user_id=declined.id, status=ParticipantStatus.DECLINED)])
+    ada, grace, eve, declined, room, other = await two_rooms(backend, T0)
     topic, other_topic = f"event:{room.id}", f"event:{other.id}"
 
     def line(user: User, event: Event, text: str, second: int) -> chat.ChatSend:
