@@ -97,7 +97,9 @@ class Hub(Protocol):
     async def remove_user(self, topic: str, user_id: str, reason: LeftReason) -> None:
         """Take `user_id`'s connections off `topic` on every instance (they get `left`)."""
 
-    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None: ...
+    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+        """Present `connection_id` (of `user_id`, shown as `meta`) on `topic`; who is present now, this one among
+        them (as `presence` would answer, without asking again)."""
 
     async def untrack(self, topic: str, connection_id: str, user_id: str) -> None: ...
 

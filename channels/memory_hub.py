@@ -171,12 +171,13 @@ class MemoryHub:
         for listener in list(t.listeners):
             listener.on_presence(topic, frame)
 
-    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None:
+    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> dict[str, Any]:
         t = self._topic(topic)
         first = all(uid != user_id for uid, _ in t.presence.values())
         t.presence[connection_id] = (user_id, meta)
         if first:
             self._broadcast_presence(topic, t, {user_id: meta}, {})
+        return {uid: meta for uid, meta in t.presence.values()}
 
     async def untrack(self, topic: str, connection_id: str, user_id: str) -> None:
         t = self._topics.get(topic)

@@ -345,8 +345,8 @@ class RedisHub:
 
     # ---- presence (channels/redis_presence.py) -------------------------------------------------------
 
-    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None:
-        await self._presence.track(topic, connection_id, user_id, meta)
+    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+        return await self._presence.track(topic, connection_id, user_id, meta)
 
     async def untrack(self, topic: str, connection_id: str, user_id: str) -> None:
         await self._presence.untrack(topic, connection_id, user_id)

@@ -29,7 +29,7 @@ class RedisPresence:
         self._redis: RedisClient | None = None
         self._mine: dict[tuple[str, str], str] = {}  # (topic, connection id) → user id, refreshed while alive
         # Presence writes and reads of connections joining at the same moment: one round trip for all of them.
-        self._tracks: Batcher[tuple[str, str, str, str], bool] = Batcher(self._track_batch)
+        self._tracks: Batcher[tuple[str, str, str, str], dict[str, Any]] = Batcher(self._track_batch)
         self._presences: Batcher[str, dict[str, Any]] = Batcher(self._presence_many)
 
     def start(self, redis: RedisClient) -> None:
@@ -48,11 +48,13 @@ class RedisPresence:
             with contextlib.suppress(Exception):
                 await self.untrack(topic, conn, user)
 
-    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> None:
+    async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> dict[str, Any]:
+        """Who is present on `topic` once this connection is: one dict shared by the connections tracked together."""
         self._mine[(topic, connection_id)] = user_id
-        await self._tracks.get((topic, connection_id, user_id, orjson.dumps(meta).decode()))
+        return await self._tracks.get((topic, connection_id, user_id, orjson.dumps(meta).decode())) or {}
 
-    async def _track_batch(self, keys: list[tuple[str, str, str, str]]) -> dict[tuple[str, str, str, str], bool]:
+    async def _track_batch(self, keys: list[tuple[str, str, str, str]]
+                           ) -> dict[tuple[str, str, str, str], dict[str, Any]]:
         now = time.time()
         by_topic: dict[str, list[str]] = {}
         for topic, connection_id, user_id, meta in keys:
@@ -68,13 +70,14 @@ class RedisPresence:
         if self._layout.cluster:
             # The topics' keys live on different nodes: one script call each, all at once (a cluster pipeline
             # does not load scripts on the nodes it reaches).
-            await asyncio.gather(*(self._track_many(keys=k, args=a) for k, a in calls))
+            replies = await asyncio.gather(*(self._track_many(keys=k, args=a) for k, a in calls))
         else:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for k, a in calls:
                     await self._track_many(keys=k, client=pipe, args=a)
-                await pipe.execute()
-        return dict.fromkeys(keys, True)
+                replies = await pipe.execute()
+        present = {topic: _present(reply[0::2], reply[1::2]) for topic, reply in zip(by_topic, replies, strict=True)}
+        return {key: present[key[0]] for key in keys}
 
     async def untrack(self, topic: str, connection_id: str, user_id: str) -> None:
         self._mine.pop((topic, connection_id), None)
@@ -100,11 +103,7 @@ class RedisPresence:
         out: dict[str, dict[str, Any]] = {}
         for i, topic in enumerate(topics):
             members, metas = cast(list[str], replies[2 * i]), cast(dict[str, str], replies[2 * i + 1])
-            present: dict[str, Any] = {}
-            for member in members:
-                meta = metas.get(member)
-                present[member.split("\t", 1)[0]] = orjson.loads(meta) if meta else {}
-            out[topic] = present
+            out[topic] = _present(members, [metas.get(member) for member in members])
         return out
 
     async def upkeep(self) -> None:
@@ -132,3 +131,9 @@ class RedisPresence:
                 raise
             except Exception as exc:
                 log.warning("presence upkeep failed: %s", exc)
+
+
+def _present(members: list[str], metas: list[str | None]) -> dict[str, Any]:
+    """Presence by user: each live member ("user\tconnection") with its meta (JSON text; none: {})."""
+    return {member.split("\t", 1)[0]: orjson.loads(meta) if meta else {}
+            for member, meta in zip(members, metas, strict=True)}

@@ -61,7 +61,8 @@ return {epoch or '', off, entries}
 # Many connections of one topic at once. KEYS: zset of members by expiry, hash of metas. ARGV: expiry, now,
 # channel, frame prefix, frame suffix, then (member, meta, user id, joins entry) per connection. One presence
 # frame announces every user among them who had no live connection before, instead of one frame per join (each
-# frame goes to every member of the room: a storm of N joins into a room was N² deliveries).
+# frame goes to every member of the room: a storm of N joins into a room was N² deliveries). Returns who is
+# present then, these connections among them (so a join needs no second round trip to ask).
 TRACK_MANY = """
 local live = {}
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf')) do
@@ -77,7 +78,19 @@ for i = 6, #ARGV, 4 do
   end
 end
 if #joins > 0 then redis.call('PUBLISH', ARGV[3], 'p' .. ARGV[4] .. table.concat(joins, ',') .. ARGV[5]) end
-return #joins
+-- Who is present now, with their metas: member, meta, member, meta ... (HMGET in chunks: unpack has a limit).
+local present = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf')
+local out = {}
+for i = 1, #present, 1000 do
+  local chunk = {}
+  for j = i, math.min(i + 999, #present) do chunk[#chunk + 1] = present[j] end
+  local metas = redis.call('HMGET', KEYS[2], unpack(chunk))
+  for j, member in ipairs(chunk) do
+    out[#out + 1] = member
+    out[#out + 1] = metas[j] or ''
+  end
+end
+return out
 """
 
 UNTRACK = """

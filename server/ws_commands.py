@@ -92,8 +92,7 @@ async def _join(conn: Connection, command: m.Join) -> None:
         position = await hub.position(topic)
         last = max([position.offset, *(o for o, _ in backlog)]) if recovered else position.offset
         assert conn.user is not None
-        await hub.track(topic, conn.id, conn.user_id, to_wire(brief(conn.user)))
-        present = await hub.presence(topic)
+        present = await hub.track(topic, conn.id, conn.user_id, to_wire(brief(conn.user)))
     except Exception:
         conn.views.pop(topic, None)
         with contextlib.suppress(Exception):

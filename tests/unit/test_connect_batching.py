@@ -89,8 +89,12 @@ async def test_many_joins_at_once_are_announced_together_and_once_per_user(
     await eventually(lambda: watcher.presence)
     users = [f"u{i}" for i in range(10)]
     # u0 is there already and opens a second tab; the others arrive, two of them with two tabs each.
-    await asyncio.gather(*[a.track(t, f"c{i}-{tab}", u, {"name": u.upper()})
-                           for i, u in enumerate(users) for tab in ((1, 2) if i in (0, 4, 7) else (1,))])
+    tracked = [(u, f"c{i}-{tab}") for i, u in enumerate(users) for tab in ((1, 2) if i in (0, 4, 7) else (1,))]
+    seen = await asyncio.gather(*[a.track(t, conn, u, {"name": u.upper()}) for u, conn in tracked])
+    # Each track answers who is present once it is: itself and everyone before it, with their metas.
+    assert all(present.get(u) == {"name": u.upper()} and present["u0"] == {"name": "U0"}
+               for (u, _), present in zip(tracked, seen, strict=True))
+    assert seen[-1] == {u: {"name": u.upper()} for u in users}
     await a.publish(t, "chat.message", {"sentinel": True})  # presence and messages share one ordered channel
     await eventually(lambda: watcher.msgs)
     announced = [user for frame in watcher.presence for user in frame["joins"]]

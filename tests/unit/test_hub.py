@@ -126,8 +126,8 @@ async def test_presence_joins_and_leaves_per_user(hubs: tuple[Hub, Hub]) -> None
     t = topic()
     watcher = Recorder("w")
     await b.subscribe(t, watcher)
-    await a.track(t, "c1", "u1", {"name": "Ann"})
-    await a.track(t, "c2", "u1", {"name": "Ann"})  # a second tab: no second join
+    assert await a.track(t, "c1", "u1", {"name": "Ann"}) == {"u1": {"name": "Ann"}}  # who is present, itself too
+    assert await a.track(t, "c2", "u1", {"name": "Ann"}) == {"u1": {"name": "Ann"}}  # a second tab: no second join
     await eventually(lambda: len(watcher.presence) >= 1)
     assert await b.presence(t) == {"u1": {"name": "Ann"}}
     await a.untrack(t, "c1", "u1")
