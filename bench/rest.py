@@ -7,7 +7,9 @@ with production argon2 settings, then measures GET /health (the baseline), GET /
 /calendar/events (one month), PUT /processes/steps/{id} (toggle completed), POST /auth/token, and GET /health
 while logins run. Each measurement is closed-loop: C users send requests back to back, each on its own
 keep-alive connection, until N requests are done or S seconds have passed; then the same at one user for the
-unloaded latency. Every measurement runs R times; the run with the median throughput is reported. The load
+unloaded latency. Every measurement runs R times; the run with the median throughput is reported. Before each
+run of an operation, GET /health runs again (at least BESIDE_REQUESTS requests), and the operation's ratio to
+/health is the median of those pairs: the machine's speed moves within minutes. The load
 generator shares the machine with the server, so the server's own CPU time (/proc/<pid>/stat) is reported
 too: requests per server CPU-second do not depend on the client's cost or on other load on the machine.
 Everything it made (database, server, temp dir, Redis keys) is removed at the end, also on Ctrl-C.
@@ -25,6 +27,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,6 +67,11 @@ PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 SERIAL_SECONDS = 3.0
 SERIAL_REQUESTS = 200
+# `GET /health` measured right before each operation, for that operation's ratio: the machine's speed moves by up
+# to 2x within minutes (the same build's /health cost 0.075 and 0.14 ms in one run), so a ratio of two
+# measurements taken minutes apart says more about the machine than about the code. At least this many requests:
+# 2,000 of them take 0.17 s, 17 ticks of /proc's CPU clock.
+BESIDE_REQUESTS = 10_000
 WARMUP_SECONDS = 1.0
 PASSWORD = "correct horse battery staple"
 QUIET_SHARE = 0.25       # "quiet": the rest of the machine uses less than a quarter of all cores
@@ -263,23 +271,37 @@ def fmt(value: float, digits: int = 1) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
 
 
-def loaded_table(labels: dict[str, str], runs: dict[str, list[Sample]], cores: int) -> str:
+def cpu_per_request(s: Sample) -> float:
+    return s.server_cpu / s.requests if s.requests else math.nan
+
+
+def paired_ratios(runs: list[Sample], beside: list[Sample]) -> list[float]:
+    """Each run's server CPU per request against that of the `GET /health` run just before it."""
+    return [cpu_per_request(s) / cpu_per_request(h) for s, h in zip(runs, beside, strict=True)
+            if cpu_per_request(h) > 0]
+
+
+def loaded_table(labels: dict[str, str], runs: dict[str, list[Sample]], beside: dict[str, list[Sample]],
+                 cores: int) -> str:
     base = median_run(runs["health"], lambda s: s.rps)
-    base_cpu = base.server_cpu / base.requests if base.requests else math.nan
+    base_cpu = cpu_per_request(base)
     lines = [
         "| operation | requests | req/s | p50 ms | p90 ms | p99 ms | errors | KiB/resp | server CPU ms/req "
-        "| req per server CPU-s | server CPU vs /health | DB CPU ms/req | client CPU ms/req | other load "
-        "| all runs' req/s |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| req per server CPU-s | server CPU vs /health | vs /health just before, median (each run) | DB CPU ms/req "
+        "| client CPU ms/req | other load | all runs' req/s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for key, samples in runs.items():
+        paired = paired_ratios(samples, beside[key]) if key in beside else []
+        paired_cell = (f"{fmt(statistics.median(paired), 1)}x ({' / '.join(fmt(x, 1) for x in paired)})"
+                       if paired else "")
         s = median_run(samples, lambda x: x.rps)
         n = max(1, s.requests)
         per_req = s.server_cpu / n
         lines.append(
             f"| {labels[key]} | {s.requests} | {fmt(s.rps)} | {fmt(s.pct(50))} | {fmt(s.pct(90))} | {fmt(s.pct(99))} "
             f"| {s.errors} | {fmt(s.bytes / 1024 / n, 1)} | {fmt(per_req * 1000, 2)} "
-            f"| {fmt(1 / per_req if per_req > 0 else math.nan, 0)} | {fmt(per_req / base_cpu, 0)}x "
+            f"| {fmt(1 / per_req if per_req > 0 else math.nan, 0)} | {fmt(per_req / base_cpu, 0)}x | {paired_cell} "
             f"| {fmt(s.db_cpu * 1000 / n, 2)} | {fmt(s.client_cpu * 1000 / n, 2)} "
             f"| {fmt(100 * s.other_cpu / (s.span * cores), 0)}% | {' / '.join(fmt(x.rps, 1) for x in samples)} |"
         )
@@ -329,6 +351,7 @@ def describe_environment() -> dict[str, str]:
 class Results:
     labels: dict[str, str]
     loaded: dict[str, list[Sample]]
+    beside: dict[str, list[Sample]]  # `GET /health` measured right before each run of each operation
     during: list[Sample]
     serial: dict[str, list[Sample]]
     data: Seeded
@@ -370,6 +393,7 @@ async def benchmark(stack: Stack, args: argparse.Namespace) -> Results:
     db = DbCpu(admin, stack.dbname)
     settle = Settler(args.settle, args.settle_budget)
     loaded: dict[str, list[Sample]] = {}
+    beside: dict[str, list[Sample]] = {}
     serial: dict[str, list[Sample]] = {}
     during: list[Sample] = []
     labels: dict[str, str] = {}
@@ -386,6 +410,11 @@ async def benchmark(stack: Stack, args: argparse.Namespace) -> Results:
                 ops = {k: o for k, o in ops.items() if k in args.ops or k in ("health", "login")}
             labels = {k: o.label for k, o in ops.items()}
             for key, op in ops.items():
+                if key not in ("health", "login"):
+                    await settle()
+                    h = await measure(factory, stack.pid, db, ops["health"], max(args.requests, BESIDE_REQUESTS),
+                                      args.concurrency, args.seconds, WARMUP_SECONDS)
+                    beside.setdefault(key, []).append(h)
                 await settle()
                 s = await measure(factory, stack.pid, db, op, args.requests, args.concurrency, args.seconds,
                                   WARMUP_SECONDS)
@@ -408,7 +437,7 @@ async def benchmark(stack: Stack, args: argparse.Namespace) -> Results:
     finally:
         await admin.close()
         await shared.aclose()
-    return Results(labels, loaded, during, serial, data, month, steps, stack.server_log().count("Traceback"),
+    return Results(labels, loaded, beside, during, serial, data, month, steps, stack.server_log().count("Traceback"),
                    settle.waited)
 
 
@@ -440,7 +469,10 @@ def report(args: argparse.Namespace, argv: list[str], started: datetime, r: Resu
           f"{cores} cores (other processes: noise)")
     print(f"- tracebacks in the server log: {r.server_tracebacks}\n")
     print(f"### Under load: {args.concurrency} concurrent users\n")
-    print(loaded_table(r.labels, r.loaded, cores))
+    print(loaded_table(r.labels, r.loaded, r.beside, cores))
+    print("\n\"vs /health just before\": each run of an operation is preceded by a run of `GET /health` "
+          f"(at least {BESIDE_REQUESTS:,} requests); the ratio of the two, so the machine's speed at that moment "
+          "cancels out.")
     print("\n### Event-loop check: /health latency while logins run\n")
     print(during_table(r.during, args.concurrency))
     print(f"\n### Unloaded: 1 user (at most {SERIAL_REQUESTS} requests or {SERIAL_SECONDS:g} s)\n")
@@ -487,10 +519,11 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "started": started.isoformat(), "args": {k: str(v) for k, v in vars(args).items()},
             "loaded": {k: [s.summary() for s in v] for k, v in results.loaded.items()},
+            "beside": {k: [s.summary() for s in v] for k, v in results.beside.items()},
             "during": [s.summary() for s in results.during],
             "serial": {k: [s.summary() for s in v] for k, v in results.serial.items()},
         }, indent=2, default=str))
-    samples = [*results.during, *(s for v in results.loaded.values() for s in v),
+    samples = [*results.during, *(s for v in (*results.loaded.values(), *results.beside.values()) for s in v),
                *(s for v in results.serial.values() for s in v)]
     return 1 if any(s.errors for s in samples) else 0
 

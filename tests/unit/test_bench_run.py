@@ -88,3 +88,18 @@ def test_a_failed_benchmark_leaves_empty_cells(record: dict[str, Any]) -> None:
 def test_render_prints_a_recorded_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert run.main(["--render", str(RECORD)]) == 0
     assert "## Against the targets" in capsys.readouterr().out
+
+
+def test_rest_ratios_pair_each_run_with_the_health_run_just_before(record: dict[str, Any]) -> None:
+    rest = record["suites"]["rest"]["data"]
+    runs = [{"requests": 1000, "server_cpu": cpu, "bytes": 1000, "rps": rps} for cpu, rps in
+            ((1.6, 600), (1.0, 900), (2.0, 500))]
+    # /health cost 0.16, 0.06 and 0.10 ms a request just before them: 10x, 16.7x, 20x; the median pair is 16.7x,
+    # where the medians of each alone (1.6 ms against /health's own median run) would say otherwise.
+    health = [{"requests": 10_000, "server_cpu": cpu, "bytes": 0, "rps": 10_000} for cpu in (1.6, 0.6, 1.0)]
+    rest["loaded"]["step"], rest.setdefault("beside", {})["step"] = runs, health
+    md = run.render(record)
+    step = row(md, "`PUT /processes/steps/{id}` ≤ 15x")
+    assert step[1] == "16.7x" and step[2] == run.NOT_MET
+    rest["beside"]["step"] = [{**h, "server_cpu": 0.4} for h in health]  # /health 0.04 ms: 40x, 25x, 50x
+    assert row(run.render(record), "`PUT /processes/steps/{id}` ≤ 15x")[1] == "40.0x"
