@@ -5,7 +5,6 @@ per topic. Each instance refreshes its own members' expiry and removes the membe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +29,10 @@ class RedisPresence:
         self._mine: dict[tuple[str, str], str] = {}  # (topic, connection id) → user id, refreshed while alive
         # Presence writes and reads of connections joining at the same moment: one round trip for all of them.
         self._tracks: Batcher[tuple[str, str, str, str], dict[str, Any]] = Batcher(self._track_batch)
+        # And leaves: a thousand sockets dropping at once (a proxy restart, a network blip) were a thousand
+        # concurrent calls, past the client's pool of 100 connections — most failed, and their members stayed
+        # present to everyone else, with no leave sent. One pipeline per batch instead.
+        self._untracks: Batcher[tuple[str, str, str], bool] = Batcher(self._untrack_batch)
         self._presences: Batcher[str, dict[str, Any]] = Batcher(self._presence_many)
 
     def start(self, redis: RedisClient) -> None:
@@ -44,9 +47,8 @@ class RedisPresence:
         return self._redis
 
     async def close(self) -> None:
-        for (topic, conn), user in list(self._mine.items()):
-            with contextlib.suppress(Exception):
-                await self.untrack(topic, conn, user)
+        await asyncio.gather(*(self.untrack(topic, conn, user) for (topic, conn), user in list(self._mine.items())),
+                             return_exceptions=True)
 
     async def track(self, topic: str, connection_id: str, user_id: str, meta: dict[str, Any]) -> dict[str, Any]:
         """Who is present on `topic` once this connection is: one dict shared by the connections tracked together."""
@@ -81,12 +83,28 @@ class RedisPresence:
 
     async def untrack(self, topic: str, connection_id: str, user_id: str) -> None:
         self._mine.pop((topic, connection_id), None)
-        await self._untrack_member(topic, f"{user_id}\t{connection_id}", user_id)
+        await self._untracks.get((topic, f"{user_id}\t{connection_id}", user_id))
+
+    def _untrack_call(self, topic: str, member: str, user_id: str, now_ms: float) -> tuple[list[str], list[Any]]:
+        return self._layout.presence_keys(topic), [member, now_ms, f"{user_id}\t", self._layout.channel(topic),
+                                                   m.presence(topic, {}, {user_id: {}})]
+
+    async def _untrack_batch(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], bool]:
+        """UNTRACK per member, in the order asked: a user's last connection to go announces the leave."""
+        now_ms = time.time() * 1000
+        calls = [self._untrack_call(topic, member, user_id, now_ms) for topic, member, user_id in keys]
+        if self._layout.cluster:
+            await asyncio.gather(*(self._untrack(keys=k, args=a) for k, a in calls))
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for k, a in calls:
+                    await self._untrack(keys=k, client=pipe, args=a)
+                await pipe.execute()
+        return dict.fromkeys(keys, True)
 
     async def _untrack_member(self, topic: str, member: str, user_id: str) -> None:
-        frame = m.presence(topic, {}, {user_id: {}})
-        await self._untrack(keys=self._layout.presence_keys(topic), args=[
-            member, time.time() * 1000, f"{user_id}\t", self._layout.channel(topic), frame])
+        k, a = self._untrack_call(topic, member, user_id, time.time() * 1000)
+        await self._untrack(keys=k, args=a)
 
     async def presence(self, topic: str) -> dict[str, Any]:
         return await self._presences.get(topic) or {}

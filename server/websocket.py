@@ -87,9 +87,13 @@ async def websocket_endpoint(ws: WebSocket, send: Send | None = None) -> None:
         state.ws_totals["framesIn"] += conn.received
         state.ws_totals["framesOut"] += conn.sent
         for topic in list(conn.views):
-            with contextlib.suppress(Exception):
+            try:
                 await state.hub.unsubscribe(topic, conn)
                 await state.hub.untrack(topic, conn.id, conn.user_id)
+            except Exception as exc:
+                # Said, not swallowed: the member stays present elsewhere until its presence entry expires.
+                log.warning("leaving %s failed (%s: %s); its presence expires instead", topic, type(exc).__name__,
+                            exc)
         conn.close_code = conn.close_code or Close.NORMAL
         conn._ensure_writer()
         writer = conn.writer

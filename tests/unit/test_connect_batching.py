@@ -123,3 +123,22 @@ async def test_a_resume_within_what_the_hub_delivered_needs_no_round_trip(
     assert [json.loads(e.frame)["data"]["i"] for e in from_memory or []] == [2, 3, 4, 5]
     assert await a.history(t, epoch, 6) == []
     assert await a.history(t, "another-epoch", 2) is None  # not ours: asked of the log, which refuses it
+
+
+async def test_many_leaves_at_once_are_all_taken_off_and_announced(two_hubs: tuple[RedisHub, RedisHub]) -> None:
+    """Hundreds of sockets dropping together (a proxy restart): each leaves, and each user's last connection to go
+    is announced once. One call per leave had run past the Redis client's pool (100 connections): most failed
+    and stayed present to everyone else."""
+    a, b = two_hubs
+    t = f"event:{uuid.uuid4()}"
+    watcher = Recorder("w")
+    await b.subscribe(t, watcher)
+    conns = [(f"u{i}", f"c{i}-{tab}") for i in range(300) for tab in ((1, 2) if i % 7 == 0 else (1,))]
+    await asyncio.gather(*[a.track(t, conn, user, {"n": user}) for user, conn in conns])
+    assert len(await b.presence(t)) == 300
+    await asyncio.gather(*[a.untrack(t, conn, user) for user, conn in conns])
+    assert await b.presence(t) == {}
+    await a.publish(t, "chat.message", {"sentinel": True})  # after every leave on the topic's ordered channel
+    await eventually(lambda: watcher.msgs)
+    left = [user for frame in watcher.presence for user in frame["leaves"]]
+    assert sorted(left) == sorted(f"u{i}" for i in range(300))  # each user once, when its last tab went
