@@ -63,8 +63,8 @@ class Settings:
     database_url: str = setting(
         "sqlite+aiosqlite:///data/conversme.db", "postgresql://user@host:5432/db works as written (asyncpg); "
         "SQLite is migrated at start", group="database", derived="SQLite file DATA_DIR/conversme.db")
-    db_pool_size: int = setting(10, "connections each process keeps", group="database", low=1)
-    db_max_overflow: int = setting(20, "extra connections under load", group="database", low=0)
+    db_pool_size: int = setting(20, "connections each process keeps", group="database", low=1)
+    db_max_overflow: int = setting(10, "extra connections under load", group="database", low=0)
     db_pool_timeout: float = setting(30.0, "seconds to wait for a free connection", group="database", low=0,
                                      unit="seconds")
     auto_migrate: bool = setting(True, "SQLite only: upgrade the schema at start (PostgreSQL: `conversme "
