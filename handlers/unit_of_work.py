@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.context import Outcome, take_after_commit
 from handlers.recording import record
+from persistence.database import close_session, holds_connection
 from persistence.errors import DomainError
 
 T = TypeVar("T")
@@ -45,17 +46,23 @@ async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession], now: date
                        announce: Announcer | None = None,
                        guard: contextlib.AbstractAsyncContextManager[Any] | None = None) -> AsyncIterator[Work]:
     refusal: DomainError | None = None
-    async with guard if guard is not None else contextlib.nullcontext(), sessionmaker() as db, db.begin():
-        work = Work(db, now)
+    async with guard if guard is not None else contextlib.nullcontext():
+        db = sessionmaker()  # its transaction begins with its first statement (SQLAlchemy's autobegin)
         try:
-            yield work
-        except DomainError as exc:
-            if not exc.keep_changes:
-                raise
-            refusal = exc
-        work.effects.publish.extend(take_after_commit(db))
-        # Last in the transaction: the log's head rows are locked only for the commit.
-        await record(db, work.effects, now)
+            work = Work(db, now)
+            try:
+                yield work
+            except DomainError as exc:
+                if not exc.keep_changes:
+                    raise
+                refusal = exc
+            work.effects.publish.extend(take_after_commit(db))
+            # Last in the transaction: the log's head rows are locked only for the commit.
+            await record(db, work.effects, now)
+            if holds_connection(db) or db.new or db.dirty or db.deleted:
+                await db.commit()
+        finally:
+            await close_session(db)
     # Committed: only now may anyone hear about it, and only now may a job read it.
     if announce is not None and (work.effects.publish or work.effects.recorded or work.effects.remove
                                  or work.effects.enqueue):

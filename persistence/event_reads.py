@@ -15,8 +15,8 @@ from sqlalchemy import BigInteger, ColumnElement, DateTime, Uuid, func, literal_
 from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from persistence.database import driver_connection
 from persistence.database import on_postgresql as on_postgresql  # the read path's switch, here beside it
+from persistence.database import straight_connection
 from persistence.enums import EventStatus, ParticipantStatus
 from persistence.models import Event, EventParticipant, EventTopic, StatusLog, Topic, User
 
@@ -75,8 +75,10 @@ async def detail_in_one(db: AsyncSession, statement: str, event_id: uuid.UUID,
                         viewer_id: uuid.UUID) -> DetailRows | None:
     """PostgreSQL: the rows in one round trip by `statement` (from `detail_statement`); None when the event does
     not exist or the rule does not admit the viewer. Values typed as the ORM's columns would give them."""
-    conn = await driver_connection(db, in_transaction=False)
-    row = await conn.fetchrow(statement, event_id, viewer_id)
+    # A read is a unit of its own unless the session already did something (then its connection serves, so the
+    # read sees the unit's own writes): straight_connection's pooled connection costs less than the session's.
+    async with straight_connection(db, alone=True) as (conn, _):
+        row = await conn.fetchrow(statement, event_id, viewer_id)
     if row is None:
         return None
     event = list(row[:15])
@@ -137,6 +139,6 @@ async def cells_on_driver(db: AsyncSession, statement: str, viewer_id: uuid.UUID
                           offset: int, limit: int) -> Sequence[Sequence[Any]]:
     """The rows of `calendar_cells` by `statement` (from `cells_statement`), without SQLAlchemy's result
     machinery: a month can hold a thousand events. (id, title, start, end, status as text, color, count)."""
-    conn = await driver_connection(db, in_transaction=False)
-    rows: Sequence[Sequence[Any]] = await conn.fetch(statement, viewer_id, lo, hi, offset, limit)
+    async with straight_connection(db, alone=True) as (conn, _):  # as in detail_in_one
+        rows: Sequence[Sequence[Any]] = await conn.fetch(statement, viewer_id, lo, hi, offset, limit)
     return rows

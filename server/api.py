@@ -22,6 +22,7 @@ from handlers.accounts.sessions import authenticate
 from handlers.context import Context, Outcome
 from handlers.schema import to_wire
 from handlers.unit_of_work import Work, unit_of_work
+from persistence.database import close_session
 from persistence.errors import Conflict, DomainError, Forbidden, Unauthorized
 from persistence.models import User
 from server import errors
@@ -99,8 +100,11 @@ def _read_sessionmaker(state: AppState) -> async_sessionmaker[AsyncSession]:
 
 @contextlib.asynccontextmanager
 async def _read_work(state: AppState, now: datetime) -> AsyncIterator[Work]:
-    async with _read_sessionmaker(state)() as db:
+    db = _read_sessionmaker(state)()
+    try:
         yield Work(db, now)
+    finally:
+        await close_session(db)
 
 
 async def _run(endpoint: Endpoint, request: Request, state: AppState) -> Response:

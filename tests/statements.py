@@ -11,8 +11,9 @@ transport runs inside it (SQLAlchemy's greenlets carry the caller's context alon
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 from weakref import WeakSet
@@ -30,9 +31,11 @@ def driver_internal(text: str) -> bool:
             or "'jit'" in text or "pg_catalog.pg_type" in text)
 
 
-@contextmanager
-def recorded(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Yield the list of statements run in this context while the block runs."""
+@asynccontextmanager
+async def recorded(engine: AsyncEngine) -> AsyncIterator[list[str]]:
+    """Yield the list of statements run in this context while the block runs. Asynchronous because asyncpg hands
+    a statement to its loggers through `loop.call_soon`: a request whose last await was that statement returns
+    before they ran, so the block's end yields to the loop once, for the callbacks already scheduled."""
     seen: list[str] = []
 
     def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -58,6 +61,7 @@ def recorded(engine: AsyncEngine) -> Iterator[list[str]]:
     event.listen(engine.sync_engine.pool, "checkout", attach)
     try:
         yield seen
+        await asyncio.sleep(0)
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", record)
         event.remove(engine.sync_engine.pool, "checkout", attach)

@@ -64,9 +64,9 @@ async def test_a_remembered_caller_costs_no_query_and_changes_apply_at_once(
         client: httpx.AsyncClient, make_user: MakeUser, backend: Backend) -> None:
     a = await make_user("a")
     engine = backend.state.engine
-    with recorded(engine) as first:
+    async with recorded(engine) as first:
         assert (await client.get("/notifications", headers=a.headers)).status_code == 200
-    with recorded(engine) as second:
+    async with recorded(engine) as second:
         assert (await client.get("/notifications", headers=a.headers)).status_code == 200
     assert sum("auth_sessions" in s for s in first) == 1  # one query for the user and the session
     assert not any("auth_sessions" in s or "FROM users" in s for s in second), second

@@ -136,7 +136,7 @@ async def test_calendar_query_count_does_not_grow_with_events(client: httpx.Asyn
                            startTime=iso(T0 + timedelta(days=i)), endTime=iso(T0 + timedelta(days=i, hours=1)))
 
     async def statements(path: str, params: dict[str, str]) -> tuple[int, Any]:
-        with recorded(backend.state.engine) as seen:
+        async with recorded(backend.state.engine) as seen:
             r = await client.get(path, params=params, headers=alice.headers)
         assert r.status_code == 200, r.text
         return len(seen), r.json()
@@ -184,6 +184,6 @@ async def test_compact_view_is_the_full_view_cut_to_a_cell(client: httpx.AsyncCl
 
     for i in range(20):
         await insert_event(backend, alice, T0 + timedelta(hours=i), guests=((bob, ParticipantStatus.INVITED),))
-    with recorded(backend.state.engine) as seen:
+    async with recorded(backend.state.engine) as seen:
         r = await client.get("/calendar/events", params={**month, "view": "compact"}, headers=alice.headers)
     assert len(r.json()) == 22 and len(seen) == 1, seen

@@ -448,7 +448,7 @@ async def test_update_step_takes_a_handful_of_queries(client: httpx.AsyncClient,
     await link_event(backend, p["id"], owner, [(member, ParticipantStatus.CONFIRMED)])
     step = await _first_step(client, owner, p["id"])
     for who, completed in ((member, True), (owner, False)):
-        with recorded(backend.state.engine) as seen:
+        async with recorded(backend.state.engine) as seen:
             r = await client.put(f"/processes/steps/{step['id']}", json={"completed": completed}, headers=who.headers)
         # Not counted: authentication's own queries.
         statements = [s for s in seen if "auth_sessions" not in s and "FROM users" not in s]

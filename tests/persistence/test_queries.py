@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from sqlalchemy import select, true
@@ -118,3 +119,71 @@ async def test_statements_straight_on_the_driver_share_the_sessions_transaction(
         await insert(db, kept)
         await insert(db, kept + "b")  # a transaction already begun is used as it is
     assert await stored(kept) and await stored(kept + "b")
+
+
+async def test_a_session_holds_a_connection_from_its_first_statement_to_its_end(client: httpx.AsyncClient,
+                                                                               backend: Backend) -> None:
+    """persistence.database.holds_connection reads SQLAlchemy's own bookkeeping (a transaction's `_connections`):
+    the unit of work skips the commit and the closing greenlet of a session that never held one, and
+    straight_connection lends a pooled connection only then. This holds it to SQLAlchemy's behaviour."""
+    from persistence.database import close_session, holds_connection, straight_connection
+
+    async with backend.state.sessionmaker() as db:
+        assert not holds_connection(db)
+        db.add(_user())  # pending, not flushed: still no connection
+        assert not holds_connection(db)
+        db.expunge_all()
+        await db.execute(select(true()))
+        assert holds_connection(db)
+        await db.commit()
+        assert not holds_connection(db)
+        await close_session(db)
+    if backend.name != "postgres":
+        return
+    async with backend.state.sessionmaker() as db:
+        async with straight_connection(db, alone=True) as (conn, autocommit):
+            assert autocommit and not conn.is_in_transaction() and not holds_connection(db)
+        async with straight_connection(db, alone=False) as (conn, autocommit):
+            assert not autocommit and conn.is_in_transaction() and holds_connection(db)
+        async with straight_connection(db, alone=True) as (conn, autocommit):  # the session's, once it has one
+            assert not autocommit and conn.is_in_transaction()
+        await db.rollback()
+
+
+async def test_a_pooled_connection_cut_off_mid_statement_is_not_lent_again(client: httpx.AsyncClient,
+                                                                          backend: Backend) -> None:
+    """persistence.database.pooled_driver: a statement the server answered with an error leaves its connection
+    fit for the next caller; one cut off (here cancelled) may leave it mid-protocol, so it is closed instead."""
+    if backend.name != "postgres":
+        return
+    import asyncio
+    import contextlib
+
+    import asyncpg  # type: ignore[import-untyped]
+
+    from persistence.database import pooled_driver
+
+    engine = backend.state.engine
+    with contextlib.suppress(asyncpg.DivisionByZeroError):
+        async with pooled_driver(engine) as conn:
+            await conn.fetchval("SELECT 1/0")
+    assert not conn.is_closed()
+    async with pooled_driver(engine) as again:
+        assert await again.fetchval("SELECT 1") == 1
+    started = asyncio.Event()
+    held: list[Any] = []
+
+    async def slow() -> None:
+        async with pooled_driver(engine) as cut:
+            held.append(cut)
+            started.set()
+            await cut.fetchval("SELECT pg_sleep(30)")
+
+    task = asyncio.create_task(slow())
+    await started.wait()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert held[0].is_closed()
+    async with pooled_driver(engine) as after:
+        assert await after.fetchval("SELECT 1") == 1
