@@ -133,6 +133,16 @@ async def add_flushed(db: AsyncSession, row: Step | SubStep) -> None:
     await db.flush()
 
 
+async def add_substep(db: AsyncSession, sub: SubStep) -> None:
+    """Insert a substep under an existing step (locked by the caller), now, and write the step's row with its own
+    values: the row's new version tells a step change checked against an earlier read (persistence.step_writes)
+    that the step's substeps moved on, which that change's own snapshot may not show. Every substep added to an
+    existing step goes through here."""
+    await add_flushed(db, sub)
+    await db.execute(update(Step).where(Step.id == sub.step_id).values(updated_at=Step.updated_at)
+                     .execution_options(synchronize_session=False))
+
+
 # ---- templates and instances as listed and shown ---------------------------------------------------------
 
 

@@ -70,6 +70,13 @@ async def append_frames(db: AsyncSession, topic: str, parts: Sequence[tuple[str,
     if not on_postgresql(db):
         return None
     conn = await driver_connection(db, in_transaction=False)
+    return await append_frames_on(conn, topic, parts, now, statement=statement, args=args)
+
+
+async def append_frames_on(conn: Any, topic: str, parts: Sequence[tuple[str, str]], now: datetime, *,
+                           statement: str = _APPEND_ONLY,
+                           args: Sequence[Any] = ()) -> tuple[str, list[tuple[int, str]]]:
+    """`append_frames` on a given asyncpg connection (PostgreSQL only)."""
     rows = await conn.fetch(statement, topic, secrets.token_hex(8), len(parts), now,
                             [p for p, _ in parts], [s for _, s in parts], *args)
     if not rows:

@@ -26,7 +26,7 @@ from handlers.processes.shapes import StepOut, SubStepOut, step_out, substep_out
 from handlers.recording import frame_parts, wire_time
 from handlers.schema import Out
 from persistence import processes, step_writes
-from persistence.database import on_postgresql
+from persistence.database import on_postgresql, straight_connection
 from persistence.errors import NotFound
 from persistence.models import Process, Step, SubStep
 from persistence.types import utcnow
@@ -103,10 +103,15 @@ async def create_step(ctx: Context, process_id: uuid.UUID, data: StepIn) -> Outc
     return Outcome(out, publish=_messages(events, catalogue.STEP_CREATED, out))
 
 
-async def update_step(ctx: Context, step_id: uuid.UUID, change: StepChange) -> Outcome[StepOut]:
-    """Completing a step completes its substeps; un-completing clears the step's own timestamp only."""
+async def update_step(ctx: Context, step_id: uuid.UUID, change: StepChange, *,
+                      alone: bool = False) -> Outcome[StepOut]:
+    """Completing a step completes its substeps; un-completing clears the step's own timestamp only.
+
+    `alone`: this change is the caller's whole unit of work (a REST request), so on PostgreSQL it may commit on its
+    own, outside the unit's transaction (persistence.database.straight_connection)."""
     if on_postgresql(ctx.db) and not _holds_checklist_rows(ctx):
-        return await _update_step_straight(ctx, step_id, change)
+        done = await _update_step_checked(ctx, step_id, change, alone)
+        return done if done is not None else await _update_step_locked(ctx, step_id, change)
     step, events = await _step_for_work(ctx, step_id)
     subs = await processes.substeps_of(ctx.db, step.id)
     checklist.apply_step_change(step, subs, change.given(), ctx.now)
@@ -115,8 +120,14 @@ async def update_step(ctx: Context, step_id: uuid.UUID, change: StepChange) -> O
     return Outcome(out, publish=_messages(events, catalogue.STEP_UPDATED, out))
 
 
-# Built once: the caller's rule compiled into the step's lock statement (persistence.step_writes).
+# Built once: the caller's rule compiled into the statements (persistence.step_writes).
 _STEP_LOCK = step_writes.lock_statement(access.process_workable_clause(step_writes.STEP_WORKER))
+_STEP_READ = step_writes.read_statement(access.process_workable_clause)
+_STEP_WRITE_CHECKED = step_writes.checked_write_statement(access.process_workable_clause, frame=False)
+_STEP_WRITE_CHECKED_FRAME = step_writes.checked_write_statement(access.process_workable_clause, frame=True)
+# Reads and checked writes tried before the locking path takes over: each retry means another writer changed
+# the step or its substeps in the ~1 ms between the two statements.
+CHECKED_TRIES = 3
 
 
 @dataclass(slots=True)
@@ -155,17 +166,22 @@ def _holds_checklist_rows(ctx: Context) -> bool:
                                                          for o in db.identity_map.values())
 
 
-async def _update_step_straight(ctx: Context, step_id: uuid.UUID, change: StepChange) -> Outcome[StepOut]:
-    """update_step on PostgreSQL in three statements on the driver (persistence.step_writes): the same rules
-    (checklist.apply_step_change on detached rows), the same lock, access rule, rows written and frames."""
-    found = await step_writes.step_for_change(ctx.db, _STEP_LOCK, step_id, ctx.user_id)
-    if found is None or not found[1]:
-        raise NotFound("step", step_id)
-    row, _, events, sub_rows = found
-    step = _DetachedStep(*row)
-    subs = [_DetachedSubStep(*r) for r in sub_rows]
+@dataclass(slots=True)
+class _Applied:
+    """A change applied to detached rows: the answer, and what to write (only rows whose values changed, each with
+    a new updated_at, as the ORM's flush does)."""
+
+    out: StepOut
+    step: tuple[object, ...] | None
+    subs: list[tuple[uuid.UUID, bool, datetime | None]]
+    updated_at: datetime
+
+
+def _apply(ctx: Context, row: tuple[object, ...], sub_rows: list[tuple[object, ...]],
+           change: StepChange) -> _Applied:
+    step = _DetachedStep(*row)  # type: ignore[arg-type]
+    subs = [_DetachedSubStep(*r) for r in sub_rows]  # type: ignore[arg-type]
     checklist.apply_step_change(step, subs, change.given(), ctx.now)
-    # Only rows whose values changed are written, each with a new updated_at, as the ORM's flush does.
     updated_at = utcnow()
     new = (step.content, step.completed, step.completed_at, step.order, step.due_date)
     step_changed = new != tuple(row[1:6])
@@ -176,19 +192,61 @@ async def _update_step_straight(ctx: Context, step_id: uuid.UUID, change: StepCh
         if (sub.completed, sub.completed_at) != (r[2], r[3]):
             sub.updated_at = updated_at
             changed.append((sub.id, sub.completed, sub.completed_at))
-    out = step_out(step, subs)
-    messages = _messages(events, catalogue.STEP_UPDATED, out)
+    return _Applied(step_out(step, subs), new if step_changed else None, changed, updated_at)
+
+
+def _frame(ctx: Context, message: Message) -> tuple[str, tuple[str, str], datetime]:
+    return message.topic, frame_parts(message.topic, message, wire_time(ctx.now)), ctx.now
+
+
+async def _update_step_checked(ctx: Context, step_id: uuid.UUID, change: StepChange,
+                               alone: bool) -> Outcome[StepOut] | None:
+    """update_step on PostgreSQL in two statements on the driver, no lock held between them: read the step and
+    its substeps with their row versions, apply the rules, then write the changed rows together with the room's
+    frame in one statement that writes only if those versions still stand (persistence.step_writes). Alone, on a
+    pooled connection in autocommit: no BEGIN and no COMMIT. None when other writers kept changing the step, or
+    when several rooms' frames must commit with the change in the unit's transaction: the locking path then."""
+    async with straight_connection(ctx.db, alone=alone) as (conn, autocommit):
+        for _ in range(CHECKED_TRIES):
+            read = await step_writes.read_step(conn, _STEP_READ, step_id, ctx.user_id)
+            if read is None or not read.workable:
+                raise NotFound("step", step_id)
+            if autocommit and len(read.events) > 1:
+                return None
+            applied = _apply(ctx, read.row, read.subs, change)
+            messages = _messages(read.events, catalogue.STEP_UPDATED, applied.out)
+            if len(messages) == 1:
+                [message] = messages
+                stored = await step_writes.write_checked(conn, _STEP_WRITE_CHECKED_FRAME, read, ctx.user_id,
+                                                         applied.step, applied.subs, applied.updated_at,
+                                                         frame=_frame(ctx, message))
+                if stored is not None:
+                    return Outcome(applied.out, recorded=[Recorded(message.topic, stored[0], tuple(stored[1]))])
+            elif await step_writes.write_checked(conn, _STEP_WRITE_CHECKED, read, ctx.user_id, applied.step,
+                                                 applied.subs, applied.updated_at, frame=None) is not None:
+                return Outcome(applied.out, publish=messages)  # none, or several recorded by the unit of work
+    return None
+
+
+async def _update_step_locked(ctx: Context, step_id: uuid.UUID, change: StepChange) -> Outcome[StepOut]:
+    """update_step on PostgreSQL in the unit's transaction, in three statements on the driver (persistence.
+    step_writes): the step locked with the access rule and its events, its substeps read once the lock is held,
+    then the changed rows written (with the room's frame when there is one room)."""
+    found = await step_writes.step_for_change(ctx.db, _STEP_LOCK, step_id, ctx.user_id)
+    if found is None or not found[1]:
+        raise NotFound("step", step_id)
+    row, _, events, sub_rows = found
+    applied = _apply(ctx, tuple(row), [tuple(r) for r in sub_rows], change)
+    messages = _messages(events, catalogue.STEP_UPDATED, applied.out)
     if len(messages) != 1:  # no room, or several: the unit of work records their frames
-        await step_writes.write_step(ctx.db, step_id, new if step_changed else None, changed, updated_at,
-                                     frame=None)
-        return Outcome(out, publish=messages)
+        await step_writes.write_step(ctx.db, step_id, applied.step, applied.subs, applied.updated_at, frame=None)
+        return Outcome(applied.out, publish=messages)
     [message] = messages
-    stored = await step_writes.write_step(
-        ctx.db, step_id, new if step_changed else None, changed, updated_at,
-        frame=(message.topic, frame_parts(message.topic, message, wire_time(ctx.now)), ctx.now))
+    stored = await step_writes.write_step(ctx.db, step_id, applied.step, applied.subs, applied.updated_at,
+                                          frame=_frame(ctx, message))
     if stored is None or not stored[1]:  # the statement stores the frame unconditionally
         raise RuntimeError(f"step {step_id}: the change's frame was not stored")
-    return Outcome(out, recorded=[Recorded(message.topic, stored[0], tuple(stored[1]))])
+    return Outcome(applied.out, recorded=[Recorded(message.topic, stored[0], tuple(stored[1]))])
 
 
 async def delete_step(ctx: Context, step_id: uuid.UUID) -> Outcome[None]:
@@ -219,7 +277,7 @@ async def create_substep(ctx: Context, step_id: uuid.UUID, data: SubStepIn) -> O
     top = await processes.top_substep_order(ctx.db, step.id)
     sub = checklist.new_substeps([data], ctx.now, top)[0]
     sub.step_id = step.id
-    await processes.add_flushed(ctx.db, sub)
+    await processes.add_substep(ctx.db, sub)
     out = substep_out(sub)
     return Outcome(out, publish=_messages(events, catalogue.SUBSTEP_CREATED, out))
 

@@ -138,7 +138,7 @@ async def create_step(call: Call[StepIn]) -> Outcome[StepOut]:
 @router.put("/processes/steps/{step_id}")
 async def update_step(call: Call[StepChange]) -> Outcome[StepOut]:
     """Change a step; completing it completes its substeps."""
-    return await steps.update_step(call.ctx, call.id("step_id"), call.body)
+    return await steps.update_step(call.ctx, call.id("step_id"), call.body, alone=True)
 
 
 @router.delete("/processes/steps/{step_id}")

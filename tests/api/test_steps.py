@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from channels import topics
 from persistence.enums import ParticipantStatus
@@ -454,9 +454,10 @@ async def test_update_step_takes_a_handful_of_queries(client: httpx.AsyncClient,
         statements = [s for s in seen if "auth_sessions" not in s and "FROM users" not in s]
         assert r.status_code == 200, r.text
         # + 2: the topic log's head and entry, written in the same transaction so the change and its
-        # announcement commit together. On PostgreSQL: the locked step with the rule and its events, its substeps,
-        # then the rows written and the frame stored in one statement (persistence.step_writes).
-        assert 0 < len(statements) <= (3 if backend.name == "postgres" else 7), "\n---\n".join(statements)
+        # announcement commit together. On PostgreSQL: the step with the rule, its events and its substeps, each
+        # row with its version, then the rows written and the frame stored in one statement that checks those
+        # versions (persistence.step_writes), each statement a transaction of its own.
+        assert 0 < len(statements) <= (2 if backend.name == "postgres" else 7), "\n---\n".join(statements)
 
 
 @pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59"])
@@ -542,3 +543,159 @@ async def test_a_step_change_straight_on_the_driver_matches_the_orm_path(
     straight, orm = await run(orm=False), await run(orm=True)
     assert straight == orm
     assert straight[1][1] == [True, True, True]  # completing a completed step writes nothing
+
+
+# --- a step change checked against what it read (PostgreSQL) -------------------------------------------------
+
+
+async def _step_in_a_room(client: httpx.AsyncClient, make_user: MakeUser,
+                          backend: Backend) -> tuple[Account, dict[str, Any], str, dict[str, Any]]:
+    """An owner, a process of theirs used by one event (the room), and its first step."""
+    owner = await make_user("owner")
+    p = await make_instance(client, owner)
+    event_id = await link_event(backend, p["id"], owner)
+    return owner, p, event_id, await _first_step(client, owner, p["id"])
+
+
+async def test_a_step_change_read_before_another_writer_commits_is_read_again(
+        client: httpx.AsyncClient, make_user: MakeUser, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL PUT /processes/steps/{id} reads, applies the rules, then writes only if nothing changed since
+    (persistence.step_writes.write_checked). A substep added in between fails that check: the change is read and
+    applied again, so completing the step completes the late substep too, and the room hears the substep first."""
+    if backend.name != "postgres":
+        pytest.skip("the checked write is the PostgreSQL path; SQLite serialises writers")
+    from persistence import step_writes
+
+    owner, p, event_id, step = await _step_in_a_room(client, make_user, backend)
+    real = step_writes.write_checked
+    answers: list[object] = []
+
+    async def another_writer_first(*args: Any, **kwargs: Any) -> Any:
+        if not answers:  # between this change's read and its write, someone adds a substep
+            r = await client.post(f"/processes/steps/{step['id']}/substeps", json={"content": "late"},
+                                  headers=owner.headers)
+            assert r.status_code == 201, r.text
+        answers.append(await real(*args, **kwargs))
+        return answers[-1]
+
+    monkeypatch.setattr(step_writes, "write_checked", another_writer_first)
+    async with hub_frames(backend, topics.for_event(uuid.UUID(event_id))) as pub:
+        r = await client.put(f"/processes/steps/{step['id']}", json={"completed": True}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert answers[0] is None and answers[1] is not None  # refused once, then written
+    body = r.json()
+    assert sorted(s["content"] for s in body["subSteps"]) == ["1.1", "1.2", "late"]
+    assert all(s["completed"] for s in body["subSteps"])
+    assert [f.event for f in pub.frames] == ["substep.created", "step.updated"]
+    assert pub.named("step.updated")[0].data == body
+    [first, _] = await step_rows(backend, p["id"])
+    assert first[1] and len(first[3]) == 3 and all(completed for _, completed in first[3]), first
+
+
+@pytest.mark.parametrize("adds", ["add_substep", "add_flushed"])
+async def test_a_substep_added_while_a_checked_write_waits_for_the_lock_fails_the_check(
+        client: httpx.AsyncClient, make_user: MakeUser, backend: Backend, adds: str) -> None:
+    """The case a version check on rows alone would miss: the checked write's snapshot is taken, then it waits
+    for the step's lock, held by a writer adding a substep that commits meanwhile. The write cannot see that
+    substep; it is refused only because adding a substep writes the step's row (persistence.processes.
+    add_substep). `add_flushed` (an insert alone) shows the hazard: the same write then goes through, completing
+    the step over an open substep."""
+    if backend.name != "postgres":
+        pytest.skip("the checked write is the PostgreSQL path")
+    from handlers.processes import steps as step_handlers
+    from persistence import processes, step_writes
+    from persistence.database import pooled_driver
+    from tests.waiting import eventually
+
+    owner = await make_user("owner")
+    p = await make_instance(client, owner)
+    step = await _first_step(client, owner, p["id"])
+    step_id, user_id, engine = uuid.UUID(step["id"]), uuid.UUID(owner.id), backend.state.engine
+    async with pooled_driver(engine) as reader, pooled_driver(engine) as writer, \
+            backend.state.sessionmaker() as other:
+        read = await step_writes.read_step(reader, step_handlers._STEP_READ, step_id, user_id)
+        assert read is not None and read.workable and len(read.subs) == 2
+        now = read.row[7]
+        async with other.begin():
+            assert await processes.step_for_work(other, step_id, workable=true()) is not None  # the lock
+            await getattr(processes, adds)(other, SubStep(content="meanwhile", order=9, step_id=step_id))
+            write = asyncio.create_task(step_writes.write_checked(
+                writer, step_handlers._STEP_WRITE_CHECKED, read, user_id, (read.row[1], True, now, read.row[4], None),
+                [(s[0], True, now) for s in read.subs], now, frame=None))
+            pid = writer.get_server_pid()
+            await eventually(lambda: reader.fetchval(
+                "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid),
+                what="the checked write to wait for the step's lock")
+        written = await write
+    [first, _] = await step_rows(backend, p["id"])
+    if adds == "add_substep":
+        assert written is None
+        assert not first[1] and not any(completed for _, completed in first[3]), first  # nothing written
+    else:
+        assert written is not None  # the hazard the row's new version closes:
+        assert first[1] and ("meanwhile", False) in first[3] and ("1.1", True) in first[3], first
+
+
+async def test_adding_a_substep_makes_a_new_version_of_its_step_row(client: httpx.AsyncClient, make_user: MakeUser,
+                                                                    backend: Backend) -> None:
+    """What the checked write relies on, through the route itself: POST a substep and the step's row has a new
+    version (xmin), its values (updatedAt included) as they were."""
+    if backend.name != "postgres":
+        pytest.skip("row versions are PostgreSQL's")
+    from sqlalchemy import text
+
+    owner = await make_user("owner")
+    p = await make_instance(client, owner)
+    step = await _first_step(client, owner, p["id"])
+
+    async def version() -> str:
+        async with backend.state.sessionmaker() as db:
+            return str(await db.scalar(text("SELECT xmin::text FROM steps WHERE id = :id"),
+                                       {"id": uuid.UUID(step["id"])}))
+
+    before = await version()
+    r = await client.post(f"/processes/steps/{step['id']}/substeps", json={"content": "x"}, headers=owner.headers)
+    assert r.status_code == 201, r.text
+    assert await version() != before
+    after = await _first_step(client, owner, p["id"])
+    assert {k: v for k, v in after.items() if k != "subSteps"} == {k: v for k, v in step.items() if k != "subSteps"}
+
+
+async def test_a_step_change_that_keeps_failing_its_check_takes_the_lock(
+        client: httpx.AsyncClient, make_user: MakeUser, backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under steady contention the checked write gives way after CHECKED_TRIES refusals to the locking path,
+    which waits for the step's lock instead: the change still lands once, with its frame."""
+    if backend.name != "postgres":
+        pytest.skip("the checked write is the PostgreSQL path")
+    from handlers.processes import steps as step_handlers
+    from persistence import step_writes
+
+    owner, p, event_id, step = await _step_in_a_room(client, make_user, backend)
+    refused: list[int] = []
+
+    async def always_refused(*args: Any, **kwargs: Any) -> None:
+        refused.append(1)
+
+    monkeypatch.setattr(step_writes, "write_checked", always_refused)
+    async with hub_frames(backend, topics.for_event(uuid.UUID(event_id))) as pub:
+        r = await client.put(f"/processes/steps/{step['id']}", json={"completed": True}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert len(refused) == step_handlers.CHECKED_TRIES
+    assert [f.data for f in pub.named("step.updated")] == [r.json()]
+    [first, _] = await step_rows(backend, p["id"])
+    assert first[1] and all(completed for _, completed in first[3]), first
+
+
+async def test_a_step_change_in_several_rooms_commits_with_every_rooms_frame(
+        client: httpx.AsyncClient, make_user: MakeUser, backend: Backend) -> None:
+    """A process used by two events: the change's frame goes to both rooms, stored with the change (on
+    PostgreSQL a REST change then runs in the unit's transaction rather than on its own)."""
+    owner = await make_user("owner")
+    p = await make_instance(client, owner)
+    rooms = [await link_event(backend, p["id"], owner, title=t) for t in ("Standup", "Retro")]
+    step = await _first_step(client, owner, p["id"])
+    async with hub_frames(backend, *(topics.for_event(uuid.UUID(e)) for e in rooms)) as pub:
+        r = await client.put(f"/processes/steps/{step['id']}", json={"completed": True}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    assert sorted(f.topic for f in pub.named("step.updated")) == sorted(topics.for_event(uuid.UUID(e)) for e in rooms)
+    assert all(f.data == r.json() for f in pub.named("step.updated"))
