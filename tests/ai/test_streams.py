@@ -165,7 +165,7 @@ async def test_reconnect_mid_stream_resumes_with_one_delta_then_the_live_tail(ai
                 joined = await back.join(s.topic, since=(last["epoch"], last["offset"]))
                 assert joined["recovered"] is True
                 rest = await until_end(back, s.topic)
-            first = rest[0]
+            first = next(f for f in rest if f["op"] == "msg")
             assert first["event"] == "ai.delta" and first["data"]["streamId"] == reply["streamId"]
             assert len(first["data"]["text"]) > len("tok10 ")  # several missed tokens folded into one frame
             tail = deltas(rest)[1:]
@@ -175,7 +175,11 @@ async def test_reconnect_mid_stream_resumes_with_one_delta_then_the_live_tail(ai
             text = "".join(d["data"]["text"] for d in deltas(seen)) + first["data"]["text"] + "".join(
                 d["data"]["text"] for d in tail)
             assert rest[-1]["event"] == "ai.completed" and rest[-1]["data"]["text"] == text
-            assert [f["offset"] for f in rest] == sorted({f["offset"] for f in rest})
+            # Besides the messages, the room's presence may speak (bob's own join, announced through Redis, can
+            # land between two deltas when the machine is busy): it carries no offset.
+            assert all(f["op"] == "presence" for f in rest if f["op"] != "msg"), rest
+            msgs = [f for f in rest if f["op"] == "msg"]
+            assert [f["offset"] for f in msgs] == sorted({f["offset"] for f in msgs})
 
 
 async def test_resuming_after_the_stream_finished_replays_only_its_completion(ai_cluster: AICluster) -> None:
