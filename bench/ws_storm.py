@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.ws_fanout import BASELINES, LeanServer, cpu_seconds, rss_kib  # noqa: E402
 from bench.ws_people import Room, StormClients, ensure_loadgen, scratch_database, seed  # noqa: E402
+from server.settings import Settings  # noqa: E402
 from tests.conftest import SECRET  # noqa: E402
 from tests.realtime.harness import ServerProcess, migrate, server_env  # noqa: E402
 
@@ -258,7 +259,8 @@ if __name__ == "__main__":
     parser.add_argument("--room-size", type=int, default=50)
     parser.add_argument("--parallel", type=int, default=100)
     parser.add_argument("--rate", type=float, default=50, help="chat lines/s sent through B during the storm")
-    parser.add_argument("--pool-size", type=int, default=10, help="DB_POOL_SIZE of the servers (the default)")
+    parser.add_argument("--pool-size", type=int, default=Settings().db_pool_size,
+                        help="DB_POOL_SIZE of the servers (the server's default)")
     parser.add_argument("--timeout", type=float, default=300, help="give up waiting for the resumes after this")
     parser.add_argument("--baselines", default="lean",
                         help=f"baseline servers run before and after ours, comma-separated ({', '.join(BASELINES)}); "
