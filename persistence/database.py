@@ -117,9 +117,11 @@ async def pooled_driver(engine: AsyncEngine) -> AsyncIterator[Any]:
     try:
         yield fairy.driver_connection
     except BaseException as exc:
-        # An error the server answered leaves the connection as good as before (each statement its own
-        # transaction); anything else (cancelled mid-statement, the socket lost) may leave it mid-protocol.
-        if getattr(exc, "sqlstate", None) is None:
+        # Cancelled (or timed out) while a statement may have been in flight: the connection may be left
+        # mid-protocol, so it is closed rather than lent again. Any other error leaves it as good as before: an
+        # error the server answered (each statement its own transaction), or the caller's own between two
+        # statements (a refusal); a lost socket is seen closed by the pool's check at the next checkout.
+        if not isinstance(exc, Exception) or isinstance(exc, TimeoutError):
             await greenlet_spawn(fairy.invalidate, exc)
         raise
     finally:

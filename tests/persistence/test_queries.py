@@ -152,8 +152,9 @@ async def test_a_session_holds_a_connection_from_its_first_statement_to_its_end(
 
 async def test_a_pooled_connection_cut_off_mid_statement_is_not_lent_again(client: httpx.AsyncClient,
                                                                           backend: Backend) -> None:
-    """persistence.database.pooled_driver: a statement the server answered with an error leaves its connection
-    fit for the next caller; one cut off (here cancelled) may leave it mid-protocol, so it is closed instead."""
+    """persistence.database.pooled_driver: a statement the server answered with an error, or the caller's own
+    refusal between statements, leaves its connection fit for the next caller; one cut off (here cancelled) may
+    leave it mid-protocol, so it is closed instead."""
     if backend.name != "postgres":
         return
     import asyncio
@@ -162,12 +163,18 @@ async def test_a_pooled_connection_cut_off_mid_statement_is_not_lent_again(clien
     import asyncpg  # type: ignore[import-untyped]
 
     from persistence.database import pooled_driver
+    from persistence.errors import NotFound
 
     engine = backend.state.engine
     with contextlib.suppress(asyncpg.DivisionByZeroError):
         async with pooled_driver(engine) as conn:
             await conn.fetchval("SELECT 1/0")
     assert not conn.is_closed()
+    with contextlib.suppress(NotFound):  # the caller's own refusal between statements (a 404)
+        async with pooled_driver(engine) as refused:
+            await refused.fetchval("SELECT 1")
+            raise NotFound("step", uuid.uuid4())
+    assert not refused.is_closed()
     async with pooled_driver(engine) as again:
         assert await again.fetchval("SELECT 1") == 1
     started = asyncio.Event()
