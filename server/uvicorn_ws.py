@@ -4,8 +4,9 @@ uvicorn's own `websockets-sansio` protocol keeps, for each open socket, an `asyn
 (five deques), the handshake's request and response with their headers, a copy of the scope, and a `__dict__`
 of ~35 fields: ~14 KiB of the ~26 KiB an idle joined connection held (bench/ws_conn_profile.py). This one
 speaks the same ASGI WebSocket events on the same sans-I/O core (the `websockets` library's `ServerProtocol`:
-the handshake, frame parsing, masking, close and ping handling), with `__slots__`, an inbox that exists only
-while frames wait for the app, no write `Event` until a write has to wait, and nothing of the handshake kept.
+frame parsing, masking, close and ping handling, and the handshake of any request the one-pass reader in
+server/uvicorn_handshake.py leaves to it), with `__slots__`, an inbox that exists only while frames wait for
+the app, no write `Event` until a write has to wait, and nothing of the handshake kept.
 
 It also gives the fan-out its fast path (server/transport.py): `send_text_nowait` writes a text frame at once,
 from the hub's callback, without a coroutine, and reuses the frame's bytes when the next member gets the same
@@ -27,11 +28,12 @@ from typing import Any, cast
 
 from websockets.exceptions import InvalidState
 from websockets.frames import Frame, Opcode
-from websockets.http11 import Request, Response
+from websockets.http11 import Request
+from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from server.uvicorn_frames import ClientGone, Parts, text_frame
-from server.uvicorn_handshake import Shared, asgi_scope
+from server.uvicorn_handshake import Shared, asgi_scope, read_upgrade, switching_protocols
 
 log = logging.getLogger("uvicorn.error")
 
@@ -42,7 +44,7 @@ class LeanWebSocket(asyncio.Protocol):
     """One WebSocket connection, as uvicorn builds its protocols: `(config, server_state, app_state)`, then
     `connection_made` and the upgrade request's bytes through `data_received`."""
 
-    __slots__ = ("_close_timer", "_drained", "_inbox", "_ping_payload", "_ping_timer", "_pong_timer", "_response",
+    __slots__ = ("_accept_key", "_close_timer", "_drained", "_inbox", "_ping_payload", "_ping_timer", "_pong_timer",
                  "_waiter", "accepted", "close_sent", "conn", "disconnected", "paused", "read_paused", "shared",
                  "transport")
 
@@ -55,8 +57,10 @@ class LeanWebSocket(asyncio.Protocol):
             shared = _shared[key] = Shared(config, server_state, app_state, loop)
         self.shared = shared
         self.transport: asyncio.Transport = cast(asyncio.Transport, None)
-        self.conn = ServerProtocol(max_size=shared.max_size, logger=log)
-        self._response: Response | None = None
+        # Made by the upgrade request's bytes (the first `data_received`), in the state that request leaves it in.
+        self.conn: ServerProtocol | None = None
+        # The Sec-WebSocket-Accept of a request the app has not yet accepted or refused.
+        self._accept_key: bytes | None = None
         self._inbox: deque[dict[str, Any]] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._drained: asyncio.Future[None] | None = None
@@ -79,7 +83,7 @@ class LeanWebSocket(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_keepalive()
         self._deliver({"type": "websocket.disconnect",
-                       "code": 1005 if self.accepted and self._response is None else 1006})
+                       "code": 1005 if self.accepted and self._accept_key is None else 1006})
         self.shared.connections.discard(self)
         _parts.pop(self, None)
         self.accepted = True
@@ -103,11 +107,15 @@ class LeanWebSocket(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         conn = self.conn
+        if conn is None:
+            conn = self._upgrade(data)
+            if conn is None:
+                return
         conn.receive_data(data)
         if conn.parser_exc is not None:
             self._parser_failed()
             return
-        if conn.handshake_exc is not None and self._response is None and not self.accepted:
+        if conn.handshake_exc is not None and self._accept_key is None and not self.accepted:
             self._bad_handshake()
             return
         for event in conn.events_received():
@@ -123,9 +131,9 @@ class LeanWebSocket(asyncio.Protocol):
             if self._close_timer is not None:
                 self._close_timer.cancel()
                 self._close_timer = None
-        elif self.accepted and self._response is None:
+        elif self.accepted and self._accept_key is None:
             self._deliver({"type": "websocket.disconnect", "code": 1012})
-            self.conn.send_close(1012)
+            self._ws().send_close(1012)
             self._flush()
         else:
             self._reject(500)
@@ -133,21 +141,49 @@ class LeanWebSocket(asyncio.Protocol):
 
     # ---- handshake -----------------------------------------------------------------------------------
 
-    def _connect(self, request: Request) -> None:
+    def _ws(self) -> ServerProtocol:
+        conn = self.conn
+        if conn is None:
+            raise RuntimeError("no upgrade request yet")
+        return conn
+
+    def _upgrade(self, data: bytes) -> ServerProtocol | None:
+        """The upgrade request (uvicorn hands it over whole): read in one pass when websockets would accept it
+        as it stands (server/uvicorn_handshake.py), else by websockets' parser, returned to read `data`."""
         shared = self.shared
-        response = self.conn.accept(request)
+        upgrade = read_upgrade(data)
+        if upgrade is None:
+            self.conn = ServerProtocol(max_size=shared.max_size, logger=log)
+            return self.conn
+        # Open already: the next bytes are frames. Until the app accepts, `_accept_key` holds the 101 back.
+        self.conn = ServerProtocol(max_size=shared.max_size, logger=log, state=State.OPEN)
+        self._open(upgrade.path, upgrade.headers, upgrade.subprotocols, upgrade.accept)
+        return None
+
+    def _connect(self, request: Request) -> None:
+        """An upgrade request websockets' parser read: answered by websockets' handshake."""
+        conn = self._ws()
+        response = conn.accept(request)
         if response.status_code != 101:
             self.accepted = self.close_sent = True
-            self.conn.send_response(response)
+            conn.send_response(response)
             self._flush()
             self.transport.close()
             return
-        self._response = response
+        conn.state = State.OPEN  # as in the fast path: the 101 is written by `_accept`
         headers = request.headers
-        scope = asgi_scope(shared, self.transport, request.path, headers)
+        subprotocols = [p.strip() for value in headers.get_all("Sec-WebSocket-Protocol") for p in value.split(",")]
+        self._open(request.path, [(k.lower().encode("ascii"), v.encode("latin-1")) for k, v in headers.raw_items()],
+                   subprotocols, response.headers["Sec-WebSocket-Accept"].encode("ascii"))
         # websockets' parser keeps the request for the socket's life (a local of its generator): its headers
         # are in the scope now, so they need not stay there too.
         headers.clear()
+
+    def _open(self, path: str, headers: list[tuple[bytes, bytes]], subprotocols: list[str], accept: bytes) -> None:
+        """Hand the app its `websocket.connect`; the 101 waits for its `websocket.accept`."""
+        shared = self.shared
+        self._accept_key = accept
+        scope = asgi_scope(shared, self.transport, path, headers, subprotocols)
         self._deliver({"type": "websocket.connect"})
         task = shared.loop.create_task(self._run(scope))
         shared.tasks.add(task)
@@ -172,16 +208,16 @@ class LeanWebSocket(asyncio.Protocol):
         if self.accepted or self.disconnected:
             return
         self.accepted = self.close_sent = True
-        self._response = None
-        self.conn.send_response(self.conn.reject(status, "Internal Server Error" if status == 500 else ""))
+        self._accept_key = None
+        self._ws().send_response(self._ws().reject(status, "Internal Server Error" if status == 500 else ""))
         self._flush()
 
     def _bad_handshake(self) -> None:
         # websockets queued a 414/431 for a request over its limits, and only an EOF for anything else.
         self.accepted = self.close_sent = True
-        output = b"".join(self.conn.data_to_send())
+        output = b"".join(self._ws().data_to_send())
         if not output:
-            output = self.conn.reject(400, "Failed to open a WebSocket connection: invalid request.\n").serialize()
+            output = self._ws().reject(400, "Failed to open a WebSocket connection: invalid request.\n").serialize()
         self.transport.write(output)
         self.transport.close()
 
@@ -221,7 +257,7 @@ class LeanWebSocket(asyncio.Protocol):
             try:
                 message: dict[str, Any] = {"type": "websocket.receive", "text": data.decode()}
             except UnicodeDecodeError:
-                self.conn.fail(1007, "invalid UTF-8")
+                self._ws().fail(1007, "invalid UTF-8")
                 self._parser_failed()
                 return
         else:
@@ -239,14 +275,14 @@ class LeanWebSocket(asyncio.Protocol):
                 self.transport.close()
             return
         if not self.transport.is_closing():
-            rcvd = self.conn.close_rcvd
+            rcvd = self._ws().close_rcvd
             self._deliver({"type": "websocket.disconnect", "code": rcvd.code if rcvd else 1005,
                            "reason": rcvd.reason if rcvd else ""})
             self._flush()
             self.transport.close()
 
     def _parser_failed(self) -> None:
-        sent = self.conn.close_sent
+        sent = self._ws().close_sent
         self._deliver({"type": "websocket.disconnect", "code": sent.code if sent else 1002,
                        "reason": sent.reason if sent else ""})
         self._flush()
@@ -289,7 +325,7 @@ class LeanWebSocket(asyncio.Protocol):
     def send_text_nowait(self, text: str) -> bool:
         """Write a text frame now, if the socket is open and writable; False if the caller has to wait
         (`send` then waits for the transport to drain). Raises ClientGone once the socket is closing."""
-        if self.close_sent or self.disconnected or not self.accepted or self._response is not None:
+        if self.close_sent or self.disconnected or not self.accepted or self._accept_key is not None:
             raise ClientGone("the WebSocket is closed")
         if self.paused:
             return False
@@ -309,9 +345,9 @@ class LeanWebSocket(asyncio.Protocol):
                 self._accept(message)
             elif kind == "websocket.close":
                 self._deliver({"type": "websocket.disconnect", "code": 1006})
-                self.conn.send_response(self.conn.reject(403, ""))
+                self._ws().send_response(self._ws().reject(403, ""))
                 self.accepted = self.close_sent = True
-                self._response = None
+                self._accept_key = None
                 self._flush()
                 self.transport.close()
             else:
@@ -321,7 +357,7 @@ class LeanWebSocket(asyncio.Protocol):
             try:
                 if kind == "websocket.send":
                     if (data := message.get("bytes")) is not None:
-                        self.conn.send_binary(data)
+                        self._ws().send_binary(data)
                         self._flush()
                     elif (text := message.get("text")) is not None:
                         self.transport.write(text_frame(text))
@@ -336,19 +372,14 @@ class LeanWebSocket(asyncio.Protocol):
             raise RuntimeError(f"Unexpected ASGI message {kind!r}, after sending 'websocket.close'.")
 
     def _accept(self, message: dict[str, Any]) -> None:
-        response = self._response
-        assert response is not None
-        del response.headers["Date"]
-        for name, value in (*self.shared.default_headers, *message.get("headers", ())):
-            response.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-        if subprotocol := message.get("subprotocol"):
-            response.headers["Sec-WebSocket-Protocol"] = subprotocol
+        accept = self._accept_key
+        assert accept is not None
         if self.transport.is_closing():
             return
         self.accepted = True
-        self._response = None  # nothing of the handshake is kept past here
-        self.conn.send_response(response)
-        self._flush()
+        self._accept_key = None  # nothing of the handshake is kept past here
+        self.transport.write(switching_protocols(accept, (*self.shared.default_headers, *message.get("headers", ())),
+                                                 message.get("subprotocol")))
         if self.shared.ping_interval:
             self._schedule_ping()
 
@@ -356,7 +387,7 @@ class LeanWebSocket(asyncio.Protocol):
         if self.transport.is_closing():
             return
         self._deliver({"type": "websocket.disconnect", "code": code, "reason": reason})
-        self.conn.send_close(code, reason)
+        self._ws().send_close(code, reason)
         self._flush()
         self.close_sent = True
         if self.read_paused:
@@ -365,7 +396,7 @@ class LeanWebSocket(asyncio.Protocol):
         self._close_timer = self.shared.loop.call_later(self.shared.close_timeout, self.transport.close)
 
     def _flush(self) -> None:
-        output = self.conn.data_to_send()
+        output = self._ws().data_to_send()
         if output:
             self.transport.write(b"".join(output))
 
@@ -386,7 +417,7 @@ class LeanWebSocket(asyncio.Protocol):
         if self.close_sent or self.transport.is_closing():
             return
         self._ping_payload = os.urandom(4)
-        self.conn.send_ping(self._ping_payload)
+        self._ws().send_ping(self._ping_payload)
         self._flush()
         if self.shared.ping_timeout is not None:
             self._pong_timer = self.shared.loop.call_later(self.shared.ping_timeout, self._ping_timed_out)
@@ -407,7 +438,7 @@ class LeanWebSocket(asyncio.Protocol):
         self._ping_payload = None
         if self.close_sent or self.transport.is_closing():
             return
-        self.conn.fail(1011, "keepalive ping timeout")
+        self._ws().fail(1011, "keepalive ping timeout")
         self._flush()
         self.close_sent = True
         self.transport.close()
