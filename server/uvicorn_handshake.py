@@ -21,14 +21,18 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import unquote
 
-# RFC 9110's token and field value, as websockets checks them.
-_TOKEN = re.compile(rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]+")
-_VALUE = re.compile(rb"[\x09\x20-\x7e\x80-\xff]*")
-_PATH = re.compile(rb"[\x21-\x7e]+")
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 # websockets' limits: a request near them is left to websockets, which answers 414 or 431.
 MAX_HEADERS = 128
 MAX_LINE = 8192
+# RFC 9110's token and field value, as websockets checks them; the request line websockets accepts, with a
+# printable path.
+_TOKEN_CHARS = rb"[-!#$%&\'*+.^_`|~0-9a-zA-Z]"
+_TOKEN = re.compile(_TOKEN_CHARS + rb"+")
+_REQUEST = re.compile(rb"GET ([\x21-\x7e]+) HTTP/1\.1\r\n((?:" + _TOKEN_CHARS + rb"+:[\x09\x20-\x7e\x80-\xff]*\r\n){0,"
+                      + str(MAX_HEADERS).encode() + rb"})\r\n")
+_READ = frozenset((b"connection", b"upgrade", b"sec-websocket-key", b"sec-websocket-version", b"origin",
+                   b"sec-websocket-protocol", b"transfer-encoding", b"content-length"))
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 class Shared:
@@ -75,16 +79,11 @@ class Upgrade:
 def read_upgrade(data: bytes) -> Upgrade | None:
     """The upgrade request that is the whole of `data`, if websockets would accept it as it stands (RFC 6455
     4.2.1, as `websockets.server.ServerProtocol.process_request` checks it); None for anything else."""
-    head, end, rest = data.partition(b"\r\n\r\n")
-    if not end or rest:
-        return None  # not one whole request: frames sent before the 101, or bytes cut short
-    lines = head.split(b"\r\n")
-    if len(lines) > MAX_HEADERS + 1:
-        return None
-    request_line = lines[0].split(b" ")
-    if (len(request_line) != 3 or request_line[0] != b"GET" or request_line[2] != b"HTTP/1.1"
-            or len(lines[0]) + 2 > MAX_LINE or not _PATH.fullmatch(request_line[1])):
-        return None
+    if len(data) > MAX_LINE:
+        return None  # no line can be past websockets' limit in less (a cookie jar that large takes its path)
+    request = _REQUEST.fullmatch(data)  # the request line, then up to MAX_HEADERS lines of token: value
+    if request is None:
+        return None  # not one whole request, or more than one (frames sent before the 101), or not valid
     headers: list[tuple[bytes, bytes]] = []
     subprotocols: list[str] = []
     upgrade: list[bytes] = []
@@ -92,13 +91,13 @@ def read_upgrade(data: bytes) -> Upgrade | None:
     versions: list[bytes] = []
     connection_upgrade = False
     origins = 0
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        value = value.strip(b" \t")
-        if not colon or len(line) + 2 > MAX_LINE or not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
-            return None
+    for line in request[2].split(b"\r\n")[:-1]:
+        name, _, value = line.partition(b":")
         name = name.lower()
+        value = value.strip(b" \t")
         headers.append((name, value))
+        if name not in _READ:
+            continue
         if name == b"connection":
             for option in value.split(b","):
                 option = option.strip(b" \t")
@@ -119,7 +118,7 @@ def read_upgrade(data: bytes) -> Upgrade | None:
                 if not _TOKEN.fullmatch(offered):
                     return None
                 subprotocols.append(offered.decode("ascii"))
-        elif name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+        elif name == b"transfer-encoding" or value != b"0":  # content-length
             return None  # a body: websockets refuses it
     if (not connection_upgrade or len(upgrade) != 1 or upgrade[0].lower() != b"websocket" or len(keys) != 1
             or versions != [b"13"] or origins > 1):
@@ -130,7 +129,7 @@ def read_upgrade(data: bytes) -> Upgrade | None:
     except binascii.Error:
         return None
     accept = base64.b64encode(hashlib.sha1(keys[0] + _GUID).digest())
-    return Upgrade(request_line[1].decode("ascii"), headers, subprotocols, accept)
+    return Upgrade(request[1].decode("ascii"), headers, subprotocols, accept)
 
 
 def switching_protocols(accept: bytes, headers: Iterable[tuple[bytes, bytes]], subprotocol: str | None) -> bytes:
