@@ -158,6 +158,31 @@ async def heads(db: AsyncSession, topics: list[str]) -> dict[str, tuple[str, int
     return {str(r[0]): (str(r[1]), int(r[2])) for r in rows}
 
 
+_START_HEADS_PG = """
+INSERT INTO topic_heads (topic, epoch, head, updated_at)
+SELECT topic, epoch, 0, $3::timestamptz FROM unnest($1::text[], $2::text[]) AS t(topic, epoch)
+ON CONFLICT (topic) DO NOTHING
+RETURNING topic, epoch, head
+"""
+
+
+async def start_heads(db: AsyncSession, topics: list[str], now: datetime) -> dict[str, tuple[str, int]]:
+    """Head rows at 0, each with a new epoch, for `topics` (which had none), in one statement: a topic nobody wrote
+    yet gets its epoch when the first socket joins it, so a client that joined early can resume. A topic another
+    writer started meanwhile is left as that writer made it, and out of the answer (read it again)."""
+    epochs = [secrets.token_hex(8) for _ in topics]
+    if on_postgresql(db):
+        conn = await driver_connection(db, in_transaction=False)  # one statement: a transaction of its own
+        rows = await conn.fetch(_START_HEADS_PG, topics, epochs, now)
+    else:
+        rows = (await db.execute(
+            sqlite_insert(TopicHead).values([{"topic": t, "epoch": e, "head": 0, "updated_at": now}
+                                             for t, e in zip(topics, epochs, strict=True)])
+            .on_conflict_do_nothing(index_elements=[TopicHead.topic])
+            .returning(TopicHead.topic, TopicHead.epoch, TopicHead.head))).all()
+    return {str(r[0]): (str(r[1]), int(r[2])) for r in rows}
+
+
 async def after(db: AsyncSession, topic: str, offset: int, limit: int) -> list[tuple[int, str]]:
     """Frames with offset > `offset`, oldest first, at most `limit`."""
     rows = await db.execute(
