@@ -380,6 +380,7 @@ class LeanWebSocket(asyncio.Protocol):
         self._accept_key = None  # nothing of the handshake is kept past here
         self.transport.write(switching_protocols(accept, (*self.shared.default_headers, *message.get("headers", ())),
                                                  message.get("subprotocol")))
+        self._flush()  # a pong to a ping sent before the 101
         if self.shared.ping_interval:
             self._schedule_ping()
 
@@ -396,6 +397,8 @@ class LeanWebSocket(asyncio.Protocol):
         self._close_timer = self.shared.loop.call_later(self.shared.close_timeout, self.transport.close)
 
     def _flush(self) -> None:
+        if self._accept_key is not None:
+            return  # the 101 is not written yet: what websockets queued (a pong) follows it, from `_accept`
         output = self._ws().data_to_send()
         if output:
             self.transport.write(b"".join(output))

@@ -226,11 +226,13 @@ def config() -> Iterator[uvicorn.Config]:
     yield uvicorn.Config(app, ws=WS_PROTOCOLS["lean"], ws_per_message_deflate=False, lifespan="off")
 
 
-async def opened(config: uvicorn.Config, state: ServerState) -> bytes:
+async def opened(config: uvicorn.Config, state: ServerState, early: bytes = b"") -> bytes:
     proto = LeanWebSocket(config, state, {})
     transport = Transport()
     proto.connection_made(transport)
     proto.data_received(CLIENTS["node ws"])
+    if early:  # before the app has accepted
+        proto.data_received(early)
     while b"\r\n\r\n" not in transport.written:
         transport.wrote.clear()
         await transport.wrote.wait()
@@ -249,3 +251,14 @@ async def test_the_101_carries_uvicorns_default_headers_of_the_moment(config: uv
     assert b"\r\ndate: Mon, 07 Dec 2026 03:00:00 GMT\r\nx-instance: a\r\n" in first
     assert b"\r\ndate: Mon, 07 Dec 2026 03:00:01 GMT\r\nx-instance: a\r\n" in second
     assert first.count(b"date:") == 1 and b"Date:" not in first  # websockets' own Date is not sent too
+
+
+async def test_a_ping_sent_before_the_101_is_answered_after_it(config: uvicorn.Config) -> None:
+    # A client that does not wait for the 101: its ping reaches websockets' frame parser while the app has not
+    # accepted yet. The pong must not go out before the 101 (the client would read it as the response).
+    ping = bytes((0x89, 0x84)) + b"mask" + bytes(a ^ b for a, b in zip(b"ping", b"mask", strict=True))
+    state = ServerState()
+    written = await opened(config, state, early=ping)
+    head, _, rest = written.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols")
+    assert rest.startswith(bytes((0x8A, 0x04)) + b"ping")
