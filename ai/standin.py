@@ -246,11 +246,14 @@ class StandIn:
 
 
 def bind(port: int) -> socket.socket:
-    """The listening socket on loopback (port 0: any free port); bound before the URL is printed."""
+    """The listening socket on loopback (port 0: any free port), listening before the URL is printed: a client
+    that connects at once waits in the backlog until uvicorn accepts, where a socket only bound refused it (a
+    test on a loaded machine asked before uvicorn had started)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", port))
+        sock.listen(2048)  # uvicorn's backlog; its server listens again on it, to the same effect
     except OSError:
         sock.close()
         raise

@@ -4,6 +4,7 @@ port) against the command's process, and a live prompt on a real server configur
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletionChunk
 
 from ai.model import LLMConfig, OpenAILLM, TextDelta, ToolCall, Usage
+from ai.standin import bind
 from channels.client import RealtimeClient
 from handlers.live.prompts import SYSTEM_PROMPT, describe_checklist
 from handlers.live.suggestions import TOOL, Checklist, StepSnapshot, validate
@@ -44,6 +46,17 @@ def standin() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(LIVENESS)
+
+
+def test_the_port_printed_accepts_connections_before_the_server_runs() -> None:
+    # `conversme ai-standin` prints its URL, then starts uvicorn (seconds on a loaded machine): a client that
+    # connects in between must wait for it, not be refused.
+    sock = bind(0)
+    try:
+        with socket.create_connection(sock.getsockname(), timeout=LIVENESS):
+            pass
+    finally:
+        sock.close()
 
 
 def _process() -> Process:
