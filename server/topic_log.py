@@ -42,8 +42,7 @@ class DatabaseTopicLog:
             found = await topic_log.heads(db, topics)
             if len(found) < len(topics):
                 # Topics nobody wrote yet get their epochs now, all in one statement (a storm joins a hundred
-                # such rooms at once: a transaction each was ~5 % of its CPU), so a client that joined early
-                # can resume.
+                # such rooms at once; it was a transaction each), so a client that joined early can resume.
                 found.update(await topic_log.start_heads(db, [t for t in topics if t not in found],
                                                          datetime.now(UTC)))
                 await db.commit()
